@@ -1,0 +1,81 @@
+"""The application factory: defaults, config file, environment, test overrides, database, web."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from . import database
+from .config import Settings, database_uri, load_settings
+
+PACKAGE_DIR = Path(__file__).parent
+
+
+def resource_dir(name: str) -> Path:
+    """Find a top-level resource folder: inside the package in a wheel, beside it in a checkout."""
+    packaged = PACKAGE_DIR / name
+    return packaged if packaged.is_dir() else PACKAGE_DIR.parent / name
+
+
+def create_app(
+    config: Mapping[str, Any] | None = None, *, config_file: str | os.PathLike[str] | None = None
+) -> Flask:
+    """Create the app from built-in defaults, the config file, the environment and `config`."""
+    settings = load_settings(config_file, overrides=config)
+    instance = Path.cwd() / "instance"
+    app = Flask(
+        __name__,
+        template_folder=str(resource_dir("templates")),
+        static_folder=str(PACKAGE_DIR / "static"),
+        instance_path=str(instance),
+    )
+    configure_flask(app, settings, instance)
+    database.init_app(app)
+
+    from .web import init_app as init_web
+
+    init_web(app)
+    return app
+
+
+def configure_flask(app: Flask, settings: Settings, instance: Path) -> None:
+    """Translate settings into Flask's own configuration keys."""
+    uri = database_uri(settings.get("database", "url"), Path.cwd())
+    if uri.startswith("sqlite:///") and ":memory:" not in uri:
+        Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    app.config.update(
+        STATUSPAGE=settings,
+        SECRET_KEY=settings.secret_key or _instance_secret(instance),
+        SQLALCHEMY_DATABASE_URI=uri,
+        SQLALCHEMY_ENGINE_OPTIONS=database.engine_options(uri),
+        MAX_CONTENT_LENGTH=settings.get("server", "max_request_bytes"),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.get("site", "url").startswith("https://"),
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False
+    app.json.compact = True
+
+
+def _instance_secret(instance: Path) -> str:
+    """Read the generated secret key, creating it (mode 0600) on first start."""
+    path = instance / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its key
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

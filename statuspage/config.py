@@ -1,0 +1,285 @@
+"""Settings: one table of every setting, loaded in layers and checked before the app starts.
+
+Layers, later wins: built-in defaults, the TOML file (``--config`` or ``STATUSPAGE_CONFIG``),
+``STATUSPAGE_<SECTION>_<KEY>`` environment variables, then a mapping given by tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError
+
+ENV_PREFIX = "STATUSPAGE_"
+ROOT = ""  # the section name of top-level keys such as `secret_key`
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key: where it lives, its type, default and documentation."""
+
+    section: str
+    key: str
+    type: type
+    default: Any
+    help: str
+    secret: bool = False
+
+    @property
+    def env_name(self) -> str:
+        parts = [self.section, self.key] if self.section else [self.key]
+        return ENV_PREFIX + "_".join(parts).upper()
+
+    @property
+    def dotted(self) -> str:
+        return f"{self.section}.{self.key}" if self.section else self.key
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        ROOT,
+        "secret_key",
+        str,
+        "",
+        "Signs sessions and tokens. Empty: generated once into instance/secret_key.",
+        secret=True,
+    ),
+    Setting("site", "name", str, "Status", "The name shown in the header, titles and feeds."),
+    Setting(
+        "site",
+        "url",
+        str,
+        "http://127.0.0.1:8080",
+        "Public base URL, used in feeds, emails and permalinks.",
+    ),
+    Setting("site", "time_zone", str, "UTC", "IANA time zone the page shows times in."),
+    Setting("site", "logo_url", str, "", "Optional logo image URL shown in the header."),
+    Setting("site", "support_url", str, "", "Optional link to your support or contact page."),
+    Setting(
+        "site",
+        "footer_links",
+        list,
+        [],
+        "Extra footer links: a list of tables with `label` and `url`.",
+    ),
+    Setting(
+        "database",
+        "url",
+        str,
+        "sqlite:///instance/statuspage.db",
+        "SQLAlchemy database URL. Relative SQLite paths are relative to the working "
+        "directory; postgresql:// URLs use psycopg 3.",
+    ),
+    Setting("server", "host", str, "127.0.0.1", "Address `statuspage serve` listens on."),
+    Setting("server", "port", int, 8080, "Port `statuspage serve` listens on."),
+    Setting("server", "workers", int, 2, "Worker processes for `statuspage serve`."),
+    Setting(
+        "server",
+        "max_request_bytes",
+        int,
+        1_048_576,
+        "Request bodies larger than this are refused with 413.",
+    ),
+)
+
+SETTINGS_BY_NAME = {(s.section, s.key): s for s in SETTINGS}
+SECTIONS = sorted({s.section for s in SETTINGS if s.section})
+
+
+@dataclass
+class Settings:
+    """The merged, validated settings; `settings.get("site", "name")` or `settings.site["name"]`."""
+
+    values: dict[str, dict[str, Any]]
+    source: str = "defaults"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, section: str, key: str) -> Any:
+        return self.values[section][key]
+
+    def __getattr__(self, name: str) -> dict[str, Any]:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def secret_key(self) -> str:
+        return self.values[ROOT]["secret_key"]
+
+
+def defaults() -> dict[str, dict[str, Any]]:
+    """Return a fresh nested dict of every setting at its default."""
+    values: dict[str, dict[str, Any]] = {}
+    for s in SETTINGS:
+        default = list(s.default) if isinstance(s.default, list) else s.default
+        values.setdefault(s.section, {})[s.key] = default
+    return values
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build settings from defaults, file, environment and overrides, or raise ConfigError."""
+    environ = os.environ if environ is None else environ
+    values = defaults()
+    path = path or environ.get(ENV_PREFIX + "CONFIG") or None
+    source = "defaults"
+    if path:
+        source = str(path)
+        _merge(values, _read_file(Path(path)), source)
+    for s in SETTINGS:
+        raw = environ.get(s.env_name)
+        if raw is not None:
+            values[s.section][s.key] = _coerce_env(s, raw)
+    if overrides:
+        _merge(values, overrides, "test config")
+    _check_values(values, source)
+    return Settings(values=values, source=source)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid TOML: the file is not UTF-8") from None
+
+
+def _merge(values: dict[str, dict[str, Any]], data: Mapping[str, Any], source: str) -> None:
+    """Copy `data` (TOML-shaped) into `values`, refusing unknown keys and wrong types."""
+    for name, item in data.items():
+        if (ROOT, name) in SETTINGS_BY_NAME:
+            values[ROOT][name] = _check_type(SETTINGS_BY_NAME[(ROOT, name)], item, source)
+            continue
+        if name not in SECTIONS:
+            known = ", ".join([s.key for s in SETTINGS if not s.section] + SECTIONS)
+            raise ConfigError(f"{source}: {name}: unknown setting (known: {known})")
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"{source}: {name}: expected a table ([{name}]), got {_kind(item)}")
+        for key, value in item.items():
+            setting = SETTINGS_BY_NAME.get((name, key))
+            if setting is None:
+                known = ", ".join(s.key for s in SETTINGS if s.section == name)
+                raise ConfigError(f"{source}: {name}.{key}: unknown setting (known: {known})")
+            values[name][key] = _check_type(setting, value, source)
+
+
+def _check_type(setting: Setting, value: Any, source: str) -> Any:
+    expected = setting.type
+    # bool is an int in Python; a `port = true` is still a mistake.
+    ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+    if not ok:
+        raise ConfigError(
+            f"{source}: {setting.dotted}: expected {_TYPE_WORDS[expected]}, got {_kind(value)}"
+        )
+    return value
+
+
+def _coerce_env(setting: Setting, raw: str) -> Any:
+    source = f"environment variable {setting.env_name}"
+    if setting.type is str:
+        return raw
+    if setting.type is int:
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{source}: expected an integer, got {raw!r}") from None
+    if setting.type is bool:
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{source}: expected true or false, got {raw!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ConfigError(f"{source}: expected JSON ({_TYPE_WORDS[setting.type]})") from None
+    return _check_type(setting, value, source)
+
+
+def _check_values(values: dict[str, dict[str, Any]], source: str) -> None:
+    """Check the values that have a shape beyond their type."""
+    site = values["site"]
+    try:
+        ZoneInfo(site["time_zone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{source}: site.time_zone: expected an IANA time zone such as 'Europe/Paris', "
+            f"got {site['time_zone']!r}"
+        ) from None
+    if not site["url"].startswith(("http://", "https://")):
+        raise ConfigError(f"{source}: site.url: expected an http:// or https:// URL")
+    site["url"] = site["url"].rstrip("/")
+    for index, link in enumerate(site["footer_links"]):
+        if (
+            not isinstance(link, Mapping)
+            or set(link) != {"label", "url"}
+            or not all(isinstance(v, str) for v in link.values())
+        ):
+            raise ConfigError(
+                f"{source}: site.footer_links[{index}]: expected a table with string "
+                "`label` and `url`"
+            )
+        if not link["url"].startswith(("http://", "https://", "/", "mailto:")):
+            raise ConfigError(f"{source}: site.footer_links[{index}].url: expected an http(s) URL")
+    for key in ("logo_url", "support_url"):
+        url = site[key]
+        if url and not url.startswith(("http://", "https://", "/")):
+            raise ConfigError(f"{source}: site.{key}: expected an http(s) URL or a path")
+    server = values["server"]
+    if not 0 < server["port"] < 65536:
+        raise ConfigError(f"{source}: server.port: expected 1-65535, got {server['port']}")
+    if server["workers"] < 1:
+        raise ConfigError(f"{source}: server.workers: expected at least 1")
+    if server["max_request_bytes"] < 1024:
+        raise ConfigError(f"{source}: server.max_request_bytes: expected at least 1024")
+    if "://" not in values["database"]["url"]:
+        raise ConfigError(
+            f"{source}: database.url: expected a URL such as sqlite:///instance/statuspage.db"
+        )
+
+
+def database_uri(url: str, base: Path) -> str:
+    """Normalise a database URL: psycopg 3 for PostgreSQL, SQLite paths made absolute."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        relative = url[len("sqlite:///") :]
+        if relative and relative != ":memory:" and not relative.startswith("file:"):
+            return "sqlite:///" + str((base / relative).resolve())
+    return url
+
+
+_TYPE_WORDS = {str: "a string", int: "an integer", bool: "true or false", list: "an array"}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    for typ, word in (
+        (str, "a string"),
+        (int, "an integer"),
+        (float, "a number"),
+        (list, "an array"),
+        (Mapping, "a table"),
+    ):
+        if isinstance(value, typ):
+            return word
+    return type(value).__name__

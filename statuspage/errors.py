@@ -1,0 +1,60 @@
+"""The one exception tree of statuspage; the web layer maps it to HTTP in one place.
+
+StatuspageError                 base: a problem we can describe to the user in one line
+├── ConfigError                 the configuration is wrong (file, key, what was expected)
+├── ValidationError             input was refused (carries the field name)
+├── NotFound                    the thing asked for does not exist
+├── PermissionDenied            the caller may not do this
+└── Conflict                    the request clashes with the current state
+"""
+
+from __future__ import annotations
+
+
+class StatuspageError(Exception):
+    """A problem with a message fit to show to the person who caused it."""
+
+    http_status = 500
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(StatuspageError):
+    """The configuration cannot be used."""
+
+    code = "config_error"
+
+
+class ValidationError(StatuspageError):
+    """Input was refused."""
+
+    http_status = 422
+    code = "invalid"
+
+
+class NotFound(StatuspageError):
+    """The thing asked for does not exist."""
+
+    http_status = 404
+    code = "not_found"
+
+
+class PermissionDenied(StatuspageError):
+    """The caller may not do this."""
+
+    http_status = 403
+    code = "forbidden"
+
+
+class Conflict(StatuspageError):
+    """The request clashes with the current state."""
+
+    http_status = 409
+    code = "conflict"

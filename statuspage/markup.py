@@ -1,0 +1,82 @@
+"""Text in, safe text out: Markdown to sanitised HTML, and stripping what XML 1.0 forbids."""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+
+import markdown
+import nh3
+
+# XML 1.0 allows tab, LF, CR and these ranges; everything else (NUL, \x0b, lone surrogates,
+# U+FFFE/U+FFFF) would make a feed ill-formed, so it is removed when text comes in.
+_XML_ILLEGAL = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+ALLOWED_TAGS = {
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "del",
+    "em",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "ul",
+}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"align"}, "th": {"align"}}
+ALLOWED_SCHEMES = {"http", "https", "mailto"}
+
+
+def clean_text(text: str) -> str:
+    """Remove characters XML 1.0 forbids and normalise line endings."""
+    return _XML_ILLEGAL.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def clean_line(text: str) -> str:
+    """Clean a one-line field such as a title: no control characters, no line breaks."""
+    return " ".join(clean_text(text).split())
+
+
+def _markdown() -> markdown.Markdown:
+    md = markdown.Markdown(extensions=["sane_lists", "tables"], output_format="html")
+    # Raw HTML in the source is shown as text, never passed through: editors write Markdown.
+    md.preprocessors.deregister("html_block")
+    md.inlinePatterns.deregister("html")
+    return md
+
+
+def render_markdown(text: str) -> str:
+    """Render Markdown and sanitise the HTML with an allow-list (no raw HTML survives)."""
+    html = _markdown().convert(clean_text(text))
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=ALLOWED_SCHEMES,
+        link_rel="nofollow noopener noreferrer",
+        strip_comments=True,
+    )
+
+
+def plain_text(html: str) -> str:
+    """Return the text of sanitised HTML, for summaries and `<meta>` descriptions."""
+    return " ".join(html_lib.unescape(nh3.clean(html, tags=set())).split())

@@ -1,0 +1,222 @@
+"""Database tables: components, incidents and maintenances, their updates, status history, users."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .enums import ComponentStatus, IncidentKind, MaintenanceStatus, status_for
+from .extensions import db
+from .timeutil import as_utc, utcnow
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """A datetime stored as naive UTC and read back as aware UTC, the same on every database."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return as_utc(value).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class ComponentGroup(db.Model):
+    """A named, ordered set of components shown together on the page."""
+
+    __tablename__ = "component_groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    components: Mapped[list[Component]] = relationship(
+        back_populates="group", order_by="Component.position, Component.id"
+    )
+
+
+class Component(db.Model):
+    """One part of the service whose status customers follow."""
+
+    __tablename__ = "components"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("component_groups.id", ondelete="SET NULL"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    position: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(sa.String(32), default=ComponentStatus.OPERATIONAL.value)
+    #: Whether the component shows a 90-day uptime bar (Statuspage's `showcase`).
+    showcase: Mapped[bool] = mapped_column(default=True)
+    #: The first day counted in uptime figures; days before it show as "no data".
+    start_date: Mapped[date | None] = mapped_column(sa.Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    group: Mapped[ComponentGroup | None] = relationship(back_populates="components")
+
+    @property
+    def status_enum(self) -> ComponentStatus:
+        return ComponentStatus(self.status)
+
+
+class ComponentStatusChange(db.Model):
+    """A component's status from `started_at` until the next change: the source of uptime."""
+
+    __tablename__ = "component_status_changes"
+    __table_args__ = (sa.Index("ix_status_changes_component_time", "component_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    component_id: Mapped[int] = mapped_column(sa.ForeignKey("components.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(sa.String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+incident_components = sa.Table(
+    "incident_components",
+    db.metadata,
+    sa.Column("incident_id", sa.ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "component_id",
+        sa.ForeignKey("components.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+)
+
+
+class Incident(db.Model):
+    """An incident or a scheduled maintenance (`kind`), with its timeline of updates."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        sa.Index("ix_incidents_kind_started", "kind", "started_at"),
+        sa.Index("ix_incidents_resolved", "resolved_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16), default=IncidentKind.INCIDENT.value)
+    name: Mapped[str] = mapped_column(sa.String(300))
+    status: Mapped[str] = mapped_column(sa.String(32))
+    impact: Mapped[str] = mapped_column(sa.String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    identified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    monitoring_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Maintenance window; empty for incidents.
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    scheduled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    postmortem_body: Mapped[str | None] = mapped_column(sa.Text)
+    postmortem_html: Mapped[str | None] = mapped_column(sa.Text)
+    postmortem_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    components: Mapped[list[Component]] = relationship(
+        secondary=incident_components, order_by="Component.position, Component.id"
+    )
+    updates: Mapped[list[IncidentUpdate]] = relationship(
+        back_populates="incident",
+        order_by="IncidentUpdate.display_at.desc(), IncidentUpdate.id.desc()",
+        cascade="all, delete-orphan",
+    )
+
+    @property
+    def is_maintenance(self) -> bool:
+        return self.kind == IncidentKind.MAINTENANCE.value
+
+    @property
+    def status_enum(self):
+        return status_for(self.kind, self.status)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status_enum.is_closed
+
+    @property
+    def ended_at(self) -> datetime | None:
+        """When the incident was resolved or the maintenance completed."""
+        return self.resolved_at
+
+    @property
+    def is_upcoming_maintenance(self) -> bool:
+        return self.is_maintenance and self.status == MaintenanceStatus.SCHEDULED.value
+
+
+class IncidentUpdate(db.Model):
+    """One public message in an incident's timeline."""
+
+    __tablename__ = "incident_updates"
+    __table_args__ = (
+        sa.Index("ix_updates_incident_display", "incident_id", "display_at"),
+        sa.Index("ix_updates_display", "display_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(sa.ForeignKey("incidents.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(sa.String(32))
+    body: Mapped[str] = mapped_column(sa.Text)
+    #: Sanitised HTML rendered once at write time from `body`.
+    body_html: Mapped[str] = mapped_column(sa.Text)
+    author_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    display_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deliver_notifications: Mapped[bool] = mapped_column(default=True)
+    #: Set when a published update was corrected afterwards.
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    incident: Mapped[Incident] = relationship(back_populates="updates")
+    author: Mapped[User | None] = relationship()
+    component_changes: Mapped[list[UpdateComponentChange]] = relationship(
+        back_populates="update", cascade="all, delete-orphan", order_by="UpdateComponentChange.id"
+    )
+
+
+class UpdateComponentChange(db.Model):
+    """A component status change published with an update (`affected_components` in the API)."""
+
+    __tablename__ = "update_component_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    update_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("incident_updates.id", ondelete="CASCADE"), index=True
+    )
+    component_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("components.id", ondelete="SET NULL")
+    )
+    #: Kept so the history still reads right after a component is renamed or removed.
+    component_name: Mapped[str] = mapped_column(sa.String(200))
+    old_status: Mapped[str] = mapped_column(sa.String(32))
+    new_status: Mapped[str] = mapped_column(sa.String(32))
+
+    update: Mapped[IncidentUpdate] = relationship(back_populates="component_changes")
+
+
+class User(db.Model):
+    """A person who can sign in to the admin."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200), default="")
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(16), default="editor")
+    active: Mapped[bool] = mapped_column(default=True)
+    #: Bumped on logout-everywhere and password change; sessions carry it and die when it moves.
+    session_epoch: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,1 @@
+"""Services own transactions: each public function here is one user action."""

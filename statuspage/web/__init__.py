@@ -1,0 +1,38 @@
+"""The web layer: blueprints, URL converters, error pages, security headers, template helpers."""
+
+from __future__ import annotations
+
+from flask import Flask
+from werkzeug.routing import BaseConverter, ValidationError
+
+MAX_ID = 2**63 - 1
+
+
+class IdConverter(BaseConverter):
+    """A database id: ASCII digits only, within a 64-bit integer (anything else is a 404)."""
+
+    regex = r"[0-9]{1,19}"
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if not 0 < number <= MAX_ID:
+            raise ValidationError()
+        return number
+
+    def to_url(self, value: int) -> str:
+        return str(int(value))
+
+
+def init_app(app: Flask) -> None:
+    """Register converters, blueprints, error handlers and per-response hooks."""
+    app.url_map.converters["id"] = IdConverter
+    app.url_map.strict_slashes = False
+
+    from . import api, errors, feeds, public, security, templating
+
+    templating.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(public.bp)
+    app.register_blueprint(feeds.bp)
+    app.register_blueprint(api.bp)

@@ -1,0 +1,5 @@
+"""placeholder"""
+
+from flask import Blueprint
+
+bp = Blueprint("feeds", __name__)
