@@ -21,6 +21,7 @@ ALLOWED_TAGS = {
     "code",
     "del",
     "em",
+    "h2",
     "h3",
     "h4",
     "h5",

@@ -1,0 +1,60 @@
+"""Schema migrations and transactions."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from statuspage import database
+from statuspage.extensions import db
+
+
+def test_migrations_match_the_models(ctx):
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+    assert diff == []
+
+
+def test_upgrade_is_safe_to_run_twice(ctx):
+    head = database.head_revision()
+    assert database.upgrade() == (head, head)
+    assert database.current_revision() == head
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(ctx):
+    if db.engine.dialect.name != "sqlite":
+        return
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_write_transaction_begins_immediate_on_sqlite(ctx):
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        with database.write_transaction():
+            db.session.execute(sa.text("SELECT 1"))
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    if db.engine.dialect.name == "sqlite":
+        assert "BEGIN IMMEDIATE" in statements
+
+
+def test_write_transaction_rolls_back_everything_on_error(ctx):
+    from statuspage.models import ComponentGroup
+
+    try:
+        with database.write_transaction():
+            db.session.add(ComponentGroup(name="half-done"))
+            db.session.flush()
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ComponentGroup)) == 0
