@@ -1,0 +1,95 @@
+"""RSS 2.0 and Atom feeds of the status history: one entry per incident or maintenance update."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from feedgen.feed import FeedGenerator
+
+from .enums import status_for
+from .markup import clean_line, clean_text
+from .models import IncidentUpdate
+
+#: The `updated` time of a feed with no entries, so that an empty feed never changes.
+EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def update_url(site_url: str, update: IncidentUpdate) -> str:
+    """The permalink of one update: its incident's page, anchored at the update."""
+    return f"{site_url}/incidents/{update.incident_id}#update-{update.id}"
+
+
+def entry_title(update: IncidentUpdate) -> str:
+    """The entry title: the incident's name and the status this update moved it to."""
+    incident = update.incident
+    return f"{incident.name} — {status_for(incident.kind, update.status).label}"
+
+
+def feed_title(site_name: str, component_name: str | None = None) -> str:
+    """The feed title, naming the component for a per-component feed."""
+    title = f"{site_name} status history"
+    return f"{title}: {component_name}" if component_name else title
+
+
+def rss(
+    updates: Iterable[IncidentUpdate],
+    *,
+    site_url: str,
+    site_name: str,
+    self_url: str,
+    component_name: str | None = None,
+) -> bytes:
+    """Render the updates as an RSS 2.0 document (UTF-8 bytes)."""
+    feed = _build(updates, site_url, site_name, self_url, component_name)
+    return feed.rss_str(pretty=False)
+
+
+def atom(
+    updates: Iterable[IncidentUpdate],
+    *,
+    site_url: str,
+    site_name: str,
+    self_url: str,
+    component_name: str | None = None,
+) -> bytes:
+    """Render the updates as an Atom document (UTF-8 bytes)."""
+    feed = _build(updates, site_url, site_name, self_url, component_name)
+    return feed.atom_str(pretty=False)
+
+
+def _build(
+    updates: Iterable[IncidentUpdate],
+    site_url: str,
+    site_name: str,
+    self_url: str,
+    component_name: str | None,
+) -> FeedGenerator:
+    updates = sorted(updates, key=lambda u: (u.display_at, u.id), reverse=True)
+    # Text was cleaned when it was stored; cleaning again is cheap and means no stored value
+    # (or setting) can ever make the XML ill-formed, which lxml would refuse to write anyway.
+    title = clean_line(feed_title(site_name, component_name))
+    feed = FeedGenerator()
+    feed.id(self_url)
+    feed.title(title)
+    feed.description(title)
+    # RSS has room for one <link> and feedgen gives it the last one added: the site.
+    feed.link(href=self_url, rel="self")
+    feed.link(href=site_url, rel="alternate")
+    feed.author({"name": clean_line(site_name) or site_url})
+    feed.generator("statuspage")
+    # feedgen would stamp the current time; the newest entry keeps the bytes stable.
+    feed.updated(updates[0].display_at if updates else EMPTY_FEED_UPDATED)
+    for update in updates:
+        url = update_url(site_url, update)
+        entry = feed.add_entry(order="append")
+        entry.guid(url, permalink=True)
+        entry.title(clean_line(entry_title(update)))
+        entry.link(href=url)
+        entry.published(update.display_at)
+        entry.updated(update.display_at)
+        entry.content(clean_text(update.body_html), type="html")
+        names = [name for name in (clean_line(c.name) for c in update.incident.components) if name]
+        if names:
+            entry.category([{"term": name} for name in names])
+    return feed
