@@ -1,0 +1,42 @@
+# Everyday commands. On a fresh machine with only python3: `make demo`, then open the printed URL.
+# The virtualenv is (re)installed only when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip --disable-pip-version-check
+PORT ?= 8080
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint clean
+
+## demo: load the sample page (prints an admin login) and serve it on http://127.0.0.1:$(PORT)/
+demo: $(VENV)/.installed
+	$(BIN)/statuspage demo
+	$(BIN)/statuspage serve --port $(PORT)
+
+## test: run the test suite (SQLite; set STATUSPAGE_TEST_DATABASE_URL for PostgreSQL)
+test: $(VENV)/.installed-test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## lint: ruff check and ruff format --check
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## clean: remove the virtualenv and build and cache files (instance/, with the database, stays)
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -e .
+	touch $@
+
+# The test extras include everything `-e .` installs, so they satisfy `demo` too.
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[test]'
+	touch $@ $(VENV)/.installed
