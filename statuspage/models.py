@@ -176,6 +176,17 @@ class IncidentUpdate(db.Model):
     deliver_notifications: Mapped[bool] = mapped_column(default=True)
     #: Set when a published update was corrected afterwards.
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Which reviewed text this update came from, and whether the PM changed it before publishing.
+    message_version_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("message_versions.id", ondelete="SET NULL")
+    )
+    message_slug: Mapped[str | None] = mapped_column(sa.String(100))
+    message_version: Mapped[int | None]
+    message_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    variables: Mapped[dict | None] = mapped_column(sa.JSON)
+    text_edited: Mapped[bool] = mapped_column(default=False)
+    #: A one-time key from the compose form or an Idempotency-Key header: a resubmit is a no-op.
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -220,3 +231,100 @@ class User(db.Model):
     #: Bumped on logout-everywhere and password change; sessions carry it and die when it moves.
     session_epoch: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LoginAttempt(db.Model):
+    """A failed sign-in, counted per account and per address to throttle guessing."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (sa.Index("ix_login_attempts_key_time", "key", "attempted_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: "account:<email>" or "ip:<address>".
+    key: Mapped[str] = mapped_column(sa.String(300))
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ApiToken(db.Model):
+    """A bearer token for the management API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    #: The first characters of the token, shown in lists so people can tell tokens apart.
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class Message(db.Model):
+    """A canned message of the library; its text lives in immutable versions."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    current_version: Mapped[int] = mapped_column(default=1)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    versions: Mapped[list[MessageVersion]] = relationship(
+        back_populates="message", order_by="MessageVersion.number"
+    )
+
+
+class MessageVersion(db.Model):
+    """One immutable text of a message: what PMs pick from and what updates record."""
+
+    __tablename__ = "message_versions"
+    __table_args__ = (
+        sa.UniqueConstraint("message_id", "number", name="uq_message_versions_number"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(sa.ForeignKey("messages.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    title: Mapped[str] = mapped_column(sa.Text)
+    body: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(32))
+    impact: Mapped[str] = mapped_column(sa.String(16))
+    tags: Mapped[list] = mapped_column(sa.JSON, default=list)
+    #: Declared variables: a list of {name, label, required, default, choices, help}.
+    variables: Mapped[list] = mapped_column(sa.JSON, default=list)
+    #: The whole file text of this version, as `messages export` writes it.
+    source: Mapped[str] = mapped_column(sa.Text)
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    author_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    #: Who or what made it: "sync", "edit", "revert to v2", with the editor's reason.
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    message: Mapped[Message] = relationship(back_populates="versions")
+    author: Mapped[User | None] = relationship()
+
+
+class AuditEntry(db.Model):
+    """Who changed what and when, with the state before and after."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    #: The actor as shown, kept when the user is gone: an email, "cli", "api token x".
+    actor: Mapped[str] = mapped_column(sa.String(300))
+    action: Mapped[str] = mapped_column(sa.String(64), index=True)
+    target_type: Mapped[str] = mapped_column(sa.String(32), default="")
+    target_id: Mapped[str] = mapped_column(sa.String(64), default="")
+    summary: Mapped[str] = mapped_column(sa.Text, default="")
+    before: Mapped[dict | None] = mapped_column(sa.JSON)
+    after: Mapped[dict | None] = mapped_column(sa.JSON)
+    ip: Mapped[str] = mapped_column(sa.String(64), default="")

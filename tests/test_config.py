@@ -74,8 +74,11 @@ def test_partial_file_keeps_defaults_for_the_rest(tmp_path):
 def test_environment_overrides_file(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('[site]\nname = "From file"\n')
-    env = {"STATUSPAGE_SITE_NAME": "From env", "STATUSPAGE_SERVER_PORT": "9000",
-           "STATUSPAGE_SECRET_KEY": "s3cret"}
+    env = {
+        "STATUSPAGE_SITE_NAME": "From env",
+        "STATUSPAGE_SERVER_PORT": "9000",
+        "STATUSPAGE_SECRET_KEY": "s3cret",
+    }
     settings = load_settings(path, environ=env)
     assert settings.site["name"] == "From env"
     assert settings.server["port"] == 9000
@@ -135,5 +138,7 @@ def test_postgres_url_uses_psycopg_and_sqlite_paths_become_absolute(tmp_path):
     from statuspage.config import database_uri
 
     assert database_uri("postgresql://u@h/db", tmp_path) == "postgresql+psycopg://u@h/db"
-    assert database_uri("sqlite:///instance/x.db", tmp_path) == f"sqlite:///{tmp_path}/instance/x.db"
+    assert (
+        database_uri("sqlite:///instance/x.db", tmp_path) == f"sqlite:///{tmp_path}/instance/x.db"
+    )
     assert database_uri("sqlite:////abs/x.db", tmp_path) == "sqlite:////abs/x.db"

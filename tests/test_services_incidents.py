@@ -26,27 +26,43 @@ def api(ctx):
 
 def test_lifecycle_sets_each_timestamp_once(api):
     with write_transaction():
-        incident = inc.open_incident(name="API errors", impact=Impact.MAJOR, body="Looking.",
-                                     now=NOW)
-        inc.post_update(incident, status=IncidentStatus.IDENTIFIED, body="Found it.",
-                        now=NOW + timedelta(minutes=10))
-        inc.post_update(incident, status=IncidentStatus.MONITORING, body="Fixed.",
-                        now=NOW + timedelta(minutes=20))
-        inc.post_update(incident, status=IncidentStatus.RESOLVED, body="Done.",
-                        now=NOW + timedelta(minutes=30))
+        incident = inc.open_incident(
+            name="API errors", impact=Impact.MAJOR, body="Looking.", now=NOW
+        )
+        inc.post_update(
+            incident,
+            status=IncidentStatus.IDENTIFIED,
+            body="Found it.",
+            now=NOW + timedelta(minutes=10),
+        )
+        inc.post_update(
+            incident,
+            status=IncidentStatus.MONITORING,
+            body="Fixed.",
+            now=NOW + timedelta(minutes=20),
+        )
+        inc.post_update(
+            incident, status=IncidentStatus.RESOLVED, body="Done.", now=NOW + timedelta(minutes=30)
+        )
     assert incident.started_at == NOW
     assert incident.identified_at == NOW + timedelta(minutes=10)
     assert incident.monitoring_at == NOW + timedelta(minutes=20)
     assert incident.resolved_at == NOW + timedelta(minutes=30)
     assert [u.status for u in incident.updates] == [
-        "resolved", "monitoring", "identified", "investigating"
+        "resolved",
+        "monitoring",
+        "identified",
+        "investigating",
     ]
 
 
 def test_update_records_component_change_and_history(api):
     with write_transaction():
         incident = inc.open_incident(
-            name="API down", impact=Impact.CRITICAL, body="Down.", now=NOW,
+            name="API down",
+            impact=Impact.CRITICAL,
+            body="Down.",
+            now=NOW,
             component_statuses={api: ComponentStatus.MAJOR_OUTAGE},
         )
     update = incident.updates[0]
@@ -54,7 +70,9 @@ def test_update_records_component_change_and_history(api):
     assert incident.components == [api]
     [change] = update.component_changes
     assert (change.old_status, change.new_status, change.component_name) == (
-        "operational", "major_outage", "API"
+        "operational",
+        "major_outage",
+        "API",
     )
     history = db.session.scalars(
         sa.select(ComponentStatusChange.status).order_by(ComponentStatusChange.id)
@@ -65,7 +83,10 @@ def test_update_records_component_change_and_history(api):
 def test_unchanged_component_status_records_no_change(api):
     with write_transaction():
         incident = inc.open_incident(
-            name="API slow", impact=Impact.MINOR, body="Slow.", now=NOW,
+            name="API slow",
+            impact=Impact.MINOR,
+            body="Slow.",
+            now=NOW,
             component_statuses={api: ComponentStatus.OPERATIONAL},
         )
     assert incident.updates[0].component_changes == []
@@ -74,8 +95,9 @@ def test_unchanged_component_status_records_no_change(api):
 
 def test_body_is_sanitised_and_stored_beside_the_source(api):
     with write_transaction():
-        incident = inc.open_incident(name="x", impact=Impact.MINOR,
-                                     body="<script>x</script> **ok**", now=NOW)
+        incident = inc.open_incident(
+            name="x", impact=Impact.MINOR, body="<script>x</script> **ok**", now=NOW
+        )
     update = incident.updates[0]
     assert update.body == "<script>x</script> **ok**"
     assert "<script>" not in update.body_html and "<strong>ok</strong>" in update.body_html
@@ -105,28 +127,43 @@ def test_unknown_impact_and_status_name_the_choices():
 
 def test_title_control_characters_are_removed(ctx):
     with write_transaction():
-        incident = inc.open_incident(name="Bad\x00 title\x0b ]]>", impact=Impact.MINOR,
-                                     body="b", now=NOW)
+        incident = inc.open_incident(
+            name="Bad\x00 title\x0b ]]>", impact=Impact.MINOR, body="b", now=NOW
+        )
     assert incident.name == "Bad title ]]>"
 
 
 def test_maintenance_window_must_end_after_it_starts(ctx):
     with pytest.raises(ValidationError, match="end after it starts"), write_transaction():
-        inc.schedule_maintenance(name="m", body="b", scheduled_for=NOW, scheduled_until=NOW,
-                                 now=NOW)
+        inc.schedule_maintenance(
+            name="m", body="b", scheduled_for=NOW, scheduled_until=NOW, now=NOW
+        )
 
 
 def test_maintenance_completes_with_an_end_time(api):
     with write_transaction():
-        m = inc.schedule_maintenance(name="DB upgrade", body="Planned.", now=NOW,
-                                     scheduled_for=NOW + timedelta(hours=1),
-                                     scheduled_until=NOW + timedelta(hours=2), components=[api])
-        inc.post_update(m, status=MaintenanceStatus.IN_PROGRESS, body="Started.",
-                        now=NOW + timedelta(hours=1),
-                        component_statuses={api: ComponentStatus.UNDER_MAINTENANCE})
-        inc.post_update(m, status=MaintenanceStatus.COMPLETED, body="Done.",
-                        now=NOW + timedelta(hours=2),
-                        component_statuses={api: ComponentStatus.OPERATIONAL})
+        m = inc.schedule_maintenance(
+            name="DB upgrade",
+            body="Planned.",
+            now=NOW,
+            scheduled_for=NOW + timedelta(hours=1),
+            scheduled_until=NOW + timedelta(hours=2),
+            components=[api],
+        )
+        inc.post_update(
+            m,
+            status=MaintenanceStatus.IN_PROGRESS,
+            body="Started.",
+            now=NOW + timedelta(hours=1),
+            component_statuses={api: ComponentStatus.UNDER_MAINTENANCE},
+        )
+        inc.post_update(
+            m,
+            status=MaintenanceStatus.COMPLETED,
+            body="Done.",
+            now=NOW + timedelta(hours=2),
+            component_statuses={api: ComponentStatus.OPERATIONAL},
+        )
     assert m.is_closed and m.resolved_at == NOW + timedelta(hours=2)
     assert m.impact == "maintenance"
 

@@ -9,7 +9,11 @@ from statuspage.enums import Impact, Indicator
 from statuspage.status import overall_status
 
 OP, DEG, PART, MAJ, MAINT = (
-    C.OPERATIONAL, C.DEGRADED_PERFORMANCE, C.PARTIAL_OUTAGE, C.MAJOR_OUTAGE, C.UNDER_MAINTENANCE
+    C.OPERATIONAL,
+    C.DEGRADED_PERFORMANCE,
+    C.PARTIAL_OUTAGE,
+    C.MAJOR_OUTAGE,
+    C.UNDER_MAINTENANCE,
 )
 
 

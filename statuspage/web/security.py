@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, abort, current_app, request
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
@@ -11,8 +11,16 @@ CSP = (
 
 
 def init_app(app: Flask) -> None:
-    """Install the header hook."""
+    """Install the request-size check and the header hook."""
+    app.before_request(refuse_large_bodies)
     app.after_request(add_headers)
+
+
+def refuse_large_bodies() -> None:
+    """Answer 413 to any request declaring a body over the limit, before anything reads it."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        abort(413, description=f"Request bodies are limited to {limit} bytes.")
 
 
 def add_headers(response: Response) -> Response:

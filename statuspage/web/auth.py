@@ -1,0 +1,123 @@
+"""Who is asking, and may they: sessions for the admin, bearer tokens for `/api/v1/`.
+
+Every admin route and API call declares its rule with `@requires(permission)` or `@public`;
+`enforce` refuses any such route that declares none, and a test keeps an inventory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import (
+    Blueprint,
+    current_app,
+    g,
+    redirect,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.exceptions import Forbidden, Unauthorized
+
+from ..extensions import db
+from ..models import User
+from ..roles import Permission, allows
+from ..services import tokens
+from ..timeutil import utcnow
+
+ACCESS_ATTR = "statuspage_access"
+PUBLIC = "public"
+SIGNED_IN = "signed_in"
+
+
+def requires(permission: Permission | None) -> Callable:
+    """Mark a view as needing `permission` (None: any signed-in user)."""
+
+    def mark(view: Callable) -> Callable:
+        setattr(view, ACCESS_ATTR, permission or SIGNED_IN)
+        return view
+
+    return mark
+
+
+def public(view: Callable) -> Callable:
+    """Mark a view of a protected blueprint as open to everyone (the login form)."""
+    setattr(view, ACCESS_ATTR, PUBLIC)
+    return view
+
+
+def access_rule(view: Callable) -> Any:
+    """The rule a view declared, or None."""
+    return getattr(view, ACCESS_ATTR, None)
+
+
+def current_user() -> User | None:
+    """The signed-in user of this request (session or bearer token), or None."""
+    if "user" not in g:
+        g.user = _session_user()
+    return g.user
+
+
+def _session_user() -> User | None:
+    uid, epoch = session.get("uid"), session.get("epoch")
+    if not isinstance(uid, int) or not isinstance(epoch, int):
+        return None
+    user = db.session.get(User, uid)
+    # A bumped epoch (logout, password change, disable) kills every older session.
+    if user is None or not user.active or user.session_epoch != epoch:
+        return None
+    return user
+
+
+def login_user(user: User) -> None:
+    """Start a fresh session for `user`."""
+    session.clear()
+    session.permanent = True
+    session["uid"] = user.id
+    session["epoch"] = user.session_epoch
+
+
+def logout_user() -> None:
+    """Forget the session in this browser."""
+    session.clear()
+    g.user = None
+
+
+def protect_blueprint(bp: Blueprint, *, api: bool = False) -> None:
+    """Check every request to `bp` against its view's declared rule."""
+
+    def enforce() -> Any:
+        view = current_app.view_functions.get(request.endpoint or "")
+        rule = access_rule(view) if view else None
+        if rule is None:
+            # A route that forgot to declare its rule is closed, not open.
+            raise Forbidden("This route declares no access rule.")
+        if api:
+            _load_token_user()
+        if rule == PUBLIC:
+            return None
+        user = current_user()
+        if user is None:
+            if api:
+                raise Unauthorized("Send an API token: Authorization: Bearer <token>.")
+            if request.method == "GET":
+                return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
+            raise Unauthorized("Sign in first.")
+        if rule != SIGNED_IN and not allows(user.role, rule):
+            raise Forbidden(f"Your role ({user.role}) may not do this.")
+        return None
+
+    bp.before_request(enforce)
+
+
+def _load_token_user() -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, text = header.partition(" ")
+    g.user, g.token = None, None
+    if scheme.lower() == "bearer" and text:
+        found = tokens.user_for(text.strip(), now=utcnow())
+        if found is not None:
+            g.user, g.token = found
+            if db.session.dirty:  # last_used_at moved
+                db.session.commit()
