@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.routing import BaseConverter, ValidationError
 
-MAX_ID = 2**63 - 1
+# Primary keys are INTEGER columns: PostgreSQL refuses (500) a larger number in a query.
+MAX_ID = 2**31 - 1
 
 
 class IdConverter(BaseConverter):
-    """A database id: ASCII digits only, within a 64-bit integer (anything else is a 404)."""
+    """A database id: ASCII digits only, within a 32-bit integer (anything else is a 404)."""
 
     regex = r"[0-9]{1,19}"
 

@@ -1,5 +1,241 @@
-"""placeholder"""
+"""The public status page: home, incident permalinks, history, components, badges and health."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import badges, queries
+from ..enums import ComponentStatus
+from ..errors import NotFound
+from ..extensions import db
+from ..models import Component, ComponentGroup, Incident
+from ..services import components as component_service
+from ..timeutil import utcnow
+from .templating import tone, worst_status
 
 bp = Blueprint("public", __name__)
+
+PAST_DAYS = 7
+MONTHS_PER_PAGE = 3
+MAX_HISTORY_PAGE = 1200  # a century of history; beyond that a page number is nonsense
+BADGE_CACHE_SECONDS = 60
+
+
+def _site_tz() -> ZoneInfo:
+    return ZoneInfo(current_app.config["STATUSPAGE"].site["time_zone"])
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The instant a local day starts."""
+    return datetime.combine(day, time(0), tzinfo=tz)
+
+
+def add_months(month: date, count: int) -> date:
+    """The first day of the month `count` months after (or before) `month`."""
+    index = month.year * 12 + month.month - 1 + count
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def has_happened(incident: Incident, now: datetime) -> bool:
+    """Whether an incident belongs in the history (a maintenance still to come does not)."""
+    return not incident.is_upcoming_maintenance and incident.started_at <= now
+
+
+@dataclass
+class GroupView:
+    """A component group as the page shows it: its members and their worst status."""
+
+    group: ComponentGroup
+    members: list[Component]
+    worst: ComponentStatus
+
+
+def group_views(tree: queries.ComponentTree) -> list[GroupView]:
+    """The groups that have members, each with the worst status among them."""
+    views = []
+    for group in tree.groups:
+        members = tree.members.get(group.id, [])
+        if members:
+            views.append(GroupView(group, members, worst_status(c.status for c in members)))
+    return views
+
+
+def incidents_by_day(
+    incidents: list[Incident], *, now: datetime, tz: ZoneInfo, days: int
+) -> list[tuple[date, list[Incident]]]:
+    """Spread incidents over the last `days` local days, newest day first.
+
+    An incident sits on the day it started, or on the day it ended when it started earlier.
+    """
+    today = now.astimezone(tz).date()
+    first = today - timedelta(days=days - 1)
+    by_day: dict[date, list[Incident]] = defaultdict(list)
+    for incident in incidents:
+        if not has_happened(incident, now):
+            continue
+        day = incident.started_at.astimezone(tz).date()
+        if day < first and incident.resolved_at is not None:
+            day = incident.resolved_at.astimezone(tz).date()
+        if first <= day <= today:
+            by_day[day].append(incident)
+    return [
+        (today - timedelta(days=n), by_day.get(today - timedelta(days=n), [])) for n in range(days)
+    ]
+
+
+def home_context(now: datetime, tz: ZoneInfo) -> dict[str, Any]:
+    """Everything the front page shows."""
+    tree = queries.component_tree()
+    incidents = queries.unresolved_incidents()
+    active = queries.active_maintenances()
+    first_day = now.astimezone(tz).date() - timedelta(days=PAST_DAYS - 1)
+    recent = queries.recent_incidents(since=local_midnight(first_day, tz))
+    return {
+        "now": now,
+        "overall": queries.overall_status(tree, incidents, active),
+        "incidents": incidents,
+        "active_maintenances": active,
+        "upcoming_maintenances": queries.upcoming_maintenances(),
+        "groups": group_views(tree),
+        "ungrouped": tree.ungrouped,
+        "uptimes": queries.uptimes([c for c in tree.components if c.showcase], now=now, tz=tz),
+        "past_days": incidents_by_day(recent, now=now, tz=tz, days=PAST_DAYS),
+    }
+
+
+def incident_context(incident_id: int, now: datetime) -> dict[str, Any]:
+    """One incident or maintenance with its whole timeline."""
+    incident = queries.incident_with_timeline(incident_id)
+    if incident is None:
+        raise NotFound(f"no incident with id {incident_id}")
+    started = incident.started_at <= now
+    end = incident.resolved_at or now
+    return {
+        "now": now,
+        "incident": incident,
+        "duration": end - incident.started_at if started else None,
+        "ongoing": started and incident.resolved_at is None,
+    }
+
+
+def parse_page(value: str | None) -> int:
+    """Parse a `?page=` number (ASCII digits, 1 to MAX_HISTORY_PAGE), or raise NotFound."""
+    if value is None:
+        return 1
+    if not (value.isascii() and value.isdigit() and len(value) <= 4):
+        raise NotFound("no such history page")
+    page = int(value)
+    if not 1 <= page <= MAX_HISTORY_PAGE:
+        raise NotFound("no such history page")
+    return page
+
+
+def history_context(page: int, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
+    """Three months of incidents and maintenances per page, newest month first."""
+    this_month = now.astimezone(tz).date().replace(day=1)
+    newest = add_months(this_month, -(page - 1) * MONTHS_PER_PAGE)
+    months = [add_months(newest, -n) for n in range(MONTHS_PER_PAGE)]
+    start = local_midnight(months[-1], tz)
+    end = local_midnight(add_months(newest, 1), tz)
+    oldest = queries.first_incident_start()
+    if page > 1 and (oldest is None or oldest >= end):
+        raise NotFound("no such history page")
+    by_month: dict[date, list[Incident]] = defaultdict(list)
+    for incident in queries.incidents_between(start, end):
+        if has_happened(incident, now):
+            by_month[incident.started_at.astimezone(tz).date().replace(day=1)].append(incident)
+    return {
+        "now": now,
+        "page": page,
+        "months": [(month, by_month.get(month, [])) for month in months],
+        "newer_page": page - 1 if page > 1 else None,
+        "older_page": page + 1 if oldest is not None and oldest < start else None,
+    }
+
+
+def component_context(component_id: int, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
+    """One component: its status, uptime and the incidents that touched it."""
+    component = component_service.get_component(component_id)
+    uptime = None
+    if component.showcase:
+        uptime = queries.uptimes([component], now=now, tz=tz)[component.id]
+    return {
+        "now": now,
+        "component": component,
+        "uptime": uptime,
+        "incidents": queries.incidents_for_component(component_id),
+    }
+
+
+@bp.get("/")
+def index() -> str:
+    """The status page."""
+    return render_template("public/index.html", **home_context(utcnow(), _site_tz()))
+
+
+@bp.get("/incidents/<id:incident_id>")
+def incident(incident_id: int) -> str:
+    """An incident's or maintenance's permalink."""
+    return render_template("public/incident.html", **incident_context(incident_id, utcnow()))
+
+
+@bp.get("/history")
+def history() -> str:
+    """Past incidents and maintenances, three months per page."""
+    page = parse_page(request.args.get("page"))
+    return render_template("public/history.html", **history_context(page, utcnow(), _site_tz()))
+
+
+@bp.get("/components/<id:component_id>")
+def component(component_id: int) -> str:
+    """A component's status, uptime and incidents."""
+    context = component_context(component_id, utcnow(), _site_tz())
+    return render_template("public/component.html", **context)
+
+
+def _svg(svg: str) -> Response:
+    response = Response(svg, mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = f"public, max-age={BADGE_CACHE_SECONDS}"
+    return response
+
+
+@bp.get("/badge.svg")
+def badge() -> Response:
+    """The page-wide status as a badge."""
+    tree = queries.component_tree()
+    overall = queries.overall_status(
+        tree, queries.unresolved_incidents(), queries.active_maintenances()
+    )
+    label = current_app.config["STATUSPAGE"].site["name"]
+    colour = badges.COLOURS[tone(overall.indicator)]
+    return _svg(badges.badge_svg(label, overall.description, colour))
+
+
+@bp.get("/components/<id:component_id>/badge.svg")
+def component_badge(component_id: int) -> Response:
+    """One component's status as a badge."""
+    component = component_service.get_component(component_id)
+    status = component.status_enum
+    return _svg(badges.badge_svg(component.name, status.label, badges.COLOURS[tone(status)]))
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    """Answer 200 when the database answers a trivial query, 503 when it does not."""
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+        body, code = {"status": "ok"}, 200
+    except SQLAlchemyError as exc:
+        current_app.logger.warning("health check: database unreachable: %s", exc)
+        body, code = {"status": "unavailable"}, 503
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response, code

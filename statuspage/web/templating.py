@@ -2,8 +2,218 @@
 
 from __future__ import annotations
 
-from flask import Flask
+import hashlib
+from datetime import date, datetime, timedelta
+from enum import Enum
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from flask import Flask, url_for
+
+from ..enums import ComponentStatus, Impact, Indicator, status_for
+from ..timeutil import as_utc, isoformat
+from ..uptime import DayUptime
+
+#: The colour family ("tone") of every status word; CSS classes `t-<tone>` and icons follow it.
+#: Keyed by enum class first: `Impact.NONE == Indicator.NONE == "none"` as string enums.
+TONES: dict[type[Enum], dict[str, str]] = {
+    ComponentStatus: {
+        ComponentStatus.OPERATIONAL: "ok",
+        ComponentStatus.DEGRADED_PERFORMANCE: "minor",
+        ComponentStatus.PARTIAL_OUTAGE: "major",
+        ComponentStatus.MAJOR_OUTAGE: "critical",
+        ComponentStatus.UNDER_MAINTENANCE: "maint",
+    },
+    Impact: {
+        Impact.NONE: "none",
+        Impact.MINOR: "minor",
+        Impact.MAJOR: "major",
+        Impact.CRITICAL: "critical",
+        Impact.MAINTENANCE: "maint",
+    },
+    Indicator: {
+        Indicator.NONE: "ok",
+        Indicator.MINOR: "minor",
+        Indicator.MAJOR: "major",
+        Indicator.CRITICAL: "critical",
+        Indicator.MAINTENANCE: "maint",
+    },
+}
+
+
+def tone(value: Enum | str | None) -> str:
+    """Return the colour family of a status, impact or indicator ("ok", "minor", ...).
+
+    A plain string is read as a component status, else as an impact (stored values).
+    """
+    if isinstance(value, Enum):
+        return TONES.get(type(value), {}).get(value, "none")
+    for enum in (ComponentStatus, Impact):
+        if value in TONES[enum]:
+            return TONES[enum][value]
+    return "none"
+
+
+def component_status(value: ComponentStatus | str) -> ComponentStatus:
+    """Parse a stored component status string."""
+    return ComponentStatus(value)
+
+
+def worst_status(statuses) -> ComponentStatus:
+    """Return the most severe of some component statuses (operational when there are none)."""
+    parsed = [ComponentStatus(s) for s in statuses]
+    return max(parsed, key=lambda s: s.severity, default=ComponentStatus.OPERATIONAL)
+
+
+def format_duration(value: timedelta | float | int) -> str:
+    """Format a length of time for people: "2 h 10 min", "3 d 4 h", "45 s" under a minute."""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
+
+
+def format_percent(value: float | None, *, exact_hundred: bool = True) -> str:
+    """Format an uptime percentage with up to two decimals: "99.1", "100", "—" without data.
+
+    A figure that rounds to 100 while there was some downtime (`exact_hundred` false) shows
+    as 99.99, so a bad day never reads as a perfect one.
+    """
+    if value is None:
+        return "—"
+    text = f"{value:.2f}"
+    if text == "100.00" and not exact_hundred:
+        text = "99.99"
+    return text.rstrip("0").rstrip(".")
+
+
+#: What a day's tooltip names, worst first, with the wording used there.
+_DAY_STATUSES = (
+    ComponentStatus.MAJOR_OUTAGE,
+    ComponentStatus.PARTIAL_OUTAGE,
+    ComponentStatus.DEGRADED_PERFORMANCE,
+    ComponentStatus.UNDER_MAINTENANCE,
+)
+
+
+def format_day(day: date) -> str:
+    """Format a calendar day: "12 Nov 2026"."""
+    return f"{day.day} {day:%b %Y}"
+
+
+def day_title(day: DayUptime) -> str:
+    """Describe a day of the bar: "12 Nov 2026 — Partial outage 2 h 10 min, 99.1% uptime"."""
+    label = format_day(day.day)
+    if not day.has_data:
+        return f"{label} — No data"
+    parts = [
+        f"{status.label.capitalize()} {format_duration(day.seconds_in(status))}"
+        for status in _DAY_STATUSES
+        if day.seconds_in(status) >= 1
+    ]
+    if not parts:
+        return f"{label} — No downtime"
+    uptime = 100.0 * (day.uptime if day.uptime is not None else 1.0)
+    percent = format_percent(uptime, exact_hundred=day.downtime_seconds == 0)
+    return f"{label} — {', '.join(parts)}, {percent}% uptime"
+
+
+def day_tone(day: DayUptime) -> str:
+    """The colour family of one day of the bar ("nodata" before the component existed)."""
+    worst = day.worst
+    return "nodata" if worst is None else tone(worst)
+
+
+class TimeFormatter:
+    """Formats aware datetimes in one time zone for display."""
+
+    def __init__(self, time_zone: str) -> None:
+        self.tz = ZoneInfo(time_zone)
+
+    def local(self, value: datetime) -> datetime:
+        """Convert to the display time zone."""
+        return as_utc(value).astimezone(self.tz)
+
+    def short(self, value: datetime | None) -> str:
+        """Format as "Nov 12, 14:05 CET"."""
+        if value is None:
+            return ""
+        local = self.local(value)
+        return f"{local:%b} {local.day}, {local:%H:%M %Z}"
+
+    def full(self, value: datetime | None) -> str:
+        """Format as "Nov 12, 2026, 14:05 CET"."""
+        if value is None:
+            return ""
+        local = self.local(value)
+        return f"{local:%b} {local.day}, {local:%Y, %H:%M %Z}"
+
+    def clock(self, value: datetime | None) -> str:
+        """Format as "14:05 CET", for the end of a range on the same day."""
+        return "" if value is None else f"{self.local(value):%H:%M %Z}"
+
+    def day(self, value: datetime | date | None) -> str:
+        """Format a day (or a datetime's local day) for headings: "Nov 12, 2026"."""
+        if value is None:
+            return ""
+        if isinstance(value, datetime):
+            value = self.local(value).date()
+        return f"{value:%b} {value.day}, {value:%Y}"
+
+    def same_day(self, a: datetime, b: datetime) -> bool:
+        """Whether two instants fall on the same local day."""
+        return self.local(a).date() == self.local(b).date()
+
+
+def _static_versions(app: Flask) -> dict[str, str]:
+    """Hash each static file once, so its URL changes when its content does."""
+    versions: dict[str, str] = {}
+    folder = app.static_folder
+    if folder is None:
+        return versions
+    for path in Path(folder).iterdir():
+        if path.is_file():
+            versions[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+    return versions
 
 
 def init_app(app: Flask) -> None:
     """Register the template helpers."""
+    settings = app.config["STATUSPAGE"]
+    times = TimeFormatter(settings.site["time_zone"])
+    versions = _static_versions(app)
+
+    def static_url(name: str) -> str:
+        """URL of a static file with a content hash, so it can be cached for a long time."""
+        return url_for("static", filename=name, v=versions.get(name))
+
+    app.jinja_env.globals.update(
+        site=settings.site,
+        static_url=static_url,
+        status_for=status_for,
+        worst_status=worst_status,
+        day_title=day_title,
+        day_tone=day_tone,
+    )
+    filters = {
+        "isotime": isoformat,
+        "localtime": times.short,
+        "localtime_full": times.full,
+        "localclock": times.clock,
+        "localday": times.day,
+        "duration": format_duration,
+        "percent": format_percent,
+        "tone": tone,
+        "component_status": component_status,
+        "impact": Impact,
+    }
+    app.jinja_env.filters.update(filters)
+    app.jinja_env.tests["same_local_day"] = times.same_day
