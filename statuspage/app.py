@@ -57,7 +57,9 @@ def configure_flask(app: Flask, settings: Settings, instance: Path) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.get("site", "url").startswith("https://"),
-        JSON_SORT_KEYS=False,
+        # Static URLs carry a content hash (?v=...), so browsers may keep them for a year.
+        SEND_FILE_MAX_AGE_DEFAULT=365 * 24 * 3600,
+        PERMANENT_SESSION_LIFETIME=12 * 3600,
     )
     app.json.sort_keys = False
     app.json.compact = True

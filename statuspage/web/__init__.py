@@ -29,10 +29,12 @@ def init_app(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
     app.url_map.strict_slashes = False
 
-    from . import api, errors, feeds, public, security, templating
+    from . import api, compression, csrf, errors, feeds, public, security, templating
 
     templating.init_app(app)
     security.init_app(app)
+    csrf.init_app(app)
+    compression.init_app(app)
     errors.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(feeds.bp)

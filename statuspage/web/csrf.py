@@ -33,6 +33,8 @@ def protect() -> None:
     """Refuse an unsafe request whose token is missing or does not match the session's."""
     if request.method in SAFE_METHODS or request.path.startswith(EXEMPT_PREFIXES):
         return
+    if request.routing_exception is not None:
+        return  # a 404 or 405 says more than a CSRF failure would
     expected = session.get(FIELD)
     sent = request.form.get(FIELD) or request.headers.get(HEADER) or ""
     if not expected or not hmac.compare_digest(str(expected), sent):
