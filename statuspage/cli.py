@@ -275,3 +275,11 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         click.echo(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
+
+
+# Command groups that live in their own modules; each lists its commands in COMMANDS.
+from . import cli_accounts, cli_incidents, cli_library  # noqa: E402
+
+for _module in (cli_accounts, cli_incidents, cli_library):
+    for _command in _module.COMMANDS:
+        main.add_command(_command)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 
 from statuspage import create_app
 from statuspage.database import upgrade
@@ -61,6 +62,15 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         admin.dispose()
 
 
+class HttpsClient(FlaskClient):
+    """A test client that speaks https, like the site URL in the tests (Secure cookies)."""
+
+    def open(self, *args, **kwargs):
+        if not (args and not isinstance(args[0], str)):
+            kwargs.setdefault("base_url", "https://localhost")
+        return super().open(*args, **kwargs)
+
+
 def _base_config(url: str) -> dict:
     return {
         "secret_key": "test-secret-key-not-for-production",
@@ -95,6 +105,7 @@ def make_app(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
                 config[key] = value
         app = create_app(config)
         app.config["TESTING"] = True
+        app.test_client_class = HttpsClient
         apps.append(app)
         return app
 

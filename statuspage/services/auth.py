@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from ..errors import PermissionDenied, StatuspageError
+from ..errors import StatuspageError
 from ..extensions import db
 from ..models import LoginAttempt, User
 from ..passwords import hash_password, needs_rehash, verify_password
@@ -49,11 +49,11 @@ def check_throttle(email: str, ip: str, now: datetime) -> None:
             raise TooManyAttempts(times[-1] + WINDOW - now)
 
 
-def authenticate(email: str, password: str, *, ip: str, now: datetime) -> User:
-    """Return the active user with these credentials, or raise; every outcome is audited.
+def authenticate(email: str, password: str, *, ip: str, now: datetime) -> User | None:
+    """Return the active user with these credentials, or None; every outcome is audited.
 
-    Runs inside the caller's write transaction: failures are recorded even though the
-    sign-in is refused, so the caller commits before re-raising (see web/admin login).
+    A failure is recorded (for throttling and the audit log) in the caller's transaction,
+    so the caller commits in both cases. Raises TooManyAttempts while throttled.
     """
     email = email.strip().lower()
     check_throttle(email, ip, now)
@@ -75,7 +75,7 @@ def authenticate(email: str, password: str, *, ip: str, now: datetime) -> User:
             target_id=user.id if user else "",
             summary="failed sign-in",
         )
-        raise PermissionDenied("Wrong email or password, or the account is disabled.")
+        return None
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     account_key, _ = _keys(email, ip)

@@ -10,7 +10,7 @@ from ..errors import Conflict, ValidationError
 from ..extensions import db
 from ..markup import clean_line
 from ..models import User
-from ..passwords import check_new_password, hash_password
+from ..passwords import check_new_password, hash_password, verify_password
 from ..roles import Role, parse_role
 from . import audit
 
@@ -91,3 +91,16 @@ def set_password(user: User, password: str, *, now: datetime, actor: audit.Actor
         target_id=user.id,
         summary=f"set the password of {user.email}",
     )
+
+
+def change_own_password(
+    user: User, current: str, new: str, *, now: datetime, actor: audit.Actor
+) -> None:
+    """Change one's own password after checking the current one."""
+    if not verify_password(user.password_hash, current):
+        raise ValidationError("the current password is wrong", field="current_password")
+    if current == new:
+        raise ValidationError(
+            "choose a password different from the current one", field="new_password"
+        )
+    set_password(user, new, now=now, actor=actor)

@@ -39,3 +39,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(public.bp)
     app.register_blueprint(feeds.bp)
     app.register_blueprint(api.bp)
+
+    from . import admin
+
+    app.register_blueprint(admin.bp)

@@ -12,7 +12,6 @@ from typing import Any
 from flask import (
     Blueprint,
     current_app,
-    g,
     redirect,
     request,
     session,
@@ -21,7 +20,7 @@ from flask import (
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from ..extensions import db
-from ..models import User
+from ..models import ApiToken, User
 from ..roles import Permission, allows
 from ..services import tokens
 from ..timeutil import utcnow
@@ -52,11 +51,22 @@ def access_rule(view: Callable) -> Any:
     return getattr(view, ACCESS_ATTR, None)
 
 
+# Kept in the WSGI environ, not in `g`: `g` belongs to the app context, which tests (and
+# CLI code) may hold open across several requests.
+USER_KEY = "statuspage.user"
+TOKEN_KEY = "statuspage.token"  # noqa: S105 (an environ key, not a secret)
+
+
 def current_user() -> User | None:
     """The signed-in user of this request (session or bearer token), or None."""
-    if "user" not in g:
-        g.user = _session_user()
-    return g.user
+    if USER_KEY not in request.environ:
+        request.environ[USER_KEY] = _session_user()
+    return request.environ[USER_KEY]
+
+
+def current_token() -> ApiToken | None:
+    """The API token that authenticated this request, if any."""
+    return request.environ.get(TOKEN_KEY)
 
 
 def _session_user() -> User | None:
@@ -81,7 +91,7 @@ def login_user(user: User) -> None:
 def logout_user() -> None:
     """Forget the session in this browser."""
     session.clear()
-    g.user = None
+    request.environ[USER_KEY] = None
 
 
 def protect_blueprint(bp: Blueprint, *, api: bool = False) -> None:
@@ -114,10 +124,10 @@ def protect_blueprint(bp: Blueprint, *, api: bool = False) -> None:
 def _load_token_user() -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, text = header.partition(" ")
-    g.user, g.token = None, None
+    request.environ[USER_KEY], request.environ[TOKEN_KEY] = None, None
     if scheme.lower() == "bearer" and text:
         found = tokens.user_for(text.strip(), now=utcnow())
         if found is not None:
-            g.user, g.token = found
+            request.environ[USER_KEY], request.environ[TOKEN_KEY] = found
             if db.session.dirty:  # last_used_at moved
                 db.session.commit()

@@ -1,0 +1,45 @@
+"""The admin console under /admin: every view declares who may use it (see web/auth.py)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, request
+
+from ...roles import Permission, allows
+from ..auth import current_user, protect_blueprint
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+protect_blueprint(bp)
+
+#: The admin menu: (endpoint, label, permission, endpoint prefix that marks it current).
+NAV = (
+    ("admin.dashboard", "Dashboard", Permission.READ, "admin.dashboard"),
+    ("admin.incidents", "Incidents", Permission.READ, "admin.incident"),
+    ("admin.maintenances", "Maintenance", Permission.READ, "admin.maintenance"),
+    ("admin.components", "Components", Permission.READ, "admin.component"),
+    ("admin.library", "Library", Permission.READ, "admin.library"),
+    ("admin.audit", "Audit log", Permission.AUDIT, "admin.audit"),
+    ("admin.users", "Users", Permission.USERS, "admin.user"),
+)
+
+
+@bp.app_context_processor
+def admin_globals() -> dict:
+    """Offer the signed-in user, a permission check and the menu to every template."""
+
+    def can(permission: Permission) -> bool:
+        user = current_user()
+        return user is not None and allows(user.role, permission)
+
+    def admin_nav() -> list[tuple[str, str, bool]]:
+        endpoint = request.endpoint or ""
+        return [
+            (target, label, endpoint.startswith(prefix))
+            for target, label, permission, prefix in NAV
+            if target in current_app.view_functions and can(permission)
+        ]
+
+    return {"current_user": current_user, "can": can, "admin_nav": admin_nav}
+
+
+# The view modules register their routes on `bp` when imported.
+from . import accounts, audit, dashboard, incidents, library, session  # noqa: E402, F401

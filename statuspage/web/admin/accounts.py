@@ -1,0 +1,5 @@
+"""Admin views: accounts (to be written)."""
+
+from __future__ import annotations
+
+from . import bp  # noqa: F401

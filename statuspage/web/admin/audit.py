@@ -1,0 +1,5 @@
+"""Admin views: audit (to be written)."""
+
+from __future__ import annotations
+
+from . import bp  # noqa: F401

@@ -1,0 +1,23 @@
+"""Small helpers shared by the admin views: who is acting, from where, and form handling."""
+
+from __future__ import annotations
+
+from flask import request
+
+from ...services.audit import Actor
+from ..auth import current_token, current_user
+
+
+def client_ip() -> str:
+    """The address of the client, as the WSGI server saw it."""
+    return request.remote_addr or ""
+
+
+def actor() -> Actor:
+    """The signed-in user as the actor of a change, with their address."""
+    user = current_user()
+    if user is None:  # enforce() guarantees a user on protected routes
+        raise RuntimeError("no signed-in user")
+    token = current_token()
+    via = f"api token {token.name}" if token is not None else ""
+    return Actor.for_user(user, client_ip(), via=via)

@@ -1,0 +1,86 @@
+"""Signing in and out, and changing one's own password."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import flash, redirect, render_template, request, url_for
+
+from ...database import write_transaction
+from ...errors import ValidationError
+from ...services import auth as auth_service
+from ...services import users as user_service
+from ...timeutil import utcnow
+from ..auth import current_user, login_user, logout_user, public, requires
+from . import bp
+from .common import actor, client_ip
+
+
+def _safe_next(target: str | None) -> str:
+    """Only follow a `next` that stays inside the admin (no open redirect)."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/admin"):
+            return target
+    return url_for("admin.dashboard")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login():
+    """Show the sign-in form, or sign in."""
+    if request.method == "GET":
+        if current_user() is not None:
+            return redirect(_safe_next(request.args.get("next")))
+        return render_template("admin/login.html", email="", next=request.args.get("next", ""))
+    email = request.form.get("email", "")
+    password = request.form.get("password", "")
+    next_url = request.form.get("next", "")
+    try:
+        with write_transaction():
+            user = auth_service.authenticate(email, password, ip=client_ip(), now=utcnow())
+    except auth_service.TooManyAttempts as exc:
+        response = render_template(
+            "admin/login.html", email=email, next=next_url, error=exc.message
+        )
+        seconds = int(exc.retry_after.total_seconds()) + 1
+        return response, 429, {"Retry-After": str(seconds)}
+    if user is None:
+        error = "Wrong email or password, or the account is disabled."
+        return render_template("admin/login.html", email=email, next=next_url, error=error), 401
+    login_user(user)
+    return redirect(_safe_next(next_url))
+
+
+@bp.route("/logout", methods=["POST"])
+@requires(None)
+def logout():
+    """Sign out, ending every session of this user on every device."""
+    user = current_user()
+    with write_transaction():
+        auth_service.end_all_sessions(user)
+    logout_user()
+    flash("You are signed out.", "ok")
+    return redirect(url_for("admin.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@requires(None)
+def password():
+    """Change one's own password; every other session ends."""
+    if request.method == "GET":
+        return render_template("admin/password.html")
+    user = current_user()
+    current = request.form.get("current_password", "")
+    new = request.form.get("new_password", "")
+    confirm = request.form.get("confirm_password", "")
+    try:
+        if new != confirm:
+            raise ValidationError("the two new passwords differ", field="confirm_password")
+        with write_transaction():
+            user_service.change_own_password(user, current, new, now=utcnow(), actor=actor())
+    except ValidationError as exc:
+        return render_template("admin/password.html", error=exc.message, field=exc.field), 422
+    login_user(user)  # this browser keeps working with the new epoch
+    flash("Password changed. Other sessions are signed out.", "ok")
+    return redirect(url_for("admin.dashboard"))
