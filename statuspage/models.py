@@ -105,6 +105,7 @@ class Incident(db.Model):
     __table_args__ = (
         sa.Index("ix_incidents_kind_started", "kind", "started_at"),
         sa.Index("ix_incidents_resolved", "resolved_at"),
+        sa.Index("ix_incidents_updated", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -72,6 +72,8 @@ def unresolved_incidents() -> list[Incident]:
     return list(
         db.session.scalars(
             sa.select(Incident)
+            # resolved_at is empty exactly while an incident is open; the index finds those.
+            .where(Incident.resolved_at.is_(None))
             .where(Incident.kind == IncidentKind.INCIDENT.value)
             .where(Incident.status.not_in(CLOSED_INCIDENT))
             .order_by(Incident.started_at.desc(), Incident.id.desc())
@@ -85,6 +87,7 @@ def active_maintenances() -> list[Incident]:
     return list(
         db.session.scalars(
             sa.select(Incident)
+            .where(Incident.resolved_at.is_(None))
             .where(Incident.kind == IncidentKind.MAINTENANCE.value)
             .where(
                 Incident.status.in_(
@@ -102,6 +105,7 @@ def upcoming_maintenances() -> list[Incident]:
     return list(
         db.session.scalars(
             sa.select(Incident)
+            .where(Incident.resolved_at.is_(None))
             .where(Incident.kind == IncidentKind.MAINTENANCE.value)
             .where(Incident.status == MaintenanceStatus.SCHEDULED.value)
             .order_by(Incident.scheduled_for, Incident.id)
@@ -206,22 +210,23 @@ def status_changes(component_ids: list[int], since: datetime) -> dict[int, list[
     if not component_ids:
         return {}
     table = ComponentStatusChange
-    # The last change at or before `since` gives the status when the window opens.
-    latest_before = (
-        sa.select(table.component_id, sa.func.max(table.started_at).label("at"))
-        .where(table.component_id.in_(component_ids), table.started_at <= since)
-        .group_by(table.component_id)
-        .subquery()
+    # The change in force when the window opens: one indexed lookup per component
+    # (component_id, started_at), so the cost does not grow with the history.
+    in_force = (
+        sa.select(table.id)
+        .where(table.component_id == Component.id, table.started_at <= since)
+        .order_by(table.started_at.desc(), table.id.desc())
+        .limit(1)
+        .correlate(Component)
+        .scalar_subquery()
     )
+    opening_ids = sa.select(in_force).where(Component.id.in_(component_ids))
     rows = db.session.execute(
         sa.select(table.component_id, table.started_at, table.status)
-        .where(table.component_id.in_(component_ids))
         .where(
             sa.or_(
-                table.started_at > since,
-                sa.tuple_(table.component_id, table.started_at).in_(
-                    sa.select(latest_before.c.component_id, latest_before.c.at)
-                ),
+                sa.and_(table.component_id.in_(component_ids), table.started_at > since),
+                table.id.in_(opening_ids),
             )
         )
         .order_by(table.component_id, table.started_at, table.id)
