@@ -10,7 +10,7 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -80,6 +80,32 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server", "host", str, "127.0.0.1", "Address `statuspage serve` listens on."),
     Setting("server", "port", int, 8080, "Port `statuspage serve` listens on."),
     Setting("server", "workers", int, 2, "Worker processes for `statuspage serve`."),
+    Setting("smtp", "host", str, "localhost", "SMTP server for email notifications."),
+    Setting("smtp", "port", int, 25, "SMTP port (25, 587 for STARTTLS, 465 for TLS)."),
+    Setting("smtp", "security", str, "none", "Connection security: none, starttls or tls."),
+    Setting("smtp", "username", str, "", "SMTP user name; empty for no authentication."),
+    Setting(
+        "smtp",
+        "password",
+        str,
+        "",
+        "SMTP password. Set it in the environment: STATUSPAGE_SMTP_PASSWORD.",
+        secret=True,
+    ),
+    Setting("smtp", "from_address", str, "status@localhost", "The From address of emails."),
+    Setting("smtp", "timeout_seconds", int, 10, "Give up on an SMTP connection after this."),
+    Setting("worker", "poll_seconds", int, 2, "How often an idle worker looks for work."),
+    Setting("worker", "batch_size", int, 20, "Messages a worker claims at once."),
+    Setting(
+        "worker",
+        "lease_seconds",
+        int,
+        120,
+        "A claimed message a worker has not finished after this is taken over by another.",
+    ),
+    Setting("worker", "max_attempts", int, 12, "Attempts before a message is dead."),
+    Setting("worker", "max_age_hours", int, 24, "Age after which an undelivered message is dead."),
+    Setting("worker", "ack_link_hours", int, 24, "How long an acknowledge link stays valid."),
     Setting(
         "server",
         "max_request_bytes",
@@ -90,7 +116,10 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 SETTINGS_BY_NAME = {(s.section, s.key): s for s in SETTINGS}
-SECTIONS = sorted({s.section for s in SETTINGS if s.section})
+#: Sections whose tables are named by the operator ([channels.NAME], [paths.NAME], ...):
+#: kept raw here and checked as a whole by statuspage.escalation.config.
+NAMED_SECTIONS = ("channels", "paths", "windows")
+SECTIONS = sorted({s.section for s in SETTINGS if s.section} | set(NAMED_SECTIONS))
 
 
 @dataclass
@@ -99,7 +128,8 @@ class Settings:
 
     values: dict[str, dict[str, Any]]
     source: str = "defaults"
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: The checked escalation config (channels, windows, paths); see escalation/config.py.
+    escalation: Any = None
 
     def get(self, section: str, key: str) -> Any:
         return self.values[section][key]
@@ -121,6 +151,8 @@ def defaults() -> dict[str, dict[str, Any]]:
     for s in SETTINGS:
         default = list(s.default) if isinstance(s.default, list) else s.default
         values.setdefault(s.section, {})[s.key] = default
+    for name in NAMED_SECTIONS:
+        values[name] = {}
     return values
 
 
@@ -144,7 +176,12 @@ def load_settings(
     if overrides:
         _merge(values, overrides, "test config")
     _check_values(values, source)
-    return Settings(values=values, source=source)
+    from .escalation.config import parse_escalation
+
+    escalation = parse_escalation(
+        {name: values[name] for name in NAMED_SECTIONS}, source=source, environ=environ
+    )
+    return Settings(values=values, source=source, escalation=escalation)
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -172,6 +209,9 @@ def _merge(values: dict[str, dict[str, Any]], data: Mapping[str, Any], source: s
             raise ConfigError(f"{source}: {name}: unknown setting (known: {known})")
         if not isinstance(item, Mapping):
             raise ConfigError(f"{source}: {name}: expected a table ([{name}]), got {_kind(item)}")
+        if name in NAMED_SECTIONS:
+            values[name].update(item)
+            continue
         for key, value in item.items():
             setting = SETTINGS_BY_NAME.get((name, key))
             if setting is None:
@@ -250,6 +290,21 @@ def _check_values(values: dict[str, dict[str, Any]], source: str) -> None:
         raise ConfigError(f"{source}: server.workers: expected at least 1")
     if server["max_request_bytes"] < 1024:
         raise ConfigError(f"{source}: server.max_request_bytes: expected at least 1024")
+    smtp = values["smtp"]
+    if smtp["security"] not in ("none", "starttls", "tls"):
+        raise ConfigError(f"{source}: smtp.security: expected none, starttls or tls")
+    if not 0 < smtp["port"] < 65536:
+        raise ConfigError(f"{source}: smtp.port: expected 1-65535, got {smtp['port']}")
+    for key in (
+        "poll_seconds",
+        "batch_size",
+        "lease_seconds",
+        "max_attempts",
+        "max_age_hours",
+        "ack_link_hours",
+    ):
+        if values["worker"][key] < 1:
+            raise ConfigError(f"{source}: worker.{key}: expected at least 1")
     if "://" not in values["database"]["url"]:
         raise ConfigError(
             f"{source}: database.url: expected a URL such as sqlite:///instance/statuspage.db"

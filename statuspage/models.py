@@ -123,6 +123,9 @@ class Incident(db.Model):
     postmortem_body: Mapped[str | None] = mapped_column(sa.Text)
     postmortem_html: Mapped[str | None] = mapped_column(sa.Text)
     postmortem_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Someone took ownership: `unacknowledged` escalation steps stop.
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[str] = mapped_column(sa.String(300), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -329,3 +332,71 @@ class AuditEntry(db.Model):
     before: Mapped[dict | None] = mapped_column(sa.JSON)
     after: Mapped[dict | None] = mapped_column(sa.JSON)
     ip: Mapped[str] = mapped_column(sa.String(64), default="")
+
+
+class EscalationRun(db.Model):
+    """A matched escalation path for one incident, snapshotted when it matched.
+
+    Config edits never change a run in flight: the worker plans from `snapshot`.
+    """
+
+    __tablename__ = "escalation_runs"
+    __table_args__ = (
+        sa.UniqueConstraint("incident_id", "path_name", name="uq_escalation_runs_incident_path"),
+        sa.Index("ix_escalation_runs_due", "active", "next_due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(sa.ForeignKey("incidents.id", ondelete="CASCADE"))
+    path_name: Mapped[str] = mapped_column(sa.String(100))
+    #: The path's configuration as it was when the run started (JSON).
+    snapshot: Mapped[dict] = mapped_column(sa.JSON)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(default=True)
+    #: When the worker should look at this run again (None: nothing left to do).
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stop_reason: Mapped[str] = mapped_column(sa.String(100), default="")
+    #: Lease for the worker advancing this run.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    incident: Mapped[Incident] = relationship()
+
+
+class OutboxMessage(db.Model):
+    """One notification to deliver: written in the transaction of the event that caused it.
+
+    Delivery is at-least-once: the worker claims rows with a lease, and the idempotency key
+    travels to the receiver (webhook id, PagerDuty dedup_key) so duplicates can be dropped.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(sa.String(300), unique=True)
+    #: The configured channel name ("ops-slack") or "subscriber:<id>".
+    channel: Mapped[str] = mapped_column(sa.String(200))
+    #: The transport: smtp, webhook, slack, teams, pagerduty.
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    #: Everything the transport needs, rendered when the event happened (JSON).
+    payload: Mapped[dict] = mapped_column(sa.JSON)
+    #: pending -> sent, or dead after too many attempts or a permanent error.
+    state: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str] = mapped_column(sa.String(100), default="")
+    last_error: Mapped[str] = mapped_column(sa.Text, default="")
+    last_status: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    incident_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("incidents.id", ondelete="SET NULL"), index=True
+    )
+    run_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("escalation_runs.id", ondelete="SET NULL"), index=True
+    )
+    update_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("incident_updates.id", ondelete="SET NULL"), index=True
+    )

@@ -1,0 +1,1 @@
+"""Escalation paths: who hears about an incident, when, and until when."""
