@@ -17,6 +17,7 @@ demo: $(VENV)/.installed
 
 ## test: run the test suite (SQLite; set STATUSPAGE_TEST_DATABASE_URL for PostgreSQL)
 test: $(VENV)/.installed-test
+	@bash .ci/ensure-chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## lint: ruff check and ruff format --check
