@@ -30,6 +30,9 @@ def engine_options(uri: str) -> dict:
 def init_app(app: Flask) -> None:
     """Bind the database to the app and install the SQLite connection hooks."""
     db.init_app(app)
+    from . import generation
+
+    generation.init_app()
     with app.app_context():
         engine = db.engine
         if engine.dialect.name == "sqlite":

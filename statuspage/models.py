@@ -400,3 +400,28 @@ class OutboxMessage(db.Model):
     update_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("incident_updates.id", ondelete="SET NULL"), index=True
     )
+
+
+class SiteState(db.Model):
+    """One row: a generation number bumped by every transaction that changes the public side.
+
+    Every web process compares it with the generation of its cached pages, so a publish in
+    one process is visible at once from all the others.
+    """
+
+    __tablename__ = "site_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generation: Mapped[int] = mapped_column(default=0)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+#: Tables whose changes show on the public side (pages, feeds, API, badges, export).
+PUBLIC_MODELS = (
+    ComponentGroup,
+    Component,
+    ComponentStatusChange,
+    Incident,
+    IncidentUpdate,
+    UpdateComponentChange,
+)

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from .. import queries, serializers
 from ..enums import IncidentKind
+from .cache import cached
 
 bp = Blueprint("api", __name__, url_prefix="/api/v2")
 
@@ -32,6 +33,7 @@ def answer_preflight() -> Response | None:
 
 
 @bp.get("/summary.json")
+@cached()
 def summary() -> Response:
     """Components, unresolved incidents, active and upcoming maintenances, overall status."""
     tree = queries.component_tree()
@@ -49,6 +51,7 @@ def summary() -> Response:
 
 
 @bp.get("/status.json")
+@cached()
 def status() -> Response:
     """The overall status indicator and its description."""
     overall = queries.overall_status(
@@ -58,6 +61,7 @@ def status() -> Response:
 
 
 @bp.get("/components.json")
+@cached()
 def components() -> Response:
     """Every component and group."""
     tree = queries.component_tree()
@@ -65,6 +69,7 @@ def components() -> Response:
 
 
 @bp.get("/incidents.json")
+@cached()
 def incidents() -> Response:
     """The newest incidents, open or not."""
     items = queries.latest_incidents(LIST_LIMIT)
@@ -72,6 +77,7 @@ def incidents() -> Response:
 
 
 @bp.get("/incidents/unresolved.json")
+@cached()
 def unresolved_incidents() -> Response:
     """Incidents not yet resolved."""
     items = queries.unresolved_incidents()
@@ -79,6 +85,7 @@ def unresolved_incidents() -> Response:
 
 
 @bp.get("/scheduled-maintenances.json")
+@cached()
 def maintenances() -> Response:
     """The newest scheduled maintenances, whatever their status."""
     items = queries.latest_incidents(LIST_LIMIT, kind=IncidentKind.MAINTENANCE)
@@ -86,6 +93,7 @@ def maintenances() -> Response:
 
 
 @bp.get("/scheduled-maintenances/upcoming.json")
+@cached()
 def upcoming_maintenances() -> Response:
     """Maintenances still scheduled."""
     items = queries.upcoming_maintenances()
@@ -93,6 +101,7 @@ def upcoming_maintenances() -> Response:
 
 
 @bp.get("/scheduled-maintenances/active.json")
+@cached()
 def active_maintenances() -> Response:
     """Maintenances in progress or being verified."""
     items = queries.active_maintenances()

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, request
 
 from .. import feeds, queries
 from ..services import components as component_service
+from .cache import cached
 
 bp = Blueprint("feeds", __name__)
 
@@ -18,24 +19,28 @@ FEED_LIMIT = 50
 
 
 @bp.get("/history.rss")
+@cached()
 def history_rss() -> Response:
     """Every incident and maintenance update, newest first, as RSS."""
     return _feed(feeds.rss, RSS_TYPE)
 
 
 @bp.get("/history.atom")
+@cached()
 def history_atom() -> Response:
     """Every incident and maintenance update, newest first, as Atom."""
     return _feed(feeds.atom, ATOM_TYPE)
 
 
 @bp.get("/components/<id:component_id>/history.rss")
+@cached()
 def component_history_rss(component_id: int) -> Response:
     """The updates of incidents that touched one component, as RSS."""
     return _feed(feeds.rss, RSS_TYPE, component_id)
 
 
 @bp.get("/components/<id:component_id>/history.atom")
+@cached()
 def component_history_atom(component_id: int) -> Response:
     """The updates of incidents that touched one component, as Atom."""
     return _feed(feeds.atom, ATOM_TYPE, component_id)

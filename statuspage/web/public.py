@@ -19,6 +19,7 @@ from ..extensions import db
 from ..models import Component, ComponentGroup, Incident
 from ..services import components as component_service
 from ..timeutil import utcnow
+from .cache import cached
 from .templating import tone, worst_status
 
 bp = Blueprint("public", __name__)
@@ -176,18 +177,21 @@ def component_context(component_id: int, now: datetime, tz: ZoneInfo) -> dict[st
 
 
 @bp.get("/")
+@cached()
 def index() -> str:
     """The status page."""
     return render_template("public/index.html", **home_context(utcnow(), _site_tz()))
 
 
 @bp.get("/incidents/<id:incident_id>")
+@cached()
 def incident(incident_id: int) -> str:
     """An incident's or maintenance's permalink."""
     return render_template("public/incident.html", **incident_context(incident_id, utcnow()))
 
 
 @bp.get("/history")
+@cached(query_args=("page",))
 def history() -> str:
     """Past incidents and maintenances, three months per page."""
     page = parse_page(request.args.get("page"))
@@ -195,6 +199,7 @@ def history() -> str:
 
 
 @bp.get("/components/<id:component_id>")
+@cached()
 def component(component_id: int) -> str:
     """A component's status, uptime and incidents."""
     context = component_context(component_id, utcnow(), _site_tz())
@@ -208,6 +213,7 @@ def _svg(svg: str) -> Response:
 
 
 @bp.get("/badge.svg")
+@cached()
 def badge() -> Response:
     """The page-wide status as a badge."""
     tree = queries.component_tree()
@@ -220,6 +226,7 @@ def badge() -> Response:
 
 
 @bp.get("/components/<id:component_id>/badge.svg")
+@cached()
 def component_badge(component_id: int) -> Response:
     """One component's status as a badge."""
     component = component_service.get_component(component_id)
