@@ -29,9 +29,10 @@ def init_app(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
     app.url_map.strict_slashes = False
 
-    from . import api, compression, csrf, errors, feeds, public, security, templating
+    from . import api, cache, compression, csrf, errors, feeds, public, security, templating
 
     templating.init_app(app)
+    cache.init_app(app)
     security.init_app(app)
     csrf.init_app(app)
     compression.init_app(app)
