@@ -161,7 +161,8 @@ def demo(email: str, config_file: str | None) -> None:
     else:
         click.echo(
             f"loaded demo data: {summary.components} components in {summary.groups} groups, "
-            f"{summary.incidents} incidents, {summary.maintenances} maintenances"
+            f"{summary.incidents} incidents, {summary.maintenances} maintenances, "
+            f"{summary.messages} canned messages"
         )
     click.echo(f"Admin login: {site_url}/admin/login  email: {email}  password: {password}")
 

@@ -7,11 +7,13 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from .app import resource_dir
 from .enums import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
 from .extensions import db
-from .models import Component, ComponentGroup, Incident
+from .models import Component, ComponentGroup, Incident, Message
 from .services import components as component_service
 from .services import incidents as incident_service
+from .services import library as library_service
 
 OK = ComponentStatus.OPERATIONAL
 DEGRADED = ComponentStatus.DEGRADED_PERFORMANCE
@@ -429,6 +431,7 @@ class Summary:
     components: int
     incidents: int
     maintenances: int
+    messages: int = 0
 
 
 def is_loaded() -> bool:
@@ -444,8 +447,10 @@ def is_loaded() -> bool:
 def load(now: datetime) -> Summary | None:
     """Create the demo page as it would look at `now`; return None if it is already there.
 
-    The caller runs this inside one write transaction.
+    The caller runs this inside one write transaction. The starter message library is loaded
+    first, whenever the library is empty (so a demo made before it existed gets it too).
     """
+    messages = load_library(now)
     if is_loaded():
         return None
     created = now - COMPONENTS_AGE
@@ -467,7 +472,20 @@ def load(now: datetime) -> Summary | None:
         components=len(components),
         incidents=sum(1 for i in incidents if not i.is_maintenance),
         maintenances=sum(1 for i in incidents if i.is_maintenance),
+        messages=messages,
     )
+
+
+def load_library(now: datetime) -> int:
+    """Load the starter message library if the library is empty; return how many were added.
+
+    A library that has messages is left alone: a second run must not overwrite edits made in
+    the admin with the files' text (`statuspage messages sync` does that on purpose).
+    """
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Message)):
+        return 0
+    report = library_service.sync_directory(resource_dir("messages"), now=now)
+    return len(report.created)
 
 
 def _at(now: datetime, days_ago: int, hour: int, minute: int) -> datetime:

@@ -173,13 +173,14 @@ def list_messages(
         query = query.where(MessageVersion.status == status)
     if impact:
         query = query.where(MessageVersion.impact == impact)
-    if search:
-        pattern = f"%{search.strip().lower()}%"
+    if search.strip():
+        # autoescape: a '%' or '_' typed in the search box is matched as itself, not as a wildcard.
+        term = search.strip().lower()
         query = query.where(
             sa.or_(
-                sa.func.lower(Message.slug).like(pattern),
-                sa.func.lower(MessageVersion.title).like(pattern),
-                sa.func.lower(MessageVersion.body).like(pattern),
+                sa.func.lower(Message.slug).contains(term, autoescape=True),
+                sa.func.lower(MessageVersion.title).contains(term, autoescape=True),
+                sa.func.lower(MessageVersion.body).contains(term, autoescape=True),
             )
         )
     rows = [(m, v) for m, v in db.session.execute(query).all()]
