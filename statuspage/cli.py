@@ -279,8 +279,8 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 # Command groups that live in their own modules; each lists its commands in COMMANDS.
-from . import cli_accounts, cli_incidents, cli_library  # noqa: E402
+from . import cli_accounts, cli_escalation, cli_incidents, cli_library, cli_ops, cli_worker  # noqa: E402
 
-for _module in (cli_accounts, cli_incidents, cli_library):
+for _module in (cli_accounts, cli_escalation, cli_incidents, cli_library, cli_ops, cli_worker):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -1,7 +1,37 @@
-"""Command-line commands: incidents (registered on the main group in cli.py)."""
+"""Command-line commands: `statuspage tick` moves scheduled maintenances along at their times."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import click
 
+from . import database
+from .cli import app_context, config_option, require_current_schema
+from .services import maintenance
+from .timeutil import utcnow
+
 COMMANDS: list[click.Command] = []
+
+
+@click.command("tick")
+@config_option
+def tick(config_file: str | None) -> None:
+    """Start and complete scheduled maintenances whose time has come.
+
+    Run it every minute (cron, a systemd timer) until the worker does it; running it again
+    changes nothing.
+    """
+    with app_context(config_file) as app:
+        require_current_schema()
+        tz = ZoneInfo(app.config["STATUSPAGE"].site["time_zone"])
+        with database.write_transaction():
+            transitions = maintenance.tick(utcnow(), tz=tz)
+            lines = [str(t) for t in transitions if t.published]
+    for line in lines:
+        click.echo(line)
+    if not lines:
+        click.echo("nothing to do")
+
+
+COMMANDS.append(tick)

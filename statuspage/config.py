@@ -133,6 +133,13 @@ SETTINGS: tuple[Setting, ...] = (
         "A claimed message a worker has not finished after this is taken over by another.",
     ),
     Setting("worker", "max_attempts", int, 12, "Attempts before a message is dead."),
+    Setting(
+        "worker",
+        "retry_base_seconds",
+        int,
+        10,
+        "First retry within this many seconds; the window doubles per attempt, up to an hour.",
+    ),
     Setting("worker", "max_age_hours", int, 24, "Age after which an undelivered message is dead."),
     Setting("worker", "ack_link_hours", int, 24, "How long an acknowledge link stays valid."),
     Setting(
@@ -329,6 +336,7 @@ def _check_values(values: dict[str, dict[str, Any]], source: str) -> None:
         "batch_size",
         "lease_seconds",
         "max_attempts",
+        "retry_base_seconds",
         "max_age_hours",
         "ack_link_hours",
     ):

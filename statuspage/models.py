@@ -106,6 +106,16 @@ class Incident(db.Model):
         sa.Index("ix_incidents_kind_started", "kind", "started_at"),
         sa.Index("ix_incidents_resolved", "resolved_at"),
         sa.Index("ix_incidents_updated", "updated_at"),
+        # History pages and the home page's recent days select by start time alone.
+        sa.Index("ix_incidents_started", "started_at"),
+        # Only open incidents and maintenances: what every page asks for, found without stats.
+        sa.Index(
+            "ix_incidents_open",
+            "kind",
+            "started_at",
+            sqlite_where=sa.text("resolved_at IS NULL"),
+            postgresql_where=sa.text("resolved_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -18,7 +18,7 @@ from .. import library
 from ..enums import ComponentStatus, Impact, IncidentKind, IncidentStatus, MaintenanceStatus
 from ..errors import ValidationError
 from ..extensions import db
-from ..markup import clean_line, clean_text, render_markdown
+from ..markup import clean_line, clean_text, plain_text, render_markdown
 from ..models import Component, Incident, IncidentUpdate, MessageVersion
 from . import audit
 from . import components as component_service
@@ -129,6 +129,7 @@ def prepare(draft: Draft) -> Prepared:
         raise ValidationError("give the incident a title", field="title")
 
     impact = _impact(draft, incident, version, kind)
+    scheduled_for, scheduled_until = _window(draft, incident, kind)
     components, changes = _components(draft.component_statuses)
     return Prepared(
         incident=incident,
@@ -145,9 +146,26 @@ def prepare(draft: Draft) -> Prepared:
         variables=variables,
         filled_body=filled_body,
         text_edited=text_edited,
-        scheduled_for=draft.scheduled_for,
-        scheduled_until=draft.scheduled_until,
+        scheduled_for=scheduled_for,
+        scheduled_until=scheduled_until,
     )
+
+
+def _window(
+    draft: Draft, incident: Incident | None, kind: IncidentKind
+) -> tuple[datetime | None, datetime | None]:
+    """The maintenance window after this update (incidents have none)."""
+    if kind is not IncidentKind.MAINTENANCE:
+        return None, None
+    start = draft.scheduled_for or (incident.scheduled_for if incident else None)
+    end = draft.scheduled_until or (incident.scheduled_until if incident else None)
+    if start is None:
+        raise ValidationError("a maintenance needs a start", field="scheduled_for")
+    if end is None:
+        raise ValidationError("a maintenance needs an end", field="scheduled_until")
+    if end <= start:
+        raise ValidationError("the maintenance must end after it starts", field="scheduled_until")
+    return start, end
 
 
 def _normal(text: str) -> str:
@@ -217,6 +235,10 @@ def publish(draft: Draft, *, now: datetime, actor: audit.Actor) -> tuple[Inciden
         if existing is None:
             raise
         return existing, False
+    # Escalation runs start or move in this same transaction: a page is never lost.
+    from ..escalation import runtime
+
+    runtime.on_incident_changed(update.incident, now=now)
     return update, True
 
 
@@ -235,13 +257,21 @@ def _by_key(key: str) -> IncidentUpdate | None:
     return db.session.scalar(sa.select(IncidentUpdate).where(IncidentUpdate.idempotency_key == key))
 
 
+def published_with(key: str) -> IncidentUpdate | None:
+    """The update a form with this one-time key already published, if any."""
+    try:
+        key_ = _key(key)
+    except ValidationError:
+        return None
+    return _by_key(key_) if key_ else None
+
+
 def _write(
     prepared: Prepared, *, now: datetime, actor: audit.Actor, key: str | None
 ) -> IncidentUpdate:
     incident = prepared.incident
     if incident is None and prepared.kind is IncidentKind.MAINTENANCE:
-        if prepared.scheduled_for is None or prepared.scheduled_until is None:
-            raise ValidationError("a maintenance needs a start and an end", field="scheduled_for")
+        assert prepared.scheduled_for is not None and prepared.scheduled_until is not None
         incident = incident_service.schedule_maintenance(
             name=prepared.title,
             body=prepared.body,
@@ -269,6 +299,9 @@ def _write(
         action = "incident.opened"
     else:
         before = {"status": incident.status, "impact": incident.impact}
+        if incident.is_maintenance:
+            before.update(_window_dict(incident))
+            _move_window(incident, prepared)
         update = incident_service.post_update(
             incident,
             status=prepared.status,
@@ -305,9 +338,31 @@ def _write(
             "version": update.message_version,
             "text_edited": update.text_edited,
             "components": {c.component.name: c.new.value for c in prepared.changes},
+            **(_window_dict(incident) if incident.is_maintenance else {}),
         },
     )
     return update
+
+
+def _window_dict(incident: Incident) -> dict[str, str | None]:
+    return {
+        "scheduled_for": _iso(incident.scheduled_for),
+        "scheduled_until": _iso(incident.scheduled_until),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _move_window(incident: Incident, prepared: Prepared) -> None:
+    """Move a maintenance's window (an "extended" update moves its end)."""
+    if prepared.scheduled_for is not None and incident.status == MaintenanceStatus.SCHEDULED:
+        # Once work has started, the start is history: only a scheduled window moves it.
+        incident.scheduled_for = prepared.scheduled_for
+        incident.started_at = prepared.scheduled_for
+    if prepared.scheduled_until is not None:
+        incident.scheduled_until = prepared.scheduled_until
 
 
 def correct_update(
@@ -356,3 +411,33 @@ def set_component_status(
             after={"status": status.value},
         )
     return changed
+
+
+def publish_postmortem(
+    incident: Incident, *, body: str, now: datetime, actor: audit.Actor
+) -> Incident:
+    """Publish (or replace) a resolved incident's postmortem, audited."""
+    before = {"status": incident.status, "postmortem": incident.postmortem_body}
+    incident_service.publish_postmortem(incident, body=body, now=now)
+    audit.record(
+        actor,
+        "incident.postmortem",
+        now=now,
+        target_type="incident",
+        target_id=incident.id,
+        summary=f"{incident.name}: postmortem published",
+        before=before,
+        after={"status": incident.status, "postmortem": incident.postmortem_body},
+    )
+    return incident
+
+
+def feed_title(prepared: Prepared) -> str:
+    """The feed entry title the update will get: "<incident> — <Status>"."""
+    return f"{prepared.title} — {prepared.status.label}"
+
+
+def email_preview(prepared: Prepared, *, site_name: str) -> tuple[str, str]:
+    """The subject and plain text of the notification email for this update."""
+    subject = clean_line(f"[{site_name}] {feed_title(prepared)}")
+    return subject, plain_text(prepared.body_html)

@@ -1,4 +1,4 @@
-"""Admin users: create them, find them by email, set their passwords."""
+"""Admin users: create, find, list; roles, passwords, disabling; never without an active admin."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from ..errors import Conflict, ValidationError
+from ..errors import Conflict, NotFound, ValidationError
 from ..extensions import db
 from ..markup import clean_line
-from ..models import User
-from ..passwords import check_new_password, hash_password, verify_password
+from ..models import AuditEntry, User
+from ..passwords import check_new_password, generate_password, hash_password, verify_password
 from ..roles import Role, parse_role
-from . import audit
+from ..timeutil import as_utc
+from . import audit, auth
 
 MAX_EMAIL = 254
 
@@ -79,10 +80,15 @@ def create_user(
     return user
 
 
+def _store_password(user: User, password: str) -> None:
+    user.password_hash = hash_password(check_new_password(password))
+    # A new password ends every session opened with the old one.
+    user.session_epoch += 1
+
+
 def set_password(user: User, password: str, *, now: datetime, actor: audit.Actor) -> None:
     """Replace the user's password and end every session they have open."""
-    user.password_hash = hash_password(check_new_password(password))
-    user.session_epoch += 1
+    _store_password(user, password)
     audit.record(
         actor,
         "user.password_set",
@@ -104,3 +110,108 @@ def change_own_password(
             "choose a password different from the current one", field="new_password"
         )
     set_password(user, new, now=now, actor=actor)
+
+
+def get_user(user_id: int) -> User:
+    """Return the user with this id, or raise NotFound."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id}")
+    return user
+
+
+def find_user(email: str) -> User:
+    """Return the user with this email address, or raise NotFound."""
+    user = get_user_by_email(email)
+    if user is None:
+        raise NotFound(f"no user with the email {email.strip()!r}")
+    return user
+
+
+def list_users() -> list[User]:
+    """Every user, by email."""
+    return list(db.session.scalars(sa.select(User).order_by(User.email)))
+
+
+def last_sign_ins() -> dict[int, datetime]:
+    """The time of each user's most recent successful sign-in, from the audit log."""
+    rows = db.session.execute(
+        sa.select(AuditEntry.actor_id, sa.func.max(AuditEntry.at))
+        .where(AuditEntry.action == "login", AuditEntry.actor_id.is_not(None))
+        .group_by(AuditEntry.actor_id)
+    )
+    return {user_id: as_utc(at) for user_id, at in rows}
+
+
+def _keep_an_admin(user: User) -> None:
+    """Refuse a change that would leave no active admin (nobody could manage users)."""
+    if user.role != Role.ADMIN.value or not user.active:
+        return
+    # FOR UPDATE: two admins demoting each other at once on PostgreSQL cannot both pass.
+    admins = db.session.scalars(
+        sa.select(User.id)
+        .where(User.role == Role.ADMIN.value, User.active.is_(True))
+        .with_for_update()
+    ).all()
+    if admins == [user.id]:
+        raise Conflict(
+            f"{user.email} is the last active admin: make another user admin first", field="role"
+        )
+
+
+def set_role(user: User, role: Role | str, *, now: datetime, actor: audit.Actor) -> bool:
+    """Change a user's role (it applies from their next request); return whether it changed."""
+    role = parse_role(str(role))
+    old = user.role
+    if old == role.value:
+        return False
+    if role is not Role.ADMIN:
+        _keep_an_admin(user)
+    user.role = role.value
+    audit.record(
+        actor,
+        "user.role_changed",
+        now=now,
+        target_type="user",
+        target_id=user.id,
+        summary=f"{user.email}: {old} -> {role.value}",
+        before={"role": old},
+        after={"role": role.value},
+    )
+    return True
+
+
+def set_active(user: User, active: bool, *, now: datetime, actor: audit.Actor) -> bool:
+    """Disable (ending every session) or enable a user; return whether it changed."""
+    if user.active == active:
+        return False
+    if not active:
+        _keep_an_admin(user)
+        auth.end_all_sessions(user)
+    user.active = active
+    audit.record(
+        actor,
+        "user.enabled" if active else "user.disabled",
+        now=now,
+        target_type="user",
+        target_id=user.id,
+        summary=f"{'enabled' if active else 'disabled'} {user.email}",
+        before={"active": not active},
+        after={"active": active},
+    )
+    return True
+
+
+def reset_password(user: User, *, now: datetime, actor: audit.Actor) -> str:
+    """Give the user a generated password, end their sessions, and return it (shown once)."""
+    password = generate_password()
+    _store_password(user, password)
+    audit.record(
+        actor,
+        "user.password_reset",
+        now=now,
+        target_type="user",
+        target_id=user.id,
+        summary=f"reset the password of {user.email}",
+    )
+    return password

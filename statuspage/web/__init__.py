@@ -29,7 +29,7 @@ def init_app(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
     app.url_map.strict_slashes = False
 
-    from . import api, cache, compression, csrf, errors, feeds, public, security, templating
+    from . import ack, api, cache, compression, csrf, errors, feeds, public, security, templating
 
     templating.init_app(app)
     cache.init_app(app)
@@ -40,7 +40,9 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(public.bp)
     app.register_blueprint(feeds.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(ack.bp)
 
-    from . import admin
+    from . import admin, api_v1
 
     app.register_blueprint(admin.bp)
+    app.register_blueprint(api_v1.bp)

@@ -33,7 +33,7 @@ def add_headers(response: Response) -> Response:
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if request.path.startswith(("/admin", "/api/v1")):
         # Signed-in pages and management data stay out of shared caches and the back button.
-        headers["Cache-Control"] = "private, no-store"
+        headers["Cache-Control"] = "no-store"
     if request.path.startswith("/api/v2/") and request.method in ("GET", "HEAD", "OPTIONS"):
         # Read-only public data: any site may read it, with no credentials.
         headers["Access-Control-Allow-Origin"] = "*"

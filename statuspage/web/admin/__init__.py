@@ -17,8 +17,10 @@ NAV = (
     ("admin.maintenances", "Maintenance", Permission.READ, "admin.maintenance"),
     ("admin.components", "Components", Permission.READ, "admin.component"),
     ("admin.library", "Library", Permission.READ, "admin.library"),
+    ("admin.deliveries", "Deliveries", Permission.READ, "admin.deliver"),
     ("admin.audit", "Audit log", Permission.AUDIT, "admin.audit"),
     ("admin.users", "Users", Permission.USERS, "admin.user"),
+    ("admin.tokens", "API tokens", Permission.READ, "admin.token"),
 )
 
 
@@ -42,4 +44,4 @@ def admin_globals() -> dict:
 
 
 # The view modules register their routes on `bp` when imported.
-from . import accounts, audit, dashboard, incidents, library, session  # noqa: E402, F401
+from . import accounts, audit, dashboard, escalations, incidents, library, session  # noqa: E402, F401

@@ -2,15 +2,87 @@
 
 from __future__ import annotations
 
-from flask import render_template
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from flask import current_app, render_template, url_for
+
+from ... import queries
+from ...enums import Impact
+from ...models import AuditEntry, Incident
 from ...roles import Permission
+from ...services import audit
+from ...timeutil import utcnow
 from ..auth import requires
 from . import bp
+from .incidents import view_url
+
+#: How long customers may wait for the next public update, by impact. A constant for now;
+#: the lead may move it to the configuration (escalation reminders will want the same figures).
+CADENCE = {
+    Impact.CRITICAL: timedelta(minutes=30),
+    Impact.MAJOR: timedelta(minutes=60),
+    Impact.MINOR: timedelta(minutes=120),
+    Impact.NONE: timedelta(minutes=240),
+}
+#: Activity shown on the dashboard: the work, not the security log (that is the audit page's).
+ACTIVITY_TYPES = ("incident", "component", "message")
+ACTIVITY_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class OpenIncident:
+    """An open incident and how long customers have waited for news."""
+
+    incident: Incident
+    last_update_at: datetime
+    since: timedelta
+    cadence: timedelta
+
+    @property
+    def overdue(self) -> bool:
+        return self.since > self.cadence
+
+
+def cadence_for(impact: str) -> timedelta:
+    """The longest gap between public updates for an incident of this impact."""
+    try:
+        return CADENCE[Impact(impact)]
+    except (KeyError, ValueError):
+        return CADENCE[Impact.NONE]
+
+
+def open_incidents(incidents: list[Incident], now: datetime) -> list[OpenIncident]:
+    """Open incidents with the time since their last public update, overdue ones first."""
+    rows = []
+    for incident in incidents:
+        last = max((u.display_at for u in incident.updates), default=incident.started_at)
+        rows.append(
+            OpenIncident(
+                incident, last, max(now - last, timedelta(0)), cadence_for(incident.impact)
+            )
+        )
+    return sorted(rows, key=lambda r: (not r.overdue, -r.since.total_seconds()))
+
+
+def recent_activity(limit: int = ACTIVITY_LIMIT) -> list[AuditEntry]:
+    """The newest changes to incidents, components and messages."""
+    entries = [e for kind in ACTIVITY_TYPES for e in audit.entries(target_type=kind, limit=limit)]
+    return sorted(entries, key=lambda e: e.id, reverse=True)[:limit]
 
 
 @bp.route("/")
 @requires(Permission.READ)
 def dashboard():
     """Open incidents, upcoming maintenances, recent activity."""
-    return render_template("admin/dashboard.html")
+    now = utcnow()
+    return render_template(
+        "admin/dashboard.html",
+        now=now,
+        incidents=open_incidents(queries.unresolved_incidents(), now),
+        active=queries.active_maintenances(),
+        upcoming=queries.upcoming_maintenances(),
+        activity=recent_activity(),
+        view_url=view_url,
+        audit_url=url_for("admin.audit") if "admin.audit" in current_app.view_functions else None,
+    )

@@ -1,5 +1,476 @@
-"""Admin views: incidents (to be written)."""
+"""Admin views: incidents and maintenances (lists, compose and publish, timelines), components."""
 
 from __future__ import annotations
 
-from . import bp  # noqa: F401
+import re
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from ... import queries
+from ...database import write_transaction
+from ...enums import ComponentStatus, Impact, IncidentKind, IncidentStatus, MaintenanceStatus
+from ...errors import Conflict, NotFound, StatuspageError, ValidationError
+from ...escalation import runtime
+from ...models import Incident, IncidentUpdate, MessageVersion
+from ...roles import Permission
+from ...services import components as component_service
+from ...services import incidents as incident_service
+from ...services import library as library_service
+from ...services import publish as publish_service
+from ...timeutil import utcnow
+from ..auth import requires
+from . import bp, compose
+from .common import actor
+
+PER_PAGE = 25
+MAX_PAGE = 10_000
+_PLACEHOLDER = re.compile(r"\{\{[ \t]*([a-z][a-z0-9_]*)[ \t]*\}\}")
+
+#: The words of the buttons that move an incident or maintenance on.
+ACTION_LABELS = {
+    IncidentStatus.INVESTIGATING: "Reopen",
+    IncidentStatus.IDENTIFIED: "Identified",
+    IncidentStatus.MONITORING: "Monitoring",
+    IncidentStatus.RESOLVED: "Resolve",
+    MaintenanceStatus.IN_PROGRESS: "Start",
+    MaintenanceStatus.VERIFYING: "Verifying",
+    MaintenanceStatus.COMPLETED: "Complete",
+}
+
+
+def _tz() -> ZoneInfo:
+    return ZoneInfo(current_app.config["STATUSPAGE"].site["time_zone"])
+
+
+def _page() -> int:
+    value = request.args.get("page", "1")
+    if not (value.isascii() and value.isdigit() and 0 < int(value) <= MAX_PAGE):
+        raise NotFound("no such page")
+    return int(value)
+
+
+def view_url(incident: Incident, **anchor) -> str:
+    """The admin page of an incident or a maintenance."""
+    endpoint = "admin.maintenance" if incident.is_maintenance else "admin.incident"
+    return url_for(endpoint, incident_id=incident.id, **anchor)
+
+
+def provenance(update: IncidentUpdate) -> str:
+    """Where an update's text came from: "from api-degraded v3, edited" or "free text"."""
+    if update.message_slug:
+        text = f"from {update.message_slug} v{update.message_version}"
+        return text + (", edited" if update.text_edited else "")
+    return "free text"
+
+
+def with_labels(text: str, version: MessageVersion) -> str:
+    """A message title or text with each blank shown by its label: "[Affected service]"."""
+    labels = {v["name"]: v.get("label") or v["name"] for v in version.variables or []}
+    return _PLACEHOLDER.sub(lambda m: f"[{labels.get(m[1], m[1])}]", text)
+
+
+# -- lists ------------------------------------------------------------------------------------
+
+
+@bp.get("/incidents")
+@requires(Permission.READ)
+def incidents() -> str:
+    """Open incidents, then the closed ones, newest first."""
+    return _list(IncidentKind.INCIDENT)
+
+
+@bp.get("/maintenances")
+@requires(Permission.READ)
+def maintenances() -> str:
+    """Maintenances under way or scheduled, then the completed ones."""
+    return _list(IncidentKind.MAINTENANCE)
+
+
+def _list(kind: IncidentKind) -> str:
+    page = _page()
+    opened: list[Incident] = []
+    if page == 1:
+        if kind is IncidentKind.INCIDENT:
+            opened = queries.unresolved_incidents()
+        else:
+            opened = queries.active_maintenances() + queries.upcoming_maintenances()
+    closed = queries.closed_incidents(kind, offset=(page - 1) * PER_PAGE, limit=PER_PAGE + 1)
+    if page > 1 and not closed:
+        raise NotFound("no such page")
+    return render_template(
+        "admin/incidents/list.html",
+        kind=kind,
+        opened=opened,
+        closed=closed[:PER_PAGE],
+        page=page,
+        older=page + 1 if len(closed) > PER_PAGE else None,
+        view_url=view_url,
+    )
+
+
+@bp.get("/components")
+@requires(Permission.READ)
+def components() -> str:
+    """Every component with its status, and a form to change it."""
+    return render_template(
+        "admin/incidents/components.html",
+        tree=queries.component_tree(),
+        statuses=list(ComponentStatus),
+    )
+
+
+@bp.post("/components/<id:component_id>/status")
+@requires(Permission.PUBLISH)
+def component_status(component_id: int) -> Response:
+    """Change one component's status outside an incident (audited)."""
+    try:
+        status = component_service.parse_status(request.form.get("status", ""))
+        with write_transaction():
+            component = component_service.get_component(component_id)
+            name = component.name
+            changed = publish_service.set_component_status(
+                component, status, now=utcnow(), actor=actor()
+            )
+    except ValidationError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("admin.components"))
+    if changed:
+        flash(f"{name} is now {status.label}.", "ok")
+    else:
+        flash(f"{name} was already {status.label}.", "ok")
+    return redirect(url_for("admin.components", _anchor=f"component-{component_id}"))
+
+
+# -- compose and publish ------------------------------------------------------------------------
+
+
+@bp.route("/incidents/new", methods=["GET", "POST"])
+@requires(Permission.PUBLISH)
+def incident_new():
+    """Open an incident: pick a message, fill it in, preview, publish."""
+    return _compose(IncidentKind.INCIDENT, None)
+
+
+@bp.route("/maintenances/new", methods=["GET", "POST"])
+@requires(Permission.PUBLISH)
+def maintenance_new():
+    """Schedule a maintenance: its window, components and announcement."""
+    return _compose(IncidentKind.MAINTENANCE, None)
+
+
+@bp.route("/incidents/<id:incident_id>/update", methods=["GET", "POST"])
+@requires(Permission.PUBLISH)
+def incident_update(incident_id: int):
+    """Post an update to an incident."""
+    incident = incident_service.get_incident(incident_id)
+    return _compose(IncidentKind(incident.kind), incident)
+
+
+@bp.route("/maintenances/<id:incident_id>/update", methods=["GET", "POST"])
+@requires(Permission.PUBLISH)
+def maintenance_update(incident_id: int):
+    """Post an update to a maintenance (started, extended, verifying, completed)."""
+    incident = incident_service.get_incident(incident_id)
+    return _compose(IncidentKind(incident.kind), incident)
+
+
+def _compose_url(kind: IncidentKind, incident: Incident | None, **args) -> str:
+    if incident is None:
+        endpoint = (
+            "admin.maintenance_new" if kind is IncidentKind.MAINTENANCE else "admin.incident_new"
+        )
+        return url_for(endpoint, **args)
+    endpoint = "admin.maintenance_update" if incident.is_maintenance else "admin.incident_update"
+    return url_for(endpoint, incident_id=incident.id, **args)
+
+
+def _compose(kind: IncidentKind, incident: Incident | None):
+    if request.method == "GET":
+        slug = request.args.get("message", "")
+        if not slug and request.args.get("free") != "1":
+            return _picker(kind, incident)
+        version = _version(kind, slug) if slug else None
+        plausible = compose.next_statuses(incident, kind)
+        status = request.args.get("status", "")
+        if status not in compose.statuses_of(kind):
+            status = plausible[0] if plausible else compose.statuses_of(kind)[0]
+        form = compose.initial(
+            kind=kind,
+            incident=incident,
+            version=version,
+            status=status,
+            components=queries.component_tree().components,
+            tz=_tz(),
+        )
+        return _render_compose(form)
+    return _compose_post(kind, incident)
+
+
+def _version(kind: IncidentKind, slug: str, number: str | None = None) -> MessageVersion:
+    """The message version the PM picked, refusing archived ones and the wrong kind."""
+    message = library_service.get_message(slug)
+    if message.archived_at is not None and number is None:
+        # A form sent back keeps its values: publishing then refuses with the reason.
+        raise NotFound(f"message {slug!r} is archived")
+    if number:
+        if not (number.isascii() and number.isdigit() and len(number) < 10):
+            raise NotFound(f"message {slug!r} has no version {number!r}")
+        version = library_service.get_version(slug, int(number))
+    else:
+        version = library_service.current_version(message)
+    if compose.message_kind(version) is not kind:
+        raise ValidationError(f"message {slug!r} is for {compose.message_kind(version).value}s")
+    return version
+
+
+def _compose_post(kind: IncidentKind, incident: Incident | None):
+    slug = request.form.get("message", "")
+    version = _version(kind, slug, request.form.get("message_version", "")) if slug else None
+    components = queries.component_tree().components
+    form = compose.from_form(
+        request.form,
+        request.form.getlist("component"),
+        kind=kind,
+        incident=incident,
+        version=version,
+        components=components,
+    )
+    action = request.form.get("action", "preview")
+    if action == "publish":
+        existing = publish_service.published_with(form.key)
+        if existing is not None:
+            flash("This was already published (the form was sent twice): nothing changed.", "warn")
+            return redirect(view_url(existing.incident, _anchor=f"update-{existing.id}"))
+    if action == "reset":
+        form.body, form.filled = None, ""
+    tz = _tz()
+    try:
+        draft = compose.to_draft(form, components, tz)
+        prepared = publish_service.prepare(draft)
+    except (ValidationError, Conflict) as exc:
+        return _render_compose(form, error=exc), exc.http_status
+    notice = None
+    if action == "publish":
+        if compose.fingerprint(prepared, form) == form.fingerprint:
+            try:
+                with write_transaction():
+                    update, created = publish_service.publish(draft, now=utcnow(), actor=actor())
+                    target = view_url(update.incident, _anchor=f"update-{update.id}")
+                    title = publish_service.feed_title(prepared)
+            except (ValidationError, Conflict) as exc:
+                return _render_compose(form, error=exc), exc.http_status
+            if created:
+                flash(f"Published: {title}. It is on the public page now.", "ok")
+            else:
+                flash("This was already published (the form was sent twice).", "warn")
+            return redirect(target)
+        notice = (
+            "Something changed since the preview (a field, or a component's status): "
+            "check the preview below, then publish."
+        )
+    form.body = prepared.body
+    form.filled = prepared.filled_body or ""
+    form.fingerprint = compose.fingerprint(prepared, form)
+    return _render_compose(form, prepared=prepared, notice=notice)
+
+
+def _field_id(field: str | None) -> str | None:
+    """The form element an error belongs to."""
+    if not field:
+        return None
+    if field == "name":
+        return "title"
+    if field.startswith("component_"):
+        return "status_" + field.removeprefix("component_")
+    return field
+
+
+def _render_compose(
+    form: compose.Compose,
+    *,
+    prepared: publish_service.Prepared | None = None,
+    error: StatuspageError | None = None,
+    notice: str | None = None,
+) -> str:
+    errors: dict[str, str] = {}
+    field_id = _field_id(error.field) if error else None
+    if error is not None and field_id:
+        errors[field_id] = error.message
+    components = queries.component_tree().components
+    message = form.message
+    site_name = current_app.config["STATUSPAGE"].site["name"]
+    preview = None
+    if prepared is not None:
+        subject, text = publish_service.email_preview(prepared, site_name=site_name)
+        preview = SimpleNamespace(
+            prepared=prepared,
+            feed_title=publish_service.feed_title(prepared),
+            email_subject=subject,
+            email_text=text,
+            update=SimpleNamespace(
+                id="preview",
+                status=prepared.status.value,
+                body_html=prepared.body_html,
+                display_at=utcnow(),
+                edited_at=None,
+                component_changes=[
+                    SimpleNamespace(
+                        component_name=c.component.name,
+                        old_status=c.old.value,
+                        new_status=c.new.value,
+                    )
+                    for c in prepared.changes
+                ],
+            ),
+            incident=SimpleNamespace(kind=prepared.kind.value),
+        )
+    return render_template(
+        "admin/incidents/compose.html",
+        form=form,
+        message=message,
+        variables=list(message.variables.values()) if message else [],
+        rows=form.component_rows(components),
+        errors=errors,
+        error=f"Not published: {error.message}" if error is not None else None,
+        focus=compose.focus(form, errors, previewed=prepared is not None and not errors),
+        preview=preview,
+        notice=notice,
+        action=_compose_url(form.kind, form.incident),
+        picker=_compose_url(form.kind, form.incident),
+        statuses=compose.statuses_of(form.kind),
+        status_for_kind=_status_enum(form.kind),
+        impacts=[i for i in Impact if i is not Impact.MAINTENANCE],
+        component_statuses=list(ComponentStatus),
+        window_variables=compose.WINDOW_VARIABLES,
+        component_variable=compose.COMPONENT_VARIABLE,
+        view_url=view_url,
+        with_labels=with_labels,
+    )
+
+
+def _status_enum(kind: IncidentKind):
+    return MaintenanceStatus if kind is IncidentKind.MAINTENANCE else IncidentStatus
+
+
+def _picker(kind: IncidentKind, incident: Incident | None) -> str:
+    """Step one: the messages that fit the next status, as links (one click each)."""
+    plausible = compose.next_statuses(incident, kind)
+    chosen = request.args.get("status", "")
+    every = compose.statuses_of(kind)
+    if chosen == "all":
+        shown = every
+    elif chosen in every:
+        shown = [chosen]
+    else:
+        chosen, shown = "", plausible or every
+    tags: list[str] = []
+    if incident is not None:
+        for update in incident.updates:
+            if update.message_version_id is not None:
+                try:
+                    version = library_service.get_version(
+                        update.message_slug or "", update.message_version or 0
+                    )
+                except NotFound:
+                    continue
+                tags = list(version.tags or [])
+                break
+    groups = compose.message_choices(kind, shown, prefer_tags=tags)
+    return render_template(
+        "admin/incidents/pick.html",
+        kind=kind,
+        incident=incident,
+        groups=groups,
+        chosen=chosen,
+        plausible=plausible,
+        every=every,
+        status_enum=_status_enum(kind),
+        compose_url=lambda **args: _compose_url(kind, incident, **args),
+        with_labels=with_labels,
+        view_url=view_url,
+    )
+
+
+# -- one incident -------------------------------------------------------------------------------
+
+
+@bp.get("/incidents/<id:incident_id>")
+@requires(Permission.READ)
+def incident(incident_id: int) -> str:
+    """An incident's timeline with where each update's text came from."""
+    return _view(incident_id)
+
+
+@bp.get("/maintenances/<id:incident_id>")
+@requires(Permission.READ)
+def maintenance(incident_id: int) -> str:
+    """A maintenance's window and timeline."""
+    return _view(incident_id)
+
+
+def _view(
+    incident_id: int,
+    *,
+    error: StatuspageError | None = None,
+    correcting: tuple[int, str] | None = None,
+    postmortem: str | None = None,
+) -> str:
+    incident = queries.incident_with_timeline(incident_id)
+    if incident is None:
+        raise NotFound(f"no incident with id {incident_id}")
+    kind = IncidentKind(incident.kind)
+    nexts = [s for s in compose.next_statuses(incident, kind) if s != incident.status]
+    return render_template(
+        "admin/incidents/view.html",
+        incident=incident,
+        actions=[(s, ACTION_LABELS.get(s, s)) for s in nexts],
+        update_url=lambda **args: _compose_url(kind, incident, **args),
+        provenance=provenance,
+        error=error.message if error else None,
+        correcting=correcting,
+        postmortem=postmortem if postmortem is not None else (incident.postmortem_body or ""),
+        runs=runtime.runs_for(incident.id),
+    )
+
+
+@bp.post("/incidents/<id:incident_id>/updates/<id:update_id>/correct")
+@requires(Permission.PUBLISH)
+def update_correct(incident_id: int, update_id: int):
+    """Correct a published update's text; the original stays in the audit log."""
+    body = request.form.get("body", "")
+    try:
+        with write_transaction():
+            update = _update_of(incident_id, update_id)
+            publish_service.correct_update(update, body=body, now=utcnow(), actor=actor())
+            target = view_url(update.incident, _anchor=f"update-{update.id}")
+    except ValidationError as exc:
+        return _view(incident_id, error=exc, correcting=(update_id, body)), exc.http_status
+    flash("Update corrected. The public page marks it as edited.", "ok")
+    return redirect(target)
+
+
+def _update_of(incident_id: int, update_id: int) -> IncidentUpdate:
+    incident = incident_service.get_incident(incident_id)
+    for update in incident.updates:
+        if update.id == update_id:
+            return update
+    raise NotFound(f"incident {incident_id} has no update {update_id}")
+
+
+@bp.post("/incidents/<id:incident_id>/postmortem")
+@requires(Permission.PUBLISH)
+def incident_postmortem(incident_id: int):
+    """Publish the postmortem of a resolved incident (Markdown)."""
+    body = request.form.get("body", "")
+    try:
+        with write_transaction():
+            incident = incident_service.get_incident(incident_id)
+            publish_service.publish_postmortem(incident, body=body, now=utcnow(), actor=actor())
+            target = view_url(incident, _anchor="postmortem")
+    except (ValidationError, Conflict) as exc:
+        return _view(incident_id, error=exc, postmortem=body), exc.http_status
+    flash("Postmortem published on the incident page.", "ok")
+    return redirect(target)

@@ -1,0 +1,187 @@
+"""Backups of an SQLite database with SQLite's online backup API, and the PostgreSQL commands.
+
+The backup API copies a consistent snapshot while the app keeps reading and writing; a restore
+copies the other way into the live file, so running processes need no restart.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+
+from .database import MIGRATIONS
+from .errors import Conflict, StatuspageError, ValidationError
+from .timeutil import utcnow
+
+#: Tables whose rows do not make a database "non-empty": the schema version and the
+#: generation counter exist in a freshly migrated database.
+BOOKKEEPING = frozenset({"alembic_version", "site_state"})
+#: How SQLAlchemy stores a (naive UTC) datetime in SQLite.
+SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """What a backup or restore copied."""
+
+    path: Path
+    bytes: int
+    revision: str | None
+
+
+def sqlite_path(url: sa.URL) -> Path | None:
+    """The database file of an SQLite URL; None for any other database or an in-memory one."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+def postgres_commands(url: sa.URL, file: str) -> tuple[str, str]:
+    """The pg_dump and pg_restore command lines for this database (password left out)."""
+    libpq = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    dump = f"pg_dump --format=custom --no-owner --file={shlex.quote(file)} {shlex.quote(libpq)}"
+    restore = (
+        "pg_restore --clean --if-exists --no-owner --single-transaction "
+        f"--dbname={shlex.quote(libpq)} {shlex.quote(file)}"
+    )
+    return dump, restore
+
+
+def postgres_message(url: sa.URL, file: str, *, restoring: bool) -> str:
+    """Explain how to back up or restore PostgreSQL with its own tools."""
+    dump, restore = postgres_commands(url, file)
+    verb = "restore" if restoring else "backup"
+    return (
+        f"statuspage {verb} copies SQLite databases; this one is PostgreSQL. Use its own tools "
+        f"(a password comes from PGPASSWORD or ~/.pgpass):\n"
+        f"  back up:  {dump}\n"
+        f"  restore:  {restore}\n"
+        "then restart the web processes, so no page cached before the restore is served."
+    )
+
+
+def backup_sqlite(database: Path, dest: Path, *, force: bool = False) -> BackupInfo:
+    """Copy a consistent snapshot of `database` into `dest` (mode 0600, written then renamed)."""
+    if not database.is_file():
+        raise StatuspageError(f"no database at {database}")
+    if dest.exists() and not force:
+        raise Conflict(f"{dest} exists: choose another name or pass --force to overwrite it")
+    if not dest.parent.is_dir():
+        raise StatuspageError(f"{dest.parent} is not a folder")
+    partial = dest.parent / f".{dest.name}.partial-{secrets.token_hex(4)}"
+    # Password hashes and tokens are inside: readable by the owner only, from the start.
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    try:
+        with _connect(database) as source, _connect(partial) as target:
+            source.backup(target)
+            # One self-contained file, whatever journal mode the live database uses.
+            target.execute("PRAGMA journal_mode=DELETE")
+            revision = _revision(target)
+        os.replace(partial, dest)
+    finally:
+        partial.unlink(missing_ok=True)
+    return BackupInfo(path=dest, bytes=dest.stat().st_size, revision=revision)
+
+
+def restore_sqlite(source: Path, database: Path, *, force: bool = False) -> BackupInfo:
+    """Copy a backup into the live database, refusing to replace data unless `force`.
+
+    The generation number ends above both the old and the restored one, so every web
+    process renders its pages afresh instead of serving ones cached before the restore.
+    """
+    if not source.is_file():
+        raise StatuspageError(f"no backup at {source}")
+    with _connect(source, read_only=True) as backup:
+        check = backup.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise ValidationError(f"{source} is damaged: {check}")
+        revision = _revision(backup)
+        if revision is None:
+            raise ValidationError(f"{source} is not a statuspage database (no schema version)")
+        _check_known(revision)
+        with _connect(database) as live:
+            rows = _data_rows(live)
+            if rows and not force:
+                raise Conflict(
+                    f"{database} is not empty ({rows}): pass --force to replace its data"
+                )
+            before = _generation(live) or 0
+            backup.backup(live)
+            restored = _generation(live)
+            if restored is not None:
+                with live:
+                    live.execute(
+                        "UPDATE site_state SET generation = ?, changed_at = ? WHERE id = 1",
+                        (max(before, restored) + 1, utcnow().strftime(SQLITE_TIME)),
+                    )
+    return BackupInfo(path=database, bytes=database.stat().st_size, revision=revision)
+
+
+@contextmanager
+def _connect(path: Path, *, read_only: bool = False) -> Iterator[sqlite3.Connection]:
+    """An sqlite3 connection, closed at the end of the block."""
+    if read_only:
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    else:
+        conn = sqlite3.connect(path)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _tables(conn: sqlite3.Connection) -> list[str]:
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    ]
+
+
+def _revision(conn: sqlite3.Connection) -> str | None:
+    if "alembic_version" not in _tables(conn):
+        return None
+    row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    return row[0] if row else None
+
+
+def _generation(conn: sqlite3.Connection) -> int | None:
+    if "site_state" not in _tables(conn):
+        return None
+    row = conn.execute("SELECT generation FROM site_state WHERE id = 1").fetchone()
+    return row[0] if row else 0
+
+
+def _data_rows(conn: sqlite3.Connection) -> str:
+    """Describe the tables holding data, like "components: 12, users: 1"; empty when none."""
+    counts = []
+    for table in sorted(set(_tables(conn)) - BOOKKEEPING):
+        count = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]  # noqa: S608
+        if count:
+            counts.append(f"{table}: {count}")
+    return ", ".join(counts)
+
+
+def _check_known(revision: str) -> None:
+    """Refuse a backup whose schema this version does not know (made by a newer version)."""
+    script = ScriptDirectory(str(MIGRATIONS))
+    try:
+        known = script.get_revision(revision) is not None
+    except CommandError:
+        known = False
+    if not known:
+        raise Conflict(
+            f"the backup's schema revision {revision} is unknown to this version "
+            f"(newest: {script.get_current_head()}): restore it with the version that made it"
+        )

@@ -1,0 +1,94 @@
+"""Slack incoming webhooks: a `text` fallback plus Block Kit blocks.
+
+Slack parses `&`, `<` and `>` as control characters (`<!channel>`, `<@U123>`, `<url|label>`),
+so every piece of incident text is escaped; the only links are the ones built here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import ChannelSpec, Delivery, Result, Session, http
+
+#: Slack's limits: a section's text, a button's label, a button's URL.
+SECTION_CHARS = 3000
+BUTTON_LABEL_CHARS = 75
+URL_CHARS = 3000
+MAX_BUTTONS = 5
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def escape(text: str, limit: int | None = None) -> str:
+    """Escape Slack's control characters, cutting at `limit` without splitting an entity."""
+    pieces = [_ESCAPES.get(char, char) for char in text]
+    if limit is None or sum(map(len, pieces)) <= limit:
+        return "".join(pieces)
+    kept, size = [], 0
+    for piece in pieces:
+        if size + len(piece) > limit - 1:  # leave room for the ellipsis
+            break
+        kept.append(piece)
+        size += len(piece)
+    return "".join(kept) + "…"
+
+
+def _facts(incident: Mapping[str, Any]) -> str:
+    parts = []
+    if incident.get("impact"):
+        parts.append(f"*Impact:* {escape(str(incident['impact']))}")
+    if incident.get("status"):
+        parts.append(f"*Status:* {escape(str(incident['status']))}")
+    components = incident.get("components") or []
+    if components:
+        parts.append(f"*Components:* {escape(', '.join(map(str, components)))}")
+    return "  ·  ".join(parts)
+
+
+def _buttons(links: list[Mapping[str, str]]) -> list[dict[str, Any]]:
+    buttons = []
+    for index, link in enumerate(links[:MAX_BUTTONS]):
+        url = str(link.get("url") or "")
+        if not url.startswith(("http://", "https://")) or len(url) > URL_CHARS:
+            continue
+        label = str(link.get("label") or "Open")[:BUTTON_LABEL_CHARS]
+        button = {
+            "type": "button",
+            "action_id": f"link-{index}",
+            "text": {"type": "plain_text", "text": label},
+            "url": url,
+        }
+        if index == 0:
+            button["style"] = "primary"
+        buttons.append(button)
+    return buttons
+
+
+def message(delivery: Delivery) -> dict[str, Any]:
+    """The incoming-webhook JSON for one notification."""
+    payload = delivery.payload
+    subject = str(payload.get("subject") or "")
+    text = str(payload.get("text") or "")
+    incident = payload.get("incident") or {}
+    links = list(payload.get("links") or [])
+    blocks: list[dict[str, Any]] = []
+    if subject.strip():
+        title = f"*{escape(subject.strip(), SECTION_CHARS - 2)}*"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": title}})
+    if text:
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": escape(text, SECTION_CHARS)}}
+        )
+    facts = _facts(incident)
+    if facts:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": facts}]})
+    buttons = _buttons(links)
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons})
+    # `text` is what notifications and screen readers show; Slack renders it like mrkdwn.
+    return {"text": escape(subject, SECTION_CHARS), "blocks": blocks}
+
+
+def send(delivery: Delivery, spec: ChannelSpec, session: Session) -> Result:
+    """POST the message to the channel's incoming-webhook URL."""
+    return http.post(session.http, spec.url, http.encode(message(delivery)))

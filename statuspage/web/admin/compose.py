@@ -1,0 +1,395 @@
+"""The compose form of the admin: its first values, what the PM sent back, and the Draft it makes.
+
+No routes here (see incidents.py): the form state is a plain object so that every re-render,
+after a preview or an error, shows exactly what the PM typed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from ... import library
+from ...enums import ComponentStatus, Impact, IncidentKind, IncidentStatus, MaintenanceStatus
+from ...errors import ValidationError
+from ...models import Component, Incident, MessageVersion
+from ...services import library as library_service
+from ...services.maintenance import format_window_time
+from ...services.publish import Draft, Prepared
+
+#: What comes next in a lifecycle: the statuses offered first when posting an update.
+NEXT_STATUSES: dict[str, tuple[str, ...]] = {
+    IncidentStatus.INVESTIGATING: ("identified", "monitoring", "resolved"),
+    IncidentStatus.IDENTIFIED: ("monitoring", "resolved"),
+    IncidentStatus.MONITORING: ("resolved",),
+    IncidentStatus.RESOLVED: (),
+    IncidentStatus.POSTMORTEM: (),
+    MaintenanceStatus.SCHEDULED: ("in_progress", "completed"),
+    MaintenanceStatus.IN_PROGRESS: ("verifying", "completed"),
+    MaintenanceStatus.VERIFYING: ("completed",),
+    MaintenanceStatus.COMPLETED: (),
+}
+
+#: The status ticked components get by default, from the impact of a new incident.
+IMPACT_COMPONENT_STATUS = {
+    Impact.NONE: ComponentStatus.OPERATIONAL,  # listed as affected, status unchanged
+    Impact.MINOR: ComponentStatus.DEGRADED_PERFORMANCE,
+    Impact.MAJOR: ComponentStatus.PARTIAL_OUTAGE,
+    Impact.CRITICAL: ComponentStatus.MAJOR_OUTAGE,
+}
+
+#: Maintenance message blanks that the window fields fill when left empty.
+WINDOW_VARIABLES = {"window_start": "scheduled_for", "window_end": "scheduled_until"}
+#: The blank that the ticked components' names fill when left empty.
+COMPONENT_VARIABLE = "component"
+
+LOCAL_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M")
+
+
+def statuses_of(kind: IncidentKind) -> list[str]:
+    """Every status of incidents or of maintenances, in lifecycle order."""
+    enum = MaintenanceStatus if kind is IncidentKind.MAINTENANCE else IncidentStatus
+    return [s.value for s in enum]
+
+
+def next_statuses(incident: Incident | None, kind: IncidentKind) -> list[str]:
+    """The statuses an update plausibly moves to: the next stages, then another at this one."""
+    if incident is None:
+        first = MaintenanceStatus.SCHEDULED if kind is IncidentKind.MAINTENANCE else "investigating"
+        return [str(first)]
+    if incident.is_closed:
+        # A closed incident that flares up again is reopened.
+        return [] if incident.is_maintenance else [IncidentStatus.INVESTIGATING.value]
+    return [*NEXT_STATUSES[incident.status], incident.status]
+
+
+def message_kind(version: MessageVersion) -> IncidentKind:
+    """Whether a stored message version is for incidents or maintenances."""
+    if version.status in {s.value for s in MaintenanceStatus}:
+        return IncidentKind.MAINTENANCE
+    return IncidentKind.INCIDENT
+
+
+def message_choices(
+    kind: IncidentKind, statuses: Iterable[str], *, prefer_tags: Iterable[str] = ()
+) -> list[tuple[str, list[MessageVersion]]]:
+    """Current messages per status, in the order of `statuses`; related messages first."""
+    wanted = list(statuses)
+    preferred = set(prefer_tags)
+    grouped: dict[str, list[MessageVersion]] = {status: [] for status in wanted}
+    for _, version in library_service.list_messages():
+        if message_kind(version) is kind and version.status in grouped:
+            grouped[version.status].append(version)
+    for versions in grouped.values():
+        # After `degraded-investigating`, the `degraded-*` messages are the likely next ones.
+        versions.sort(key=lambda v: (not preferred.intersection(v.tags or []), v.message.slug))
+    return [(status, grouped[status]) for status in wanted]
+
+
+def parse_local(value: str, tz: ZoneInfo, *, field: str, label: str) -> datetime | None:
+    """Read a datetime-local input, in the site's time zone; blank gives None."""
+    value = value.strip()
+    if not value:
+        return None
+    for pattern in LOCAL_FORMATS:
+        try:
+            naive = datetime.strptime(value, pattern)
+        except ValueError:
+            continue
+        return naive.replace(tzinfo=tz).astimezone(UTC)
+    raise ValidationError(f"{label}: enter a date and time, e.g. 2026-06-20 22:00", field=field)
+
+
+def local_input(value: datetime | None, tz: ZoneInfo) -> str:
+    """Format an instant for a datetime-local input in the site's time zone."""
+    return "" if value is None else value.astimezone(tz).strftime("%Y-%m-%dT%H:%M")
+
+
+@dataclass
+class ComponentRow:
+    """One component line of the form: ticked or not, and the status it will get."""
+
+    component: Component
+    checked: bool
+    status: str
+
+
+@dataclass
+class Compose:
+    """Everything the compose form holds, as the PM left it."""
+
+    kind: IncidentKind
+    incident: Incident | None
+    version: MessageVersion | None  # None: the PM writes their own text
+    key: str
+    values: dict[str, str] = field(default_factory=dict)
+    title: str = ""
+    status: str = ""
+    impact: str = ""
+    body: str | None = None  # the text area: the filled text after a preview, or free text
+    filled: str = ""  # the filled message text the last preview showed
+    checked: set[int] = field(default_factory=set)
+    statuses: dict[int, str] = field(default_factory=dict)
+    notify: bool = True
+    window_start: str = ""
+    window_end: str = ""
+    fingerprint: str = ""  # of the last preview; Publish needs it to match
+
+    @property
+    def message(self) -> library.Message | None:
+        return library_service.as_message(self.version) if self.version else None
+
+    @property
+    def is_new(self) -> bool:
+        return self.incident is None
+
+    @property
+    def is_maintenance(self) -> bool:
+        return self.kind is IncidentKind.MAINTENANCE
+
+    @property
+    def edited(self) -> bool:
+        """Whether the PM changed the filled text in the preview's text area."""
+        return (
+            self.version is not None
+            and self.body is not None
+            and _normal(self.body) != _normal(self.filled)
+        )
+
+    def effective_status(self) -> str:
+        return self.version.status if self.version is not None else self.status
+
+    def component_rows(self, components: Iterable[Component]) -> list[ComponentRow]:
+        """Every component with its box and status, for the template."""
+        return [
+            ComponentRow(c, c.id in self.checked, self.statuses.get(c.id, c.status))
+            for c in components
+        ]
+
+
+def _normal(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").strip().splitlines())
+
+
+def new_key() -> str:
+    """A one-time key for a form: publishing twice with it publishes once."""
+    return "form-" + secrets.token_urlsafe(18)
+
+
+def initial(
+    *,
+    kind: IncidentKind,
+    incident: Incident | None,
+    version: MessageVersion | None,
+    status: str,
+    components: Iterable[Component],
+    tz: ZoneInfo,
+) -> Compose:
+    """The form as first shown: defaults from the message and the incident everywhere."""
+    compose = Compose(kind=kind, incident=incident, version=version, key=new_key())
+    message = compose.message
+    if message is not None:
+        compose.values = {
+            name: variable.default or "" for name, variable in message.variables.items()
+        }
+    compose.status = version.status if version is not None else status
+    if kind is IncidentKind.INCIDENT:
+        if incident is not None:
+            compose.impact = incident.impact
+        elif version is not None and version.impact:
+            compose.impact = version.impact
+        else:
+            compose.impact = Impact.MINOR.value
+    if incident is not None:
+        compose.window_start = local_input(incident.scheduled_for, tz)
+        compose.window_end = local_input(incident.scheduled_until, tz)
+        for name, value in derived_values(compose, incident.components, tz).items():
+            # Window blanks stay empty: they follow the window fields, which the PM may move.
+            blank = name in compose.values and not compose.values[name]
+            if blank and name not in WINDOW_VARIABLES:
+                compose.values[name] = value
+    _default_components(compose, list(components))
+    return compose
+
+
+def _default_components(compose: Compose, components: list[Component]) -> None:
+    status = compose.effective_status()
+    affected = {c.id for c in compose.incident.components} if compose.incident else set()
+    if compose.is_maintenance:
+        new = {
+            MaintenanceStatus.IN_PROGRESS.value: ComponentStatus.UNDER_MAINTENANCE.value,
+            MaintenanceStatus.VERIFYING.value: ComponentStatus.UNDER_MAINTENANCE.value,
+            MaintenanceStatus.COMPLETED.value: ComponentStatus.OPERATIONAL.value,
+        }.get(status)
+    elif status in (IncidentStatus.RESOLVED.value, IncidentStatus.POSTMORTEM.value):
+        # Resolving offers to bring the affected components back to operational.
+        new = ComponentStatus.OPERATIONAL.value
+    else:
+        new = None
+    fallback = IMPACT_COMPONENT_STATUS.get(Impact(compose.impact or "minor"))
+    for component in components:
+        if component.id in affected:
+            compose.checked.add(component.id)
+            compose.statuses[component.id] = new or component.status
+        elif compose.is_maintenance:
+            compose.statuses[component.id] = ComponentStatus.UNDER_MAINTENANCE.value
+        else:
+            compose.statuses[component.id] = (fallback or ComponentStatus.PARTIAL_OUTAGE).value
+
+
+def from_form(
+    form: Mapping[str, str],
+    ticked: Iterable[str],
+    *,
+    kind: IncidentKind,
+    incident: Incident | None,
+    version: MessageVersion | None,
+    components: Iterable[Component],
+) -> Compose:
+    """The form as the PM sent it back."""
+    compose = Compose(
+        kind=kind,
+        incident=incident,
+        version=version,
+        key=form.get("key", "")[:100] or new_key(),
+        title=form.get("title", ""),
+        status=form.get("status", ""),
+        impact=form.get("impact", ""),
+        body=form.get("body"),
+        filled=form.get("filled", ""),
+        notify=form.get("notify") == "1",
+        window_start=form.get("scheduled_for", ""),
+        window_end=form.get("scheduled_until", ""),
+        fingerprint=form.get("fingerprint", ""),
+    )
+    message = compose.message
+    if message is not None:
+        compose.values = {name: form.get(f"var_{name}", "") for name in message.variables}
+    ticked_ids = {value for value in ticked if value.isascii() and value.isdigit()}
+    for component in components:
+        key = str(component.id)
+        value = form.get(f"status_{key}", component.status)
+        compose.statuses[component.id] = value
+        # Choosing a new status in a row is as clear as ticking its box.
+        if key in ticked_ids or value != form.get(f"shown_{key}", value):
+            compose.checked.add(component.id)
+    return compose
+
+
+def derived_values(
+    compose: Compose, ticked: Iterable[Component], tz: ZoneInfo, *, window: tuple = (None, None)
+) -> dict[str, str]:
+    """Values for blanks the PM left empty, taken from the components and the window."""
+    values: dict[str, str] = {}
+    names = [c.name for c in ticked]
+    if names:
+        values[COMPONENT_VARIABLE] = ", ".join(names)
+    if compose.is_maintenance:
+        start, end = window
+        if compose.incident is not None:
+            start = start or compose.incident.scheduled_for
+            end = end or compose.incident.scheduled_until
+        if start is not None:
+            values["window_start"] = format_window_time(start, tz)
+        if end is not None:
+            values["window_end"] = format_window_time(end, tz)
+    return values
+
+
+def to_draft(compose: Compose, components: Iterable[Component], tz: ZoneInfo) -> Draft:
+    """The Draft the form asks for; raise ValidationError naming the field."""
+    components = list(components)
+    start = end = None
+    if compose.is_maintenance:
+        start = parse_local(compose.window_start, tz, field="scheduled_for", label="Starts")
+        end = parse_local(compose.window_end, tz, field="scheduled_until", label="Ends")
+        if compose.is_new and start is None:
+            raise ValidationError("Starts: when does the maintenance start?", field="scheduled_for")
+        if compose.is_new and end is None:
+            raise ValidationError("Ends: when does the maintenance end?", field="scheduled_until")
+        if compose.incident is not None:
+            # A field left as shown keeps the stored time (the form only shows minutes).
+            if compose.window_start == local_input(compose.incident.scheduled_for, tz):
+                start = None
+            if compose.window_end == local_input(compose.incident.scheduled_until, tz):
+                end = None
+    ticked = [c for c in components if c.id in compose.checked]  # in display order
+    if compose.is_maintenance and compose.is_new:
+        # Components go under maintenance when the work starts, not when it is announced.
+        statuses = {c.id: c.status for c in ticked}
+    else:
+        statuses = {c.id: compose.statuses.get(c.id, c.status) for c in ticked}
+    variables: dict[str, str] = {}
+    body = compose.body
+    if compose.version is not None:
+        variables = dict(compose.values)
+        derived = derived_values(compose, ticked, tz, window=(start, end))
+        for name, value in variables.items():
+            if not value.strip() and name in derived:
+                variables[name] = derived[name]
+        # An untouched text area is refilled, so fields changed since the preview count.
+        body = compose.body if compose.edited else None
+    return Draft(
+        incident_id=compose.incident.id if compose.incident else None,
+        kind=compose.kind,
+        message=compose.version.message.slug if compose.version else None,
+        message_version=compose.version.number if compose.version else None,
+        variables=variables,
+        title=compose.title if compose.is_new else None,
+        body=body,
+        status=None if compose.version is not None else compose.status,
+        impact=compose.impact or None if compose.kind is IncidentKind.INCIDENT else None,
+        component_statuses=statuses,
+        notify=compose.notify,
+        idempotency_key=compose.key,
+        scheduled_for=start,
+        scheduled_until=end,
+    )
+
+
+def fingerprint(prepared: Prepared, compose: Compose) -> str:
+    """What a preview showed, condensed: Publish goes ahead only if it is still the same."""
+    text = prepared.filled_body if compose.version is not None else prepared.body
+    data = {
+        "title": prepared.title,
+        "text": text,
+        "status": prepared.status.value,
+        "impact": prepared.impact.value,
+        "changes": sorted((c.component.id, c.new.value) for c in prepared.changes),
+        "components": sorted(c.id for c in prepared.components),
+        "notify": prepared.notify,
+        "window": [
+            v.isoformat() if v else None for v in (prepared.scheduled_for, prepared.scheduled_until)
+        ],
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def focus(compose: Compose, errors: Mapping[str, str], *, previewed: bool) -> str:
+    """The field that gets the cursor: an error, else the first empty required one."""
+    if errors:
+        return next(iter(errors))
+    if previewed:
+        return "publish"
+    if compose.is_maintenance and compose.is_new:
+        for name, value in (
+            ("scheduled_for", compose.window_start),
+            ("scheduled_until", compose.window_end),
+        ):
+            if not value:
+                return name
+    message = compose.message
+    if message is not None:
+        for name, variable in message.variables.items():
+            derivable = compose.is_maintenance and name in WINDOW_VARIABLES
+            if variable.required and not compose.values.get(name) and not derivable:
+                return f"var_{name}"
+        return "preview"
+    if compose.is_new and not compose.title:
+        return "title"
+    return "body" if not compose.body else "preview"

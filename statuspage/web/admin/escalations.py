@@ -1,0 +1,121 @@
+"""Admin views for escalations: acknowledge, the delivery log, and test messages per channel."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+
+from ... import outbox
+from ...database import write_transaction
+from ...errors import StatuspageError
+from ...escalation import ack, render, runtime
+from ...escalation.config import EscalationConfig
+from ...models import OutboxMessage
+from ...roles import Permission
+from ...services import incidents as incident_service
+from ...timeutil import utcnow
+from ..auth import current_user, requires
+from . import bp
+from .common import actor
+
+STATES = ("pending", "retrying", "sent", "dead")
+
+
+@bp.post("/incidents/<id:incident_id>/acknowledge")
+@requires(Permission.PUBLISH)
+def incident_acknowledge(incident_id: int):
+    """Acknowledge an incident from the admin: `unacknowledged` steps stop."""
+    with write_transaction():
+        incident = incident_service.get_incident(incident_id)
+        now = utcnow()
+        if ack.acknowledge(incident, by=current_user().email, now=now, actor=actor()):
+            runtime.on_incident_changed(incident, now=now)
+            flash("Acknowledged: steps waiting for an acknowledgement are stopped.", "ok")
+        else:
+            flash(f"Already acknowledged by {incident.acknowledged_by}.", "warn")
+    return redirect(url_for("admin.incident", incident_id=incident_id))
+
+
+@bp.get("/deliveries")
+@requires(Permission.READ)
+def deliveries():
+    """The delivery log: sent, retrying and dead messages with their last answer."""
+    state = request.args.get("state") or None
+    if state not in (None, *STATES):
+        abort(404)
+    return render_template(
+        "admin/escalations/deliveries.html",
+        messages=outbox.recent(state, limit=100),
+        stats=outbox.stats(),
+        state=state,
+        states=STATES,
+    )
+
+
+@bp.get("/deliveries/<id:message_id>")
+@requires(Permission.READ)
+def delivery(message_id: int):
+    """One message: its payload and its delivery state."""
+    from ...extensions import db
+
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None:
+        abort(404)
+    return render_template("admin/escalations/delivery.html", message=message)
+
+
+@bp.post("/deliveries/<id:message_id>/retry")
+@requires(Permission.PUBLISH)
+def delivery_retry(message_id: int):
+    """Send a dead message again."""
+    try:
+        with write_transaction():
+            outbox.retry_dead(message_id, utcnow())
+    except StatuspageError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("Queued again: the worker sends it within seconds.", "ok")
+    return redirect(url_for("admin.delivery", message_id=message_id))
+
+
+def _config() -> EscalationConfig | None:
+    config = current_app.config["STATUSPAGE"].escalation
+    return config if isinstance(config, EscalationConfig) else None
+
+
+@bp.get("/channels")
+@requires(Permission.READ)
+def channels():
+    """The configured channels and paths, with a test button per channel."""
+    return render_template("admin/escalations/channels.html", config=_config())
+
+
+@bp.post("/channels/<name>/test")
+@requires(Permission.PUBLISH)
+def channel_test(name: str):
+    """Queue a test message to one channel."""
+    config = _config()
+    if config is None or name not in config.channels:
+        abort(404)
+    settings = current_app.config["STATUSPAGE"]
+    now = utcnow()
+    key = f"test:{name}:{secrets.token_hex(6)}"
+    notification = render.render_test(
+        name,
+        runtime._templates(),
+        site_name=settings.site["name"],
+        site_url=settings.site["url"],
+        key=key,
+        now=now,
+    )
+    with write_transaction():
+        outbox.enqueue(
+            key=key,
+            channel=name,
+            kind=config.channels[name].type,
+            payload=notification.payload(),
+            now=now,
+        )
+    flash(f"Test message to {name} queued; see the delivery log.", "ok")
+    return redirect(url_for("admin.deliveries"))

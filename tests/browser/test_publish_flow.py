@@ -1,0 +1,111 @@
+"""A PM in a real browser: sign in, open an incident from a canned message, update, resolve.
+
+Counts the interactions of the fast path (clicks and fields typed) from the dashboard to the
+first public update: the product promise is at most six.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+
+import pytest
+
+from statuspage.app import resource_dir
+from statuspage.database import write_transaction
+from statuspage.services import audit
+from statuspage.services import components as cs
+from statuspage.services import library as lib
+from statuspage.services import users
+from statuspage.timeutil import utcnow
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def site(live_server):
+    app, base = live_server
+    with app.app_context():
+        now = utcnow()
+        with write_transaction():
+            lib.sync_directory(resource_dir("messages"), now=now)
+            core = cs.get_or_create_group("Core")
+            cs.add_component("API", group=core, now=now)
+            cs.add_component("Website", group=core, now=now)
+            users.create_user(
+                "pm@example.com", password=PASSWORD, now=now, actor=audit.CLI, role="editor"
+            )
+    return base
+
+
+def fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:  # 127.0.0.1 only
+        return response.read().decode()
+
+
+def test_pm_opens_updates_and_resolves_an_incident(browser, site):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 1280, "height": 900}
+    )
+    page = context.new_page()
+    page.goto(site + "/admin/login")
+    page.fill("#email", "pm@example.com")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(site + "/admin/")
+
+    interactions = 0
+    page.click("text=New incident")
+    interactions += 1
+    page.click("text=Slow performance on [Affected service]")
+    interactions += 1
+    expect(page.locator("#var_component")).to_be_focused()
+    page.keyboard.type("API")
+    interactions += 1
+    page.check("#component-1")
+    interactions += 1
+    page.click("#preview")
+    interactions += 1
+    # The preview shows what customers will read, before anything is published.
+    expect(page.locator(".preview").first).to_contain_text("API")
+    assert "Slow performance on API" not in fetch(site + "/")
+    page.click("#publish")
+    interactions += 1
+    page.wait_for_url(re.compile(r".*/admin/incidents/\d+.*"))
+    assert interactions <= 6
+
+    incident_url = re.search(r"/admin/incidents/(\d+)", page.url)
+    incident_id = incident_url.group(1)
+    # Everything public shows it at once.
+    assert "Slow performance on API" in fetch(site + "/")
+    assert "Slow performance on API" in fetch(f"{site}/incidents/{incident_id}")
+    assert "Slow performance on API" in fetch(site + "/history.rss")
+    summary = json.loads(fetch(site + "/api/v2/summary.json"))
+    assert [i["name"] for i in summary["incidents"]] == ["Slow performance on API"]
+    assert summary["incidents"][0]["status"] == "investigating"
+    expect(page.get_by_text("from degraded-investigating v1")).to_be_visible()
+
+    # Second update: identified.
+    page.click("text=Identified")
+    page.locator("a.msg, a[href*='message=']").first.click()
+    page.click("#preview")
+    page.click("#publish")
+    page.wait_for_url(re.compile(rf".*/admin/incidents/{incident_id}.*"))
+    summary = json.loads(fetch(site + "/api/v2/summary.json"))
+    assert summary["incidents"][0]["status"] == "identified"
+
+    # Resolve: the affected component goes back to operational.
+    page.click("text=Resolve")
+    page.click("a[href*='message=degraded-resolved']")
+    page.fill("#var_resolved_at", "14:20 UTC")
+    page.click("#preview")
+    page.click("#publish")
+    page.wait_for_url(re.compile(rf".*/admin/incidents/{incident_id}.*"))
+    summary = json.loads(fetch(site + "/api/v2/summary.json"))
+    assert summary["incidents"] == []
+    assert summary["status"]["indicator"] == "none"
+    assert "Resolved" in fetch(f"{site}/incidents/{incident_id}")
+    context.close()

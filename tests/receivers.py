@@ -1,0 +1,225 @@
+"""Real local receivers for delivery tests (an HTTP server and an SMTP sink on 127.0.0.1),
+and `statuspage worker` processes to deliver to them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope, Session
+
+
+@dataclass
+class Request:
+    """One request as the receiver saw it (header names lower-cased)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+    status: int | None = None  # what we answered; None: hung up without answering
+
+
+@dataclass
+class Reply:
+    """What to answer: a status, headers and body; `delay` first; `hang_up` instead."""
+
+    status: int = 200
+    body: bytes = b"ok"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    hang_up: bool = False
+
+
+Responder = Callable[[Request], Reply]
+
+
+class HttpReceiver:
+    """A threaded HTTP/1.1 server recording every request and answering via `respond`."""
+
+    def __init__(self, respond: Responder | None = None) -> None:
+        self.respond: Responder = respond or (lambda _request: Reply())
+        self.requests: list[Request] = []
+        #: Requests that have arrived, answered or not yet.
+        self.arrived = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            timeout = 5
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                request = Request(
+                    method="POST",
+                    path=self.path,
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=self.rfile.read(length),
+                    at=time.monotonic(),
+                )
+                with receiver.lock:
+                    receiver.arrived += 1
+                reply = receiver.respond(request)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                with receiver.lock:
+                    receiver.requests.append(request)
+                if reply.hang_up:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                request.status = reply.status
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(reply.body)))
+                self.end_headers()
+                self.wfile.write(reply.body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            block_on_close = False
+
+            def handle_error(self, request, client_address) -> None:
+                # A client killed mid-request (the crash test does that) is not our error.
+                if not isinstance(sys.exc_info()[1], ConnectionError):
+                    super().handle_error(request, client_address)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def start(self) -> HttpReceiver:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+    def __enter__(self) -> HttpReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def delivered(self) -> list[Request]:
+        """Requests answered with a 2xx."""
+        with self.lock:
+            return [r for r in self.requests if r.status is not None and 200 <= r.status < 300]
+
+
+@dataclass
+class Mail:
+    """One message the SMTP sink accepted."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
+    peer: object
+
+
+class SmtpSink:
+    """An aiosmtpd server on 127.0.0.1 that keeps what it accepts; `answer` can refuse."""
+
+    def __init__(self, answer: Callable[[Envelope], str | None] | None = None, **smtp_kwargs):
+        self.messages: list[Mail] = []
+        self.answer = answer or (lambda _envelope: None)
+        self.connections = 0
+        sink = self
+
+        class Handler:
+            async def handle_EHLO(self, server, session: Session, envelope, hostname, responses):
+                sink.connections += 1
+                session.host_name = hostname
+                return responses
+
+            async def handle_DATA(self, server, session: Session, envelope: Envelope) -> str:
+                refusal = sink.answer(envelope)
+                if refusal:
+                    return refusal
+                sink.messages.append(
+                    Mail(
+                        envelope.mail_from,
+                        list(envelope.rcpt_tos),
+                        envelope.original_content or b"",
+                        session.peer,
+                    )
+                )
+                return "250 Message accepted for delivery"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **smtp_kwargs)
+
+    def __enter__(self) -> SmtpSink:
+        self.controller.start()
+        # The controller's own readiness probe is not a client of ours.
+        self.connections = 0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+#: `statuspage worker`, run with this interpreter (no console script needed).
+WORKER_COMMAND = (sys.executable, "-c", "from statuspage.cli import main; main()", "worker")
+
+
+def write_worker_config(folder: Path, db_url: str, **worker: int) -> Path:
+    """A config file for worker processes: this test's database and quick worker settings."""
+    settings = {"poll_seconds": 1, "batch_size": 5, "lease_seconds": 5, **worker}
+    lines = [
+        'secret_key = "worker-test"',
+        "[site]",
+        'url = "https://status.example.com"',
+        "[database]",
+        f'url = "{db_url}"',
+        "[worker]",
+        *(f"{key} = {value}" for key, value in settings.items()),
+    ]
+    path = folder / "worker.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def start_worker(config: Path, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start `statuspage worker --config CONFIG` as a process of its own."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("STATUSPAGE_")}
+    environ.update(env or {})
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [*WORKER_COMMAND, "--config", str(config)],
+            cwd=config.parent,
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )

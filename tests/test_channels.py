@@ -1,0 +1,658 @@
+"""Channels against real local receivers: payloads checked field by field, outcomes classified.
+
+Formats checked against the vendors' documentation: Standard Webhooks (webhook-id,
+webhook-timestamp, webhook-signature = v1,base64(HMAC-SHA256(id.timestamp.body))), Slack
+incoming webhooks (text + blocks, `&<>` escaped), Teams Workflows (a `message` with one Adaptive
+Card attachment), PagerDuty Events API v2 (routing_key, event_action, dedup_key, payload).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import email
+import email.policy
+import hashlib
+import hmac
+import json
+import shutil
+import ssl
+import subprocess
+import time
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+
+from statuspage import channels
+from statuspage.channels import Delivery, Outcome, Session, make_client, resolve_channel
+from statuspage.channels import http as channel_http
+from statuspage.channels import smtp as smtp_channel
+from statuspage.config import load_settings
+from statuspage.timeutil import utcnow
+
+from .receivers import HttpReceiver, Reply, SmtpSink, free_port
+
+KEY = "12:major:0:0:ops"
+WHSEC = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+ENV = {
+    "HOOK_SECRET": WHSEC,
+    "PD_KEY": "R0UT1NGKEY0000000000000000000000",
+    "SLACK_URL": "",
+    "TEAMS_URL": "",
+}
+
+
+def payload(**changes) -> dict:
+    base = {
+        "subject": "Major outage: API",
+        "text": "The API is failing for most requests.\nWe are investigating.",
+        "event": "incident.escalation",
+        "action": "trigger",
+        "occurred_at": "2026-06-15T12:00:00.000Z",
+        "incident": {
+            "id": 12,
+            "name": "API errors",
+            "impact": "major",
+            "status": "investigating",
+            "components": ["API", "Website"],
+            "url": "https://status.example.com/incidents/12",
+        },
+        "links": [
+            {"label": "Acknowledge", "url": "https://status.example.com/ack/abc"},
+            {"label": "Open incident", "url": "https://status.example.com/admin/incidents/12"},
+        ],
+    }
+    base.update(changes)
+    return base
+
+
+def make_settings(channel_table: dict, **sections):
+    config = {
+        "secret_key": "test",
+        "site": {"name": "Acme Status", "url": "https://status.example.com"},
+        **sections,
+    }
+    settings = load_settings(None, overrides=config, environ={})
+    return dataclasses.replace(settings, escalation={"channels": channel_table})
+
+
+@pytest.fixture
+def receiver():
+    with HttpReceiver() as server:
+        yield server
+
+
+def session_for(channel_table: dict, environ=None, timeout: float = 2.0, **sections) -> Session:
+    return Session(
+        make_settings(channel_table, **sections),
+        client=make_client(timeout=timeout),
+        environ=ENV if environ is None else environ,
+    )
+
+
+def deliver(channel_table: dict, kind: str, body: dict, *, channel="ops", key=KEY, **kw):
+    with session_for(channel_table, **kw) as session:
+        return session.deliver(Delivery(key=key, channel=channel, kind=kind, payload=body))
+
+
+# -- webhook ----------------------------------------------------------------------------------
+
+
+def test_webhook_signature_verifies_with_an_independent_hmac(receiver):
+    table = {"ops": {"type": "webhook", "url": receiver.url("/hook"), "secret_env": "HOOK_SECRET"}}
+    before = int(time.time())
+    result = deliver(table, "webhook", payload())
+    assert result.outcome is Outcome.SENT and result.status == 200
+    (request,) = receiver.requests
+    assert request.path == "/hook"
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["webhook-id"] == KEY
+    timestamp = request.headers["webhook-timestamp"]
+    assert timestamp.isdigit() and before <= int(timestamp) <= int(time.time())
+    # Verify as a receiver would: key = base64 after whsec_, signed = id.timestamp.body.
+    key = base64.b64decode(WHSEC.removeprefix("whsec_"))
+    signed = f"{KEY}.{timestamp}.".encode() + request.body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    scheme, _, signature = request.headers["webhook-signature"].partition(",")
+    assert scheme == "v1"
+    assert hmac.compare_digest(signature, expected)
+
+
+def test_webhook_body_is_json_with_type_timestamp_and_data(receiver):
+    table = {"ops": {"type": "webhook", "url": receiver.url(), "secret_env": "HOOK_SECRET"}}
+    deliver(table, "webhook", payload())
+    body = json.loads(receiver.requests[0].body)
+    assert body["type"] == "incident.escalation"
+    assert body["timestamp"] == "2026-06-15T12:00:00.000Z"
+    assert body["data"]["subject"] == "Major outage: API"
+    assert body["data"]["incident"]["id"] == 12
+    assert body["data"]["links"][0]["url"] == "https://status.example.com/ack/abc"
+
+
+def test_webhook_without_whsec_prefix_signs_with_the_secret_bytes(receiver):
+    table = {"ops": {"type": "webhook", "url": receiver.url(), "secret_env": "PLAIN"}}
+    deliver(table, "webhook", payload(), environ={"PLAIN": "s3cret"})
+    request = receiver.requests[0]
+    signed = f"{KEY}.{request.headers['webhook-timestamp']}.".encode() + request.body
+    digest = hmac.new(b"s3cret", signed, hashlib.sha256).digest()
+    assert request.headers["webhook-signature"] == "v1," + base64.b64encode(digest).decode()
+
+
+def test_webhook_secret_missing_from_environment_is_retried_not_dropped(receiver):
+    table = {"ops": {"type": "webhook", "url": receiver.url(), "secret_env": "NOT_SET"}}
+    result = deliver(table, "webhook", payload(), environ={})
+    assert result.outcome is Outcome.RETRY
+    assert "NOT_SET" in result.error
+    assert receiver.requests == []
+
+
+# -- Slack ------------------------------------------------------------------------------------
+
+
+def test_slack_payload_is_text_plus_blocks(receiver):
+    table = {"ops": {"type": "slack", "url_env": "SLACK_URL"}}
+    result = deliver(table, "slack", payload(), environ={"SLACK_URL": receiver.url("/services/T")})
+    assert result.sent
+    body = json.loads(receiver.requests[0].body)
+    assert body["text"] == "Major outage: API"
+    title, text, context, actions = body["blocks"]
+    assert title == {"type": "section", "text": {"type": "mrkdwn", "text": "*Major outage: API*"}}
+    assert text["type"] == "section" and text["text"]["type"] == "mrkdwn"
+    assert text["text"]["text"].startswith("The API is failing")
+    assert context["type"] == "context"
+    assert context["elements"][0]["type"] == "mrkdwn"
+    assert "*Impact:* major" in context["elements"][0]["text"]
+    assert actions["type"] == "actions"
+    buttons = actions["elements"]
+    assert [b["type"] for b in buttons] == ["button", "button"]
+    assert buttons[0]["text"] == {"type": "plain_text", "text": "Acknowledge"}
+    assert buttons[0]["url"] == "https://status.example.com/ack/abc"
+    assert len({b["action_id"] for b in buttons}) == 2
+
+
+def test_slack_incident_text_cannot_ping_or_hide_a_link(receiver):
+    table = {"ops": {"type": "slack", "url_env": "SLACK_URL"}}
+    hostile = payload(
+        subject="<!channel> API down & <!here>",
+        text="Hi <@U024BE7LH> <!subteam^S1> see <https://evil.example|the status page>",
+        incident={**payload()["incident"], "components": ["<!everyone>"]},
+    )
+    deliver(table, "slack", hostile, environ={"SLACK_URL": receiver.url()})
+    body = json.loads(receiver.requests[0].body)
+    texts = [body["text"]] + [
+        json.dumps(block) for block in body["blocks"] if block["type"] != "actions"
+    ]
+    for text in texts:
+        assert "<" not in text and ">" not in text
+    assert body["text"] == "&lt;!channel&gt; API down &amp; &lt;!here&gt;"
+    assert "&lt;https://evil.example|the status page&gt;" in body["blocks"][1]["text"]["text"]
+    urls = [b["url"] for b in body["blocks"][-1]["elements"]]
+    assert urls == [link["url"] for link in payload()["links"]]
+
+
+def test_slack_escape_cuts_without_splitting_an_entity():
+    from statuspage.channels.slack import escape
+
+    assert escape("a<b", 4) == "a…"
+    assert escape("<<", 8) == "&lt;&lt;"
+    assert len(escape("&" * 5000, 3000)) <= 3000
+
+
+# -- Teams ------------------------------------------------------------------------------------
+
+
+def test_teams_payload_is_a_message_with_one_adaptive_card(receiver):
+    table = {"ops": {"type": "teams", "url_env": "TEAMS_URL"}}
+    result = deliver(table, "teams", payload(), environ={"TEAMS_URL": receiver.url("/workflows")})
+    assert result.sent
+    body = json.loads(receiver.requests[0].body)
+    assert body["type"] == "message"
+    (attachment,) = body["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    assert attachment["contentUrl"] is None
+    card = attachment["content"]
+    assert card["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"
+    assert card["type"] == "AdaptiveCard"
+    assert card["version"] == "1.4"
+    assert card["body"][0]["type"] == "RichTextBlock"
+    assert card["body"][0]["inlines"][0] == {
+        "type": "TextRun",
+        "text": "Major outage: API",
+        "size": "Medium",
+        "weight": "Bolder",
+    }
+    assert card["actions"] == [
+        {
+            "type": "Action.OpenUrl",
+            "title": "Acknowledge",
+            "url": "https://status.example.com/ack/abc",
+        },
+        {
+            "type": "Action.OpenUrl",
+            "title": "Open incident",
+            "url": "https://status.example.com/admin/incidents/12",
+        },
+    ]
+
+
+def test_teams_incident_text_is_never_parsed_as_markdown(receiver):
+    table = {"ops": {"type": "teams", "url_env": "TEAMS_URL"}}
+    hostile = payload(
+        subject="[Click here](https://evil.example) <at>everyone</at>",
+        text="**urgent** [reset password](https://evil.example/login)",
+    )
+    deliver(table, "teams", hostile, environ={"TEAMS_URL": receiver.url()})
+    card = json.loads(receiver.requests[0].body)["attachments"][0]["content"]
+    # Only RichTextBlock/TextRun carry our text: TextRun never renders Markdown, so the
+    # bracket syntax stays literal; no msteams.entities, so <at> mentions nobody.
+    assert {element["type"] for element in card["body"]} == {"RichTextBlock"}
+    assert "msteams" not in card
+    texts = [run["text"] for block in card["body"] for run in block["inlines"]]
+    assert "[Click here](https://evil.example) <at>everyone</at>" in texts
+    assert [action["url"] for action in card["actions"]] == [
+        link["url"] for link in payload()["links"]
+    ]
+
+
+# -- PagerDuty --------------------------------------------------------------------------------
+
+
+def test_pagerduty_trigger_follows_events_api_v2(receiver):
+    table = {
+        "pd": {"type": "pagerduty", "routing_key_env": "PD_KEY", "url": receiver.url("/v2/enqueue")}
+    }
+    long_subject = "Major outage: " + "x" * 2000
+    result = deliver(table, "pagerduty", payload(subject=long_subject), channel="pd")
+    assert result.sent
+    request = receiver.requests[0]
+    assert request.path == "/v2/enqueue"
+    assert request.headers["content-type"] == "application/json"
+    event = json.loads(request.body)
+    assert set(event) == {
+        "routing_key",
+        "event_action",
+        "dedup_key",
+        "payload",
+        "links",
+        "client",
+        "client_url",
+    }
+    assert event["routing_key"] == ENV["PD_KEY"]
+    assert event["event_action"] == "trigger"
+    assert event["dedup_key"] == KEY
+    body = event["payload"]
+    assert body["summary"] == long_subject[:1024]
+    assert body["source"] == "status.example.com"
+    assert body["severity"] == "error"  # major
+    assert body["timestamp"] == "2026-06-15T12:00:00.000Z"
+    assert body["component"] == "API, Website"
+    assert body["custom_details"]["incident_id"] == 12
+    assert body["custom_details"]["message"].startswith("The API is failing")
+    assert event["links"][0] == {
+        "href": "https://status.example.com/ack/abc",
+        "text": "Acknowledge",
+    }
+    assert event["links"][-1]["href"] == "https://status.example.com/incidents/12"
+    assert event["client"] == "Acme Status"
+    assert event["client_url"] == "https://status.example.com"
+
+
+def test_pagerduty_resolve_carries_the_dedup_key_only(receiver):
+    table = {"pd": {"type": "pagerduty", "routing_key_env": "PD_KEY", "url": receiver.url()}}
+    deliver(table, "pagerduty", payload(action="resolve", dedup_key="12:major:ops"), channel="pd")
+    event = json.loads(receiver.requests[0].body)
+    assert event == {
+        "routing_key": ENV["PD_KEY"],
+        "event_action": "resolve",
+        "dedup_key": "12:major:ops",
+    }
+
+
+@pytest.mark.parametrize(
+    ("impact", "overrides", "expected"),
+    [
+        ("critical", {}, "critical"),
+        ("major", {}, "error"),
+        ("minor", {}, "warning"),
+        ("none", {}, "info"),
+        ("major", {"major": "critical"}, "critical"),
+    ],
+)
+def test_pagerduty_severity_follows_impact(receiver, impact, overrides, expected):
+    table = {
+        "pd": {
+            "type": "pagerduty",
+            "routing_key_env": "PD_KEY",
+            "url": receiver.url(),
+            "severity": overrides,
+        }
+    }
+    incident = {**payload()["incident"], "impact": impact}
+    deliver(table, "pagerduty", payload(incident=incident), channel="pd")
+    assert json.loads(receiver.requests[0].body)["payload"]["severity"] == expected
+
+
+def test_pagerduty_long_dedup_key_is_hashed_to_fit():
+    from statuspage.channels.pagerduty import dedup_key
+
+    key = dedup_key(Delivery(key="k" * 300, channel="pd", kind="pagerduty", payload={}))
+    assert len(key) <= 255 and key.startswith("sha256:")
+
+
+# -- HTTP outcomes ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "outcome"),
+    [
+        (Reply(200), Outcome.SENT),
+        (Reply(202), Outcome.SENT),
+        (Reply(500, b"boom"), Outcome.RETRY),
+        (Reply(503), Outcome.RETRY),
+        (Reply(408), Outcome.RETRY),
+        (Reply(429), Outcome.RETRY),
+        (Reply(410, b"channel_is_archived"), Outcome.PERMANENT),
+        (Reply(400, b"invalid_payload"), Outcome.PERMANENT),
+        (Reply(404), Outcome.PERMANENT),
+        (Reply(302, headers={"location": "https://elsewhere.example/"}), Outcome.PERMANENT),
+    ],
+)
+def test_http_status_is_classified(receiver, reply, outcome):
+    receiver.respond = lambda _request: reply
+    table = {"ops": {"type": "webhook", "url": receiver.url()}}
+    result = deliver(table, "webhook", payload())
+    assert result.outcome is outcome
+    assert result.status == reply.status
+    if outcome is not Outcome.SENT:
+        assert result.error.startswith(f"HTTP {reply.status}")
+
+
+def test_retry_after_in_seconds_is_passed_on(receiver):
+    receiver.respond = lambda _request: Reply(429, headers={"retry-after": "120"})
+    result = deliver({"ops": {"type": "webhook", "url": receiver.url()}}, "webhook", payload())
+    assert result.outcome is Outcome.RETRY
+    assert result.retry_after == 120
+
+
+def test_retry_after_as_http_date_is_passed_on(receiver):
+    from datetime import timedelta
+
+    later = format_datetime(utcnow() + timedelta(seconds=300), usegmt=True)
+    receiver.respond = lambda _request: Reply(503, headers={"retry-after": later})
+    result = deliver({"ops": {"type": "webhook", "url": receiver.url()}}, "webhook", payload())
+    assert result.outcome is Outcome.RETRY
+    assert 290 <= result.retry_after <= 300
+
+
+def test_a_receiver_that_times_out_is_retried(receiver):
+    receiver.respond = lambda _request: Reply(200, delay=1.5)
+    table = {"ops": {"type": "webhook", "url": receiver.url()}}
+    result = deliver(table, "webhook", payload(), timeout=0.3)
+    assert result.outcome is Outcome.RETRY
+    assert result.error.startswith("timed out")
+
+
+def test_a_receiver_that_hangs_up_is_retried(receiver):
+    receiver.respond = lambda _request: Reply(hang_up=True)
+    result = deliver({"ops": {"type": "webhook", "url": receiver.url()}}, "webhook", payload())
+    assert result.outcome is Outcome.RETRY
+    assert result.error.startswith("connection failed")
+
+
+def test_a_receiver_that_is_not_listening_is_retried():
+    url = f"http://127.0.0.1:{free_port()}/"
+    result = deliver({"ops": {"type": "webhook", "url": url}}, "webhook", payload())
+    assert result.outcome is Outcome.RETRY
+
+
+def test_retry_after_parser_ignores_garbage():
+    now = utcnow()
+    assert channel_http.retry_after("soon", now) is None
+    assert channel_http.retry_after(None, now) is None
+    assert channel_http.retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now) == 0.0
+
+
+# -- where a message goes ---------------------------------------------------------------------
+
+
+def test_unknown_channel_is_permanent_and_names_the_known_ones():
+    result = deliver({"a": {"type": "webhook", "url": "http://127.0.0.1:9/"}}, "webhook", payload())
+    assert result.outcome is Outcome.PERMANENT
+    assert result.error == "unknown channel 'ops' (known: a)"
+
+
+def test_a_channel_whose_type_changed_is_not_sent_the_old_format(receiver):
+    table = {"ops": {"type": "slack", "url": receiver.url()}}
+    result = deliver(table, "webhook", payload())
+    assert result.outcome is Outcome.PERMANENT
+    assert receiver.requests == []
+
+
+def test_subscriber_rows_carry_their_own_target(receiver):
+    target = {"type": "webhook", "url": receiver.url("/sub"), "secret_env": "HOOK_SECRET"}
+    result = deliver({}, "webhook", payload(target=target), channel="subscriber:7")
+    assert result.sent
+    assert receiver.requests[0].path == "/sub"
+    assert "webhook-signature" in receiver.requests[0].headers
+
+
+def test_channels_resolve_from_the_parsed_escalation_config():
+    settings = load_settings(
+        None,
+        overrides={
+            "secret_key": "x",
+            "channels": {
+                "ops-hook": {
+                    "type": "webhook",
+                    "url": "http://127.0.0.1:9/hook",
+                    "secret_env": "HOOK_SECRET",
+                },
+                "pager": {"type": "pagerduty", "routing_key_env": "PD_KEY"},
+            },
+        },
+        environ={},
+    )
+    hook = resolve_channel("ops-hook", {}, settings.escalation, ENV)
+    assert (hook.type, hook.url, hook.secret) == ("webhook", "http://127.0.0.1:9/hook", WHSEC)
+    pager = resolve_channel("pager", {}, settings.escalation, ENV)
+    assert pager.routing_key == ENV["PD_KEY"]
+    assert pager.severity["critical"] == "critical"
+
+
+def test_unknown_transport_is_permanent():
+    with session_for({}) as session:
+        result = session.deliver(Delivery(key=KEY, channel="x", kind="pigeon", payload={}))
+    assert result.outcome is Outcome.PERMANENT
+    assert "pigeon" in result.error
+
+
+def test_every_transport_has_a_sender():
+    assert set(channels.SENDERS) == {"smtp", "webhook", "slack", "teams", "pagerduty"}
+
+
+# -- SMTP -------------------------------------------------------------------------------------
+
+
+def smtp_session(sink: SmtpSink, to=("oncall@example.com",), **smtp) -> Session:
+    table = {"mail": {"type": "smtp", "to": list(to)}}
+    config = {"host": "127.0.0.1", "port": sink.port, "from_address": "status@example.com"}
+    return session_for(table, smtp={**config, **smtp})
+
+
+def send_mail(session: Session, body: dict, key: str = KEY):
+    return session.deliver(Delivery(key=key, channel="mail", kind="smtp", payload=body))
+
+
+def parse(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def test_smtp_delivers_a_plain_text_email():
+    with SmtpSink() as sink, smtp_session(sink, to=("a@example.com", "b@example.com")) as session:
+        result = send_mail(session, payload())
+    assert result.outcome is Outcome.SENT and result.status == 250
+    (mail,) = sink.messages
+    assert mail.mail_from == "status@example.com"
+    assert mail.rcpt_tos == ["a@example.com", "b@example.com"]
+    message = parse(mail.content)
+    assert message["Subject"] == "Major outage: API"
+    assert message["From"] == "status@example.com"
+    assert message["To"] == "a@example.com, b@example.com"
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message["Message-ID"] == smtp_channel.message_id(KEY, "status@example.com")
+    assert message["Date"]
+    text = message.get_content()
+    assert "The API is failing for most requests." in text
+    assert "Acknowledge: https://status.example.com/ack/abc" in text
+
+
+def test_smtp_message_id_is_the_same_on_every_retry():
+    first = smtp_channel.message_id(KEY, "status@example.com")
+    assert first == smtp_channel.message_id(KEY, "status@example.com")
+    assert first != smtp_channel.message_id(KEY + "x", "status@example.com")
+
+
+def test_smtp_title_cannot_inject_headers_or_recipients():
+    hostile = payload(subject="Outage\r\nBcc: victim@example.com\r\nX-Injected: yes\n\nbody")
+    with SmtpSink() as sink, smtp_session(sink) as session:
+        result = send_mail(session, hostile)
+    assert result.sent
+    (mail,) = sink.messages
+    assert mail.rcpt_tos == ["oncall@example.com"]
+    message = parse(mail.content)
+    assert message["Bcc"] is None and message["X-Injected"] is None
+    assert message["Subject"] == "Outage Bcc: victim@example.com X-Injected: yes body"
+
+
+def test_smtp_refuses_an_address_that_smuggles_a_header():
+    with SmtpSink() as sink, smtp_session(sink, to=("a@example.com\r\nBcc: x@evil.example",)) as s:
+        result = send_mail(s, payload())
+    assert result.outcome is Outcome.PERMANENT
+    assert sink.messages == []
+
+
+def test_smtp_reuses_one_connection_per_batch():
+    with SmtpSink() as sink, smtp_session(sink) as session:
+        for index in range(3):
+            assert send_mail(session, payload(), key=f"k{index}").sent
+        session.end_batch()
+        assert send_mail(session, payload(), key="k3").sent
+    assert len(sink.messages) == 4
+    assert sink.connections == 2
+
+
+def test_smtp_reconnects_once_when_the_server_dropped_an_idle_connection():
+    with SmtpSink() as sink, smtp_session(sink) as session:
+        assert send_mail(session, payload(), key="k1").sent
+        session._smtp.sock.close()  # as if the server had timed the idle connection out
+        assert send_mail(session, payload(), key="k2").sent
+    assert len(sink.messages) == 2
+
+
+@pytest.mark.parametrize(
+    ("answer", "outcome"),
+    [("451 4.3.0 try again later", Outcome.RETRY), ("554 5.7.1 rejected", Outcome.PERMANENT)],
+)
+def test_smtp_refusal_is_classified_by_its_code(answer, outcome):
+    with SmtpSink(answer=lambda _envelope: answer) as sink, smtp_session(sink) as session:
+        result = send_mail(session, payload())
+    assert result.outcome is outcome
+    assert result.status == int(answer[:3])
+
+
+def test_smtp_server_not_listening_is_retried():
+    table = {"mail": {"type": "smtp", "to": ["a@example.com"]}}
+    with session_for(table, smtp={"host": "127.0.0.1", "port": free_port()}) as session:
+        result = send_mail(session, payload())
+    assert result.outcome is Outcome.RETRY
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def trust(certificate, monkeypatch):
+    """Server context with the certificate; the client trusts it (and nothing else)."""
+    cert, key = certificate
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert, key)
+    monkeypatch.setattr(
+        smtp_channel, "tls_context", lambda: ssl.create_default_context(cafile=str(cert))
+    )
+    return server
+
+
+def _accept_login(expected: tuple[bytes, bytes]):
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    def authenticator(server, session, envelope, mechanism, data):
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == expected
+        return AuthResult(success=ok)
+
+    return authenticator
+
+
+def test_smtp_starttls_with_login(trust):
+    sink = SmtpSink(
+        tls_context=trust,
+        require_starttls=True,
+        authenticator=_accept_login((b"status", b"pw")),
+        auth_require_tls=True,
+    )
+    with sink, smtp_session(sink, security="starttls", username="status", password="pw") as s:
+        result = send_mail(s, payload())
+    assert result.sent, result.error
+    assert len(sink.messages) == 1
+
+
+def test_smtp_wrong_password_is_retried_not_dropped(trust):
+    sink = SmtpSink(
+        tls_context=trust,
+        require_starttls=True,
+        authenticator=_accept_login((b"status", b"pw")),
+        auth_require_tls=True,
+    )
+    session = smtp_session(
+        sink, security="starttls", username="status", password="no", timeout_seconds=1
+    )
+    with sink, session:
+        result = send_mail(session, payload())
+    # aiosmtpd stalls a failed login rather than answering 535; either way: retry later.
+    assert result.outcome is Outcome.RETRY
+    assert sink.messages == []
+
+
+def test_smtp_implicit_tls(trust):
+    sink = SmtpSink(ssl_context=trust)
+    with sink, smtp_session(sink, security="tls") as session:
+        result = send_mail(session, payload())
+    assert result.sent, result.error
+    assert len(sink.messages) == 1
+
+
+def test_smtp_tls_with_an_untrusted_certificate_is_retried(certificate, monkeypatch):
+    cert, key = certificate
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert, key)
+    sink = SmtpSink(ssl_context=server)
+    with sink, smtp_session(sink, security="tls") as session:
+        result = send_mail(session, payload())
+    assert result.outcome is Outcome.RETRY
+    assert sink.messages == []

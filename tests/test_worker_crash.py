@@ -1,0 +1,169 @@
+"""Crash test: two worker processes, a receiver failing 20% of requests, repeated `kill -9`.
+
+Afterwards every message was delivered at least once or is dead with a reason, none is lost,
+and duplicates stay within kills x batch size. Runs on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import hashlib
+import hmac
+import os
+import random
+import signal
+import time
+
+import sqlalchemy as sa
+
+from statuspage import outbox
+from statuspage.database import write_transaction
+from statuspage.extensions import db
+from statuspage.models import OutboxMessage
+from statuspage.timeutil import utcnow
+
+from .receivers import HttpReceiver, Reply, start_worker, write_worker_config
+
+MESSAGES = 300
+GONE = 10  # of which this many go to a URL answering 410: dead at once, with the reason
+KILLS = 8
+BATCH = 10
+FAILURE_RATE = 0.2
+SECRET = "whsec_" + base64.b64encode(b"crash-test-signing-key").decode()
+DEADLINE_SECONDS = 45
+
+
+def signature_ok(request) -> bool:
+    """Check the Standard Webhooks signature the way a receiver would."""
+    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    signed = (
+        f"{request.headers['webhook-id']}.{request.headers['webhook-timestamp']}.".encode()
+        + request.body
+    )
+    expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return hmac.compare_digest(request.headers.get("webhook-signature", ""), expected)
+
+
+def flaky(rng: random.Random):
+    """Answer 410 on /gone; otherwise fail 20% of requests (500, 503 + Retry-After, hang-up)."""
+
+    def respond(request) -> Reply:
+        if request.path == "/gone":
+            return Reply(410, b"gone")
+        delay = rng.uniform(0.01, 0.04)  # slow enough that kills land mid-delivery
+        if rng.random() < FAILURE_RATE:
+            return rng.choice(
+                [
+                    Reply(500, b"boom", delay=delay),
+                    Reply(503, headers={"retry-after": "1"}, delay=delay),
+                    Reply(hang_up=True, delay=delay),
+                ]
+            )
+        return Reply(200, delay=delay)
+
+    return respond
+
+
+def counts() -> dict[str, int]:
+    db.session.rollback()  # a fresh snapshot: the workers commit in their own processes
+    rows = db.session.execute(
+        sa.select(OutboxMessage.state, sa.func.count()).group_by(OutboxMessage.state)
+    )
+    return dict(rows.all())
+
+
+def test_kill_9_during_delivery_loses_no_message(make_app, db_url, tmp_path):
+    seed = int(os.environ.get("CRASH_SEED", time.time()))
+    rng = random.Random(seed)
+    app = make_app()
+    receiver = HttpReceiver(flaky(rng)).start()
+    keys = [f"crash:{index}" for index in range(MESSAGES)]
+    gone = set(keys[:: MESSAGES // GONE])
+    with app.app_context(), write_transaction():
+        now = utcnow()
+        for key in keys:
+            target = {
+                "type": "webhook",
+                "url": receiver.url("/gone" if key in gone else "/hook"),
+                "secret_env": "CRASH_SECRET",
+            }
+            outbox.enqueue(
+                key=key,
+                channel="subscriber:crash",
+                kind="webhook",
+                payload={"subject": key, "text": "crash test", "target": target},
+                now=now,
+            )
+    config = write_worker_config(
+        tmp_path,
+        db_url,
+        batch_size=BATCH,
+        lease_seconds=2,
+        poll_seconds=1,
+        max_attempts=30,
+        retry_base_seconds=1,
+    )
+    log = tmp_path / "workers.log"
+    env = {"CRASH_SECRET": SECRET}
+    workers = [start_worker(config, log, env) for _ in range(2)]
+    kills = 0
+    started = time.monotonic()
+    deadline = started + DEADLINE_SECONDS
+    try:
+        with app.app_context():
+            while kills < KILLS and counts().get("pending") and time.monotonic() < deadline:
+                # Kill only while requests are flowing, so the victim has messages in hand.
+                seen = receiver.arrived
+                time.sleep(rng.uniform(0.2, 0.8))
+                if receiver.arrived == seen:
+                    continue
+                victim = rng.randrange(len(workers))
+                workers[victim].send_signal(signal.SIGKILL)
+                workers[victim].wait(10)
+                kills += 1
+                workers[victim] = start_worker(config, log, env)
+            killed_at = time.monotonic()
+            while counts().get("pending") and time.monotonic() < deadline:
+                time.sleep(0.2)
+            final = counts()
+            drained_at = time.monotonic()
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        codes = [worker.wait(15) for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+        receiver.stop()
+
+    context = f"seed {seed}, {kills} kills; worker log: {log}"
+    assert kills >= KILLS // 2, context
+    assert codes == [0, 0], context  # SIGTERM: clean exit
+    assert final == {"sent": MESSAGES - GONE, "dead": GONE}, context
+    delivered = collections.Counter(r.headers["webhook-id"] for r in receiver.delivered())
+    with app.app_context():
+        db.session.rollback()
+        rows = db.session.scalars(sa.select(OutboxMessage)).all()
+        by_key = {row.idempotency_key: row for row in rows}
+        print("DBG attempts", collections.Counter(r.attempts for r in rows))
+        last = sorted(rows, key=lambda r: r.sent_at or r.created_at)[-5:]
+        print("DBG last", [(r.attempts, (r.sent_at - r.created_at).total_seconds() if r.sent_at else None, r.last_error) for r in last])
+    # None lost: every message is in the outbox, and each sent one reached the receiver.
+    assert set(by_key) == set(keys)
+    for key, row in by_key.items():
+        if row.state == "sent":
+            assert delivered[key] >= 1, f"{key} marked sent but never received ({context})"
+        else:
+            assert key in gone and row.last_error == "permanent error: HTTP 410: gone", context
+    assert set(delivered) == set(keys) - gone
+    # At-least-once, but not much more than once: a kill costs at most the batch in hand.
+    duplicates = sum(count - 1 for count in delivered.values())
+    assert duplicates <= kills * BATCH, context
+    assert all(signature_ok(r) for r in receiver.delivered())
+    print(
+        f"\ncrash test: seed {seed}, {kills} kills, {len(receiver.requests)} requests, "
+        f"{duplicates} duplicates, {MESSAGES - GONE} sent, {GONE} dead; "
+        f"kills over {killed_at - started:.1f} s, drained {drained_at - killed_at:.1f} s later"
+    )
