@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from feedgen.feed import FeedGenerator
 
 from .enums import status_for
 from .markup import clean_line, clean_text
-from .models import IncidentUpdate
+from .models import Incident, IncidentUpdate
+
+#: How many entries a feed carries at most (updates and postmortems together).
+MAX_ENTRIES = 50
 
 #: The `updated` time of a feed with no entries, so that an empty feed never changes.
 EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
@@ -26,6 +30,49 @@ def entry_title(update: IncidentUpdate) -> str:
     return f"{incident.name} — {status_for(incident.kind, update.status).label}"
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One feed entry: an update, or a published postmortem."""
+
+    url: str
+    title: str
+    at: datetime
+    html: str
+    categories: tuple[str, ...]
+    order: int
+
+
+def entries(
+    updates: Iterable[IncidentUpdate], postmortems: Iterable[Incident], site_url: str
+) -> list[Entry]:
+    """Updates and postmortems as entries, newest first, capped at MAX_ENTRIES."""
+    found = [
+        Entry(
+            url=update_url(site_url, update),
+            title=entry_title(update),
+            at=update.display_at,
+            html=update.body_html,
+            categories=tuple(c.name for c in update.incident.components),
+            order=update.id,
+        )
+        for update in updates
+    ]
+    found += [
+        Entry(
+            url=f"{site_url}/incidents/{incident.id}#postmortem",
+            title=f"{incident.name} — Postmortem",
+            at=incident.postmortem_published_at,
+            html=incident.postmortem_html or "",
+            categories=tuple(c.name for c in incident.components),
+            order=0,
+        )
+        for incident in postmortems
+        if incident.postmortem_published_at is not None
+    ]
+    found.sort(key=lambda e: (e.at, e.order), reverse=True)
+    return found[:MAX_ENTRIES]
+
+
 def feed_title(site_name: str, component_name: str | None = None) -> str:
     """The feed title, naming the component for a per-component feed."""
     title = f"{site_name} status history"
@@ -39,9 +86,11 @@ def rss(
     site_name: str,
     self_url: str,
     component_name: str | None = None,
+    postmortems: Iterable[Incident] = (),
 ) -> bytes:
-    """Render the updates as an RSS 2.0 document (UTF-8 bytes)."""
-    feed = _build(updates, site_url, site_name, self_url, component_name)
+    """Render the updates (and postmortems) as an RSS 2.0 document (UTF-8 bytes)."""
+    items = entries(updates, postmortems, site_url)
+    feed = _build(items, site_url, site_name, self_url, component_name)
     return feed.rss_str(pretty=False)
 
 
@@ -52,20 +101,21 @@ def atom(
     site_name: str,
     self_url: str,
     component_name: str | None = None,
+    postmortems: Iterable[Incident] = (),
 ) -> bytes:
-    """Render the updates as an Atom document (UTF-8 bytes)."""
-    feed = _build(updates, site_url, site_name, self_url, component_name)
+    """Render the updates (and postmortems) as an Atom document (UTF-8 bytes)."""
+    items = entries(updates, postmortems, site_url)
+    feed = _build(items, site_url, site_name, self_url, component_name)
     return feed.atom_str(pretty=False)
 
 
 def _build(
-    updates: Iterable[IncidentUpdate],
+    items: list[Entry],
     site_url: str,
     site_name: str,
     self_url: str,
     component_name: str | None,
 ) -> FeedGenerator:
-    updates = sorted(updates, key=lambda u: (u.display_at, u.id), reverse=True)
     # Text was cleaned when it was stored; cleaning again is cheap and means no stored value
     # (or setting) can ever make the XML ill-formed, which lxml would refuse to write anyway.
     title = clean_line(feed_title(site_name, component_name))
@@ -79,17 +129,16 @@ def _build(
     feed.author({"name": clean_line(site_name) or site_url})
     feed.generator("statuspage")
     # feedgen would stamp the current time; the newest entry keeps the bytes stable.
-    feed.updated(updates[0].display_at if updates else EMPTY_FEED_UPDATED)
-    for update in updates:
-        url = update_url(site_url, update)
+    feed.updated(items[0].at if items else EMPTY_FEED_UPDATED)
+    for item in items:
         entry = feed.add_entry(order="append")
-        entry.guid(url, permalink=True)
-        entry.title(clean_line(entry_title(update)))
-        entry.link(href=url)
-        entry.published(update.display_at)
-        entry.updated(update.display_at)
-        entry.content(clean_text(update.body_html), type="html")
-        names = [name for name in (clean_line(c.name) for c in update.incident.components) if name]
+        entry.guid(item.url, permalink=True)
+        entry.title(clean_line(item.title))
+        entry.link(href=item.url)
+        entry.published(item.at)
+        entry.updated(item.at)
+        entry.content(clean_text(item.html), type="html")
+        names = [name for name in (clean_line(c) for c in item.categories) if name]
         if names:
             entry.category([{"term": name} for name in names])
     return feed

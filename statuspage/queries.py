@@ -210,6 +210,22 @@ def feed_updates(limit: int = 50, *, component_id: int | None = None) -> list[In
     return list(db.session.scalars(query))
 
 
+def feed_postmortems(limit: int = 50, *, component_id: int | None = None) -> list[Incident]:
+    """The newest published postmortems, optionally of incidents touching one component."""
+    query = (
+        sa.select(Incident)
+        .where(Incident.postmortem_published_at.is_not(None))
+        .order_by(Incident.postmortem_published_at.desc(), Incident.id.desc())
+        .limit(limit)
+        .options(selectinload(Incident.components))
+    )
+    if component_id is not None:
+        query = query.join(
+            incident_components, incident_components.c.incident_id == Incident.id
+        ).where(incident_components.c.component_id == component_id)
+    return list(db.session.scalars(query))
+
+
 def status_changes(component_ids: list[int], since: datetime) -> dict[int, list[uptime.Change]]:
     """Each component's status changes since `since`, plus the one in force at `since`."""
     if not component_ids:

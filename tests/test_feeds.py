@@ -223,3 +223,23 @@ def test_component_status_change_alone_adds_no_entry(sample, client):
         component_service.set_status(sample["cdn"], ComponentStatus.MAJOR_OUTAGE, now=utcnow())
     parsed = fetch(client, f"/components/{sample['cdn'].id}/history.rss", FORMATS["rss"][1])
     assert parsed.entries == []
+
+
+def test_published_postmortem_is_an_entry_of_the_feeds(client, sample):
+    import feedparser
+
+    from statuspage.database import write_transaction
+    from statuspage.services import incidents as inc
+    from statuspage.timeutil import utcnow
+
+    with write_transaction():
+        inc.publish_postmortem(
+            sample["resolved"], body="## What happened\n\nA bad deploy.", now=utcnow()
+        )
+    for path in ("/history.rss", "/history.atom"):
+        parsed = feedparser.parse(client.get(path).data)
+        assert parsed.bozo == 0
+        first = parsed.entries[0]
+        assert first.title == "Elevated API errors — Postmortem"
+        assert first.id.endswith(f"/incidents/{sample['resolved'].id}#postmortem")
+        assert "A bad deploy." in first.summary

@@ -59,5 +59,6 @@ def _feed(
         site_name=site["name"],
         self_url=site["url"] + request.path,
         component_name=component_name,
+        postmortems=queries.feed_postmortems(FEED_LIMIT, component_id=component_id),
     )
     return Response(body, content_type=content_type)
