@@ -12,7 +12,7 @@ from statuspage.models import Incident, IncidentUpdate
 from statuspage.services import audit
 from statuspage.services import incidents as incident_service
 from statuspage.timeutil import utcnow
-from statuspage.web.admin.dashboard import CADENCE, cadence_for, open_incidents
+from statuspage.web.admin.dashboard import cadence_for, open_incidents
 
 from .conftest import NOW
 from .test_admin_incidents import make_user, sign_in
@@ -42,27 +42,32 @@ def incident_at(impact: str, last_update: timedelta) -> Incident:
     return incident
 
 
-def test_cadence_is_shorter_for_worse_impacts():
-    assert CADENCE[Impact.CRITICAL] < CADENCE[Impact.MAJOR] < CADENCE[Impact.MINOR]
-    assert CADENCE[Impact.MINOR] < CADENCE[Impact.NONE]
+def test_cadence_comes_from_the_config_and_is_shorter_for_worse_impacts(ctx):
+    assert cadence_for("critical") < cadence_for("major") < cadence_for("minor")
+    assert cadence_for("minor") < cadence_for("none")
     assert cadence_for("critical") == timedelta(minutes=30)
-    assert cadence_for("nonsense") == CADENCE[Impact.NONE]
+    assert cadence_for("nonsense") == cadence_for("none")
 
 
-def test_incident_is_overdue_once_its_last_update_is_older_than_the_cadence():
+def test_cadence_can_be_configured(make_app):
+    with make_app(cadence={"major_minutes": 45}).app_context():
+        assert cadence_for("major") == timedelta(minutes=45)
+
+
+def test_incident_is_overdue_once_its_last_update_is_older_than_the_cadence(ctx):
     [late] = open_incidents([incident_at("major", timedelta(minutes=61))], NOW)
     [fine] = open_incidents([incident_at("major", timedelta(minutes=59))], NOW)
     assert late.overdue and late.since == timedelta(minutes=61)
     assert not fine.overdue
 
 
-def test_the_cadence_depends_on_the_impact():
+def test_the_cadence_depends_on_the_impact(ctx):
     [minor] = open_incidents([incident_at("minor", timedelta(minutes=90))], NOW)
     [critical] = open_incidents([incident_at("critical", timedelta(minutes=31))], NOW)
     assert not minor.overdue and critical.overdue
 
 
-def test_overdue_incidents_come_first():
+def test_overdue_incidents_come_first(ctx):
     rows = open_incidents(
         [incident_at("minor", timedelta(minutes=10)), incident_at("critical", timedelta(hours=1))],
         NOW,

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from flask import current_app, render_template, url_for
 
 from ... import queries
-from ...enums import Impact
 from ...models import AuditEntry, Incident
 from ...roles import Permission
 from ...services import audit
@@ -17,14 +16,6 @@ from ..auth import requires
 from . import bp
 from .incidents import view_url
 
-#: How long customers may wait for the next public update, by impact. A constant for now;
-#: the lead may move it to the configuration (escalation reminders will want the same figures).
-CADENCE = {
-    Impact.CRITICAL: timedelta(minutes=30),
-    Impact.MAJOR: timedelta(minutes=60),
-    Impact.MINOR: timedelta(minutes=120),
-    Impact.NONE: timedelta(minutes=240),
-}
 #: Activity shown on the dashboard: the work, not the security log (that is the audit page's).
 ACTIVITY_TYPES = ("incident", "component", "message")
 ACTIVITY_LIMIT = 10
@@ -46,10 +37,10 @@ class OpenIncident:
 
 def cadence_for(impact: str) -> timedelta:
     """The longest gap between public updates for an incident of this impact."""
-    try:
-        return CADENCE[Impact(impact)]
-    except (KeyError, ValueError):
-        return CADENCE[Impact.NONE]
+    # How long customers may wait for the next public update: [cadence] in the config.
+    cadence = current_app.config["STATUSPAGE"].cadence
+    key = impact if impact in ("critical", "major", "minor") else "none"
+    return timedelta(minutes=cadence[f"{key}_minutes"])
 
 
 def open_incidents(incidents: list[Incident], now: datetime) -> list[OpenIncident]:
