@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import ConfigError
+from .errors import ConfigError, StatuspageError
 
 ENV_PREFIX = "STATUSPAGE_"
 ROOT = ""  # the section name of top-level keys such as `secret_key`
@@ -136,6 +136,51 @@ SETTINGS: tuple[Setting, ...] = (
         0,
         "Seconds a web process may trust its cached pages without asking the database; "
         "0: the first request after a publish shows it.",
+    ),
+    Setting("subscribers", "enabled", bool, True, "Offer email and webhook subscriptions."),
+    Setting(
+        "subscribers",
+        "email_domains",
+        list,
+        [],
+        "Only addresses at these domains may subscribe by email; empty: any domain.",
+    ),
+    Setting(
+        "subscribers",
+        "signups_per_address_per_hour",
+        int,
+        10,
+        "Sign-up attempts allowed per client address per hour.",
+    ),
+    Setting(
+        "subscribers",
+        "signups_per_email_per_day",
+        int,
+        3,
+        "Confirmation emails sent to one address per day.",
+    ),
+    Setting("subscribers", "confirm_link_hours", int, 48, "How long a confirmation link works."),
+    Setting(
+        "subscribers",
+        "webhook_allow_http",
+        bool,
+        False,
+        "Accept http:// webhook URLs (tests and closed networks only); https:// otherwise.",
+    ),
+    Setting(
+        "subscribers",
+        "webhook_allow_networks",
+        list,
+        [],
+        "Networks (CIDR) webhook subscriptions may reach although they are not public, "
+        'for on-premise receivers, e.g. ["10.20.0.0/16"].',
+    ),
+    Setting(
+        "subscribers",
+        "disable_after_failures",
+        int,
+        5,
+        "Permanent delivery failures in a row after which a webhook subscription is disabled.",
     ),
     Setting("smtp", "host", str, "localhost", "SMTP server for email notifications."),
     Setting("smtp", "port", int, 25, "SMTP port (25, 587 for STARTTLS, 465 for TLS)."),
@@ -370,6 +415,28 @@ def _check_values(values: dict[str, dict[str, Any]], source: str) -> None:
     ):
         if values["worker"][key] < 1:
             raise ConfigError(f"{source}: worker.{key}: expected at least 1")
+    for section, minimum in (("cadence", 1), ("cache", 0)):
+        for key, value in values[section].items():
+            if value < minimum:
+                raise ConfigError(f"{source}: {section}.{key}: expected at least {minimum}")
+    subscribers = values["subscribers"]
+    for key in ("email_domains", "webhook_allow_networks"):
+        if not all(isinstance(item, str) for item in subscribers[key]):
+            raise ConfigError(f"{source}: subscribers.{key}: expected an array of strings")
+    from .netguard import parse_networks
+
+    try:
+        parse_networks(subscribers["webhook_allow_networks"])
+    except StatuspageError as exc:
+        raise ConfigError(f"{source}: subscribers.webhook_allow_networks: {exc}") from None
+    for key in (
+        "signups_per_address_per_hour",
+        "signups_per_email_per_day",
+        "confirm_link_hours",
+        "disable_after_failures",
+    ):
+        if subscribers[key] < 1:
+            raise ConfigError(f"{source}: subscribers.{key}: expected at least 1")
     if "://" not in values["database"]["url"]:
         raise ConfigError(
             f"{source}: database.url: expected a URL such as sqlite:///instance/statuspage.db"

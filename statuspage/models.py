@@ -426,6 +426,66 @@ class SiteState(db.Model):
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+subscriber_components = sa.Table(
+    "subscriber_components",
+    db.metadata,
+    sa.Column(
+        "subscriber_id", sa.ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "component_id",
+        sa.ForeignKey("components.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+)
+
+
+class Subscriber(db.Model):
+    """Someone who gets the updates of the components they chose, by email or webhook."""
+
+    __tablename__ = "subscribers"
+    __table_args__ = (
+        sa.Index("ix_subscribers_kind_email", "kind", "email"),
+        sa.Index("ix_subscribers_active", "kind", "confirmed_at", "unsubscribed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: "email" or "webhook".
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    #: The address that gets the updates (email), or the contact for a webhook.
+    email: Mapped[str] = mapped_column(sa.String(254), default="")
+    #: Webhook subscribers: where updates are POSTed (checked by the SSRF guard).
+    url: Mapped[str] = mapped_column(sa.String(2000), default="")
+    #: Webhook subscribers: the Standard Webhooks signing secret ("whsec_..."), shown once.
+    secret: Mapped[str] = mapped_column(sa.String(100), default="")
+    #: True: every component, including ones added later; False: `components` only.
+    all_components: Mapped[bool] = mapped_column(default=True)
+    #: Changes when a token must stop working (unsubscribe, a used confirmation link).
+    token_version: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Set after repeated permanent delivery failures; the contact is told.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failure_count: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str] = mapped_column(sa.Text, default="")
+    #: Where the sign-up came from ("form", "admin", "import", "api").
+    source: Mapped[str] = mapped_column(sa.String(16), default="form")
+
+    components: Mapped[list[Component]] = relationship(
+        secondary=subscriber_components, order_by="Component.position, Component.id"
+    )
+
+    @property
+    def active(self) -> bool:
+        return (
+            self.confirmed_at is not None
+            and self.unsubscribed_at is None
+            and self.disabled_at is None
+        )
+
+
 #: Tables whose changes show on the public side (pages, feeds, API, badges, export).
 PUBLIC_MODELS = (
     ComponentGroup,

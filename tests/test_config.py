@@ -142,3 +142,19 @@ def test_postgres_url_uses_psycopg_and_sqlite_paths_become_absolute(tmp_path):
         database_uri("sqlite:///instance/x.db", tmp_path) == f"sqlite:///{tmp_path}/instance/x.db"
     )
     assert database_uri("sqlite:////abs/x.db", tmp_path) == "sqlite:////abs/x.db"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[cadence]\nmajor_minutes = 0\n", "cadence.major_minutes: expected at least 1"),
+        ("[cache]\nmax_age_seconds = -1\n", "cache.max_age_seconds: expected at least 0"),
+        ("[subscribers]\nwebhook_allow_networks = ['nope']\n", "not a network in CIDR form"),
+        ("[subscribers]\nemail_domains = [1]\n", "expected an array of strings"),
+    ],
+)
+def test_bad_numbers_and_lists_are_refused(tmp_path, text, expected):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=expected):
+        load_settings(path, environ={})
