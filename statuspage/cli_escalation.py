@@ -118,7 +118,7 @@ def simulate(
     until_text: str,
     config_file: str | None,
 ) -> None:
-    """Print every notification an incident would cause, from the code the worker runs.
+    """Print the notifications a made-up incident would cause (a dry run).
 
     One line per notification: its time (in the start's offset), the path, the step (and
     repeat) or reminder, the channel and the kind. No database is needed and nothing is sent.
