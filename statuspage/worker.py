@@ -1,5 +1,8 @@
 """The worker loop: advance escalation runs, move maintenances, deliver the outbox.
 
+Rows of email and webhook subscribers go through `services.subscribers` (`handles`, `send`,
+`settle`), which resolves them against the subscriber at send time.
+
 It keeps nothing in memory that a `kill -9` could lose: every message is committed as sent or
 failed before the next one starts, and the messages a dead worker had claimed are taken over
 by another worker when their lease runs out (at-least-once delivery).
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 RUNTIME_MODULE = "statuspage.escalation.runtime"
 MAINTENANCE_MODULE = "statuspage.services.maintenance"
+SUBSCRIBERS_MODULE = "statuspage.services.subscribers"
 
 
 class Stopper:
@@ -183,6 +187,18 @@ def tick_maintenances(now: datetime, tz: ZoneInfo) -> None:
         log.info("%s", transition)
 
 
+def _subscriber_rows(message: Any) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+    """The subscribers service's (send, settle) if this row is one of its own, else None."""
+    handles = _optional(SUBSCRIBERS_MODULE, "handles")
+    if handles is None or not handles(message.channel, message.payload):
+        return None
+    send = _optional(SUBSCRIBERS_MODULE, "send")
+    settle = _optional(SUBSCRIBERS_MODULE, "settle")
+    if send is None or settle is None:
+        return None
+    return send, settle
+
+
 def lease_margin(lease: timedelta) -> timedelta:
     """How much lease must be left to start a message: one HTTP timeout, or half a short lease."""
     return min(timedelta(seconds=channels.HTTP_TIMEOUT_SECONDS), lease / 2)
@@ -234,13 +250,22 @@ def deliver_one(
         kind=message.kind,
         payload=message.payload,
     )
-    result = session.deliver(delivery)
-    with write_transaction():
-        now = clock()
-        if result.sent:
-            kept = outbox.mark_sent(message, now, status=result.status)
-        else:
-            kept = outbox.mark_failed(message, result, now, policy=policy)
+    subscribers = _subscriber_rows(message)
+    if subscribers is not None:
+        # Resolved against the subscriber as it is now (unsubscribed, disabled...), and its
+        # outcome counted against it: the subscribers service owns both halves.
+        send, settle = subscribers
+        result = send(session, delivery, now=clock())
+        with write_transaction():
+            kept = settle(message, result, clock(), policy=policy)
+    else:
+        result = session.deliver(delivery)
+        with write_transaction():
+            now = clock()
+            if result.sent:
+                kept = outbox.mark_sent(message, now, status=result.status)
+            else:
+                kept = outbox.mark_failed(message, result, now, policy=policy)
     if not kept:
         log.warning("%s: another worker took the message over", message.idempotency_key)
     elif result.sent:

@@ -58,6 +58,9 @@ class HttpReceiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             timeout = 5
+            # Headers and body go out in separate writes: without this, Nagle's algorithm
+            # and the client's delayed ACK add 40 ms to every response.
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
@@ -147,6 +150,8 @@ class SmtpSink:
 
     def __init__(self, answer: Callable[[Envelope], str | None] | None = None, **smtp_kwargs):
         self.messages: list[Mail] = []
+        #: When each accepted message arrived (time.monotonic()).
+        self.arrivals: list[float] = []
         self.answer = answer or (lambda _envelope: None)
         self.connections = 0
         sink = self
@@ -161,6 +166,7 @@ class SmtpSink:
                 refusal = sink.answer(envelope)
                 if refusal:
                     return refusal
+                sink.arrivals.append(time.monotonic())
                 sink.messages.append(
                     Mail(
                         envelope.mail_from,
@@ -194,7 +200,7 @@ def free_port() -> int:
 WORKER_COMMAND = (sys.executable, "-c", "from statuspage.cli import main; main()", "worker")
 
 
-def write_worker_config(folder: Path, db_url: str, **worker: int) -> Path:
+def write_worker_config(folder: Path, db_url: str, *, extra: str = "", **worker: int) -> Path:
     """A config file for worker processes: this test's database and quick worker settings."""
     settings = {"poll_seconds": 1, "batch_size": 5, "lease_seconds": 5, **worker}
     lines = [
@@ -207,7 +213,7 @@ def write_worker_config(folder: Path, db_url: str, **worker: int) -> Path:
         *(f"{key} = {value}" for key, value in settings.items()),
     ]
     path = folder / "worker.toml"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n" + extra)
     return path
 
 

@@ -147,6 +147,35 @@ def test_webhook_secret_missing_from_environment_is_retried_not_dropped(receiver
     assert receiver.requests == []
 
 
+def test_webhook_sends_a_ready_made_envelope_as_the_body(receiver):
+    envelope = {"meta": {"unsubscribe": "https://status.example.com/u/1"}, "page": {"id": "x"}}
+    table = {"ops": {"type": "webhook", "url": receiver.url(), "secret_env": "HOOK_SECRET"}}
+    deliver(table, "webhook", payload(envelope=envelope))
+    request = receiver.requests[0]
+    assert json.loads(request.body) == envelope
+    key = base64.b64decode(WHSEC.removeprefix("whsec_"))
+    signed = f"{KEY}.{request.headers['webhook-timestamp']}.".encode() + request.body
+    digest = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    assert request.headers["webhook-signature"] == f"v1,{digest}"
+
+
+def test_a_guarded_webhook_goes_to_the_checked_address(receiver):
+    table = {"ops": {"type": "webhook", "url": f"http://localhost:{receiver.port}/hook"}}
+    allow = {"webhook_allow_http": True, "webhook_allow_networks": ["127.0.0.0/8", "::1/128"]}
+    result = deliver(table, "webhook", payload(guarded=True), subscribers=allow)
+    assert result.sent, result.error
+    assert receiver.requests[0].headers["host"] == f"localhost:{receiver.port}"
+
+
+def test_a_guarded_webhook_to_a_forbidden_address_is_dead_at_once(receiver):
+    table = {"ops": {"type": "webhook", "url": receiver.url("/hook")}}
+    allow_http = {"webhook_allow_http": True}
+    result = deliver(table, "webhook", payload(guarded=True), subscribers=allow_http)
+    assert result.outcome is Outcome.PERMANENT
+    assert "loopback" in result.error
+    assert receiver.arrived == 0
+
+
 # -- Slack ------------------------------------------------------------------------------------
 
 
@@ -197,6 +226,14 @@ def test_slack_escape_cuts_without_splitting_an_entity():
     assert escape("a<b", 4) == "a…"
     assert escape("<<", 8) == "&lt;&lt;"
     assert len(escape("&" * 5000, 3000)) <= 3000
+
+
+def test_slack_facts_come_from_the_payload_fields_when_given(receiver):
+    table = {"ops": {"type": "slack", "url_env": "SLACK_URL"}}
+    body = payload(fields={"Impact": "Major", "Path": "<!here> ops"})
+    deliver(table, "slack", body, environ={"SLACK_URL": receiver.url()})
+    context = json.loads(receiver.requests[0].body)["blocks"][2]
+    assert context["elements"][0]["text"] == "*Impact:* Major  ·  *Path:* &lt;!here&gt; ops"
 
 
 # -- Teams ------------------------------------------------------------------------------------
@@ -307,6 +344,21 @@ def test_pagerduty_resolve_carries_the_dedup_key_only(receiver):
         "event_action": "resolve",
         "dedup_key": "12:major:ops",
     }
+
+
+def test_pagerduty_severity_decided_at_the_event_wins(receiver):
+    table = {"pd": {"type": "pagerduty", "routing_key_env": "PD_KEY", "url": receiver.url()}}
+    deliver(table, "pagerduty", payload(severity="critical"), channel="pd")
+    assert json.loads(receiver.requests[0].body)["payload"]["severity"] == "critical"
+
+
+def test_pagerduty_links_are_not_repeated(receiver):
+    table = {"pd": {"type": "pagerduty", "routing_key_env": "PD_KEY", "url": receiver.url()}}
+    incident_url = payload()["incident"]["url"]
+    links = [{"label": "Open the incident", "url": incident_url}]
+    deliver(table, "pagerduty", payload(links=links), channel="pd")
+    event = json.loads(receiver.requests[0].body)
+    assert event["links"] == [{"href": incident_url, "text": "Open the incident"}]
 
 
 @pytest.mark.parametrize(
@@ -505,6 +557,30 @@ def test_smtp_delivers_a_plain_text_email():
     text = message.get_content()
     assert "The API is failing for most requests." in text
     assert "Acknowledge: https://status.example.com/ack/abc" in text
+
+
+def test_smtp_adds_the_html_twin_and_the_unsubscribe_headers():
+    body = payload(
+        html="<p>The API is failing.</p>",
+        headers={
+            "List-Unsubscribe": "<https://status.example.com/u/1>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+    with SmtpSink() as sink, smtp_session(sink) as session:
+        assert send_mail(session, body).sent
+    message = parse(sink.messages[0].content)
+    assert message.get_body(("html",)).get_content().strip() == "<p>The API is failing.</p>"
+    assert "The API is failing for most requests." in message.get_body(("plain",)).get_content()
+    assert message["List-Unsubscribe"] == "<https://status.example.com/u/1>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_smtp_refuses_any_other_header_from_the_payload():
+    with SmtpSink() as sink, smtp_session(sink) as session:
+        result = send_mail(session, payload(headers={"Bcc": "x@evil.example"}))
+    assert result.outcome is Outcome.PERMANENT
+    assert sink.messages == []
 
 
 def test_smtp_message_id_is_the_same_on_every_retry():

@@ -219,9 +219,7 @@ def test_escalation_runs_are_advanced_and_their_messages_delivered(
         calls.append(now)
         with write_transaction():
             return int(
-                outbox.enqueue(
-                    key="run:1", channel="ops-hook", kind="webhook", payload={}, now=now
-                )
+                outbox.enqueue(key="run:1", channel="ops-hook", kind="webhook", payload={}, now=now)
             )
 
     fake = types.ModuleType("statuspage.escalation.runtime")

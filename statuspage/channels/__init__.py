@@ -10,10 +10,16 @@ the event happened:
       "action": "trigger" | "resolve",       # PagerDuty event_action (default trigger)
       "dedup_key": "...",                    # PagerDuty dedup_key (default: the row's key)
       "occurred_at": "2026-06-15T12:00:00Z", # when the event happened (ISO 8601)
+      "severity": "error",                   # PagerDuty severity (default: from the impact)
+      "fields": {"Impact": "Major", ...},    # labelled facts for cards (default: derived)
       "incident": {"id": 1, "name": "...", "impact": "major", "status": "investigating",
                    "components": ["API"], "url": "https://status.example.com/incidents/1"},
       "links": [{"label": "Acknowledge", "url": "https://..."}],   # built by us only
-      "target": {...}                        # subscriber rows only: a channel spec, see below
+      "target": {...},                       # subscriber rows only: see resolve_channel
+      "html": "<p>...</p>",                  # email: an HTML alternative part (optional)
+      "headers": {"List-Unsubscribe": "<...>"},   # email: unsubscribe headers only
+      "envelope": {...},                     # webhook: a ready-made body (subscriber webhooks)
+      "guarded": true                        # webhook: re-check the URL with netguard, pin it
     }
 
 Where a row goes is resolved at send time by `resolve_channel`, so a secret rotated in the
@@ -110,6 +116,20 @@ class ChannelError(Exception):
     def __init__(self, message: str, outcome: Outcome = Outcome.PERMANENT) -> None:
         super().__init__(message)
         self.outcome = outcome
+
+
+def facts(payload: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Labelled facts for cards: the payload's `fields`, else impact, status and components."""
+    given = payload.get("fields")
+    if isinstance(given, Mapping) and given:
+        return [(str(label), str(value)) for label, value in given.items() if value]
+    incident = payload.get("incident") or {}
+    derived = [
+        ("Impact", str(incident.get("impact") or "")),
+        ("Status", str(incident.get("status") or "")),
+        ("Components", ", ".join(map(str, incident.get("components") or []))),
+    ]
+    return [(label, value) for label, value in derived if value]
 
 
 def make_client(

@@ -30,13 +30,16 @@ def post(
     content: bytes,
     *,
     headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> Result:
     """POST `content` as JSON to `url` and classify what happened."""
     if not url.startswith(("http://", "https://")):
         return Result(Outcome.PERMANENT, error=f"not an http(s) URL: {url[:80]!r}")
     sent_headers = {"content-type": "application/json", **(headers or {})}
     try:
-        response = client.post(url, content=content, headers=sent_headers)
+        response = client.post(
+            url, content=content, headers=sent_headers, extensions=dict(extensions or {})
+        )
     except httpx.TimeoutException as exc:
         return Result(Outcome.RETRY, error=f"timed out: {type(exc).__name__}")
     except httpx.TransportError as exc:

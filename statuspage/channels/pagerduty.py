@@ -34,6 +34,14 @@ def severity(impact: str, overrides: Mapping[str, str]) -> str:
     return value
 
 
+def _severity(payload: Mapping[str, Any], incident: Mapping[str, Any], spec: ChannelSpec) -> str:
+    """The severity decided when the event happened, else mapped from the impact now."""
+    decided = payload.get("severity")
+    if decided in SEVERITIES:
+        return str(decided)
+    return severity(str(incident.get("impact") or "major"), spec.severity)
+
+
 def dedup_key(delivery: Delivery) -> str:
     """The payload's `dedup_key`, else the row's key; hashed when longer than PagerDuty allows."""
     key = str(delivery.payload.get("dedup_key") or delivery.key)
@@ -76,7 +84,7 @@ def event(
         "payload": {
             "summary": summary[:SUMMARY_CHARS],
             "source": source,
-            "severity": severity(str(incident.get("impact") or "major"), spec.severity),
+            "severity": _severity(payload, incident, spec),
             "timestamp": payload.get("occurred_at") or isoformat(utcnow()),
             "component": ", ".join(components)[:255] or None,
             "custom_details": {k: v for k, v in details.items() if v not in (None, "", [])},
@@ -84,13 +92,12 @@ def event(
     }
     if not body["payload"]["component"]:
         del body["payload"]["component"]
-    links = [
-        {"href": str(link["url"]), "text": str(link.get("label") or "")}
-        for link in payload.get("links") or []
-        if str(link.get("url") or "").startswith(("http://", "https://"))
-    ]
-    if incident.get("url"):
-        links.append({"href": str(incident["url"]), "text": "Incident on the status page"})
+    links: list[dict[str, str]] = []
+    candidates = [*(payload.get("links") or []), {"url": incident.get("url"), "label": "Incident"}]
+    for link in candidates:
+        href = str(link.get("url") or "")
+        if href.startswith(("http://", "https://")) and href not in {x["href"] for x in links}:
+            links.append({"href": href, "text": str(link.get("label") or "")})
     if links:
         body["links"] = links
     if client:

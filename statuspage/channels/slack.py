@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import ChannelSpec, Delivery, Result, Session, http
+from . import ChannelSpec, Delivery, Result, Session, facts, http
 
 #: Slack's limits: a section's text, a button's label, a button's URL.
 SECTION_CHARS = 3000
@@ -33,16 +33,8 @@ def escape(text: str, limit: int | None = None) -> str:
     return "".join(kept) + "…"
 
 
-def _facts(incident: Mapping[str, Any]) -> str:
-    parts = []
-    if incident.get("impact"):
-        parts.append(f"*Impact:* {escape(str(incident['impact']))}")
-    if incident.get("status"):
-        parts.append(f"*Status:* {escape(str(incident['status']))}")
-    components = incident.get("components") or []
-    if components:
-        parts.append(f"*Components:* {escape(', '.join(map(str, components)))}")
-    return "  ·  ".join(parts)
+def _facts(payload: Mapping[str, Any]) -> str:
+    return "  ·  ".join(f"*{escape(label)}:* {escape(value)}" for label, value in facts(payload))
 
 
 def _buttons(links: list[Mapping[str, str]]) -> list[dict[str, Any]]:
@@ -69,7 +61,6 @@ def message(delivery: Delivery) -> dict[str, Any]:
     payload = delivery.payload
     subject = str(payload.get("subject") or "")
     text = str(payload.get("text") or "")
-    incident = payload.get("incident") or {}
     links = list(payload.get("links") or [])
     blocks: list[dict[str, Any]] = []
     if subject.strip():
@@ -79,9 +70,9 @@ def message(delivery: Delivery) -> dict[str, Any]:
         blocks.append(
             {"type": "section", "text": {"type": "mrkdwn", "text": escape(text, SECTION_CHARS)}}
         )
-    facts = _facts(incident)
-    if facts:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": facts}]})
+    summary = _facts(payload)
+    if summary:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": summary}]})
     buttons = _buttons(links)
     if buttons:
         blocks.append({"type": "actions", "elements": buttons})

@@ -18,6 +18,8 @@ from ..timeutil import utcnow
 from . import ChannelError, ChannelSpec, Delivery, Outcome, Result, Session
 
 SUBJECT_CHARS = 200
+#: Headers a payload may add (`headers`): RFC 2369 / RFC 8058 unsubscribe, nothing structural.
+EXTRA_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post")
 #: A bare address: no spaces, brackets, quotes, commas or line breaks (what a config holds).
 ADDRESS = re.compile(r"[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+")
 _LINE_BREAKS = re.compile(r"[\r\n\x00\x0b\x0c\x85\u2028\u2029]+")
@@ -68,7 +70,8 @@ def message_id(key: str, from_address: str) -> str:
 
 
 def build(delivery: Delivery, spec: ChannelSpec, *, from_address: str) -> EmailMessage:
-    """The email for one notification: plain text, the links listed under the body."""
+    """The email for one notification: plain text with the links listed under it, and the
+    payload's `html` as an alternative part when given."""
     if not spec.to:
         raise ChannelError(f"channel {spec.name!r} has no `to` addresses")
     recipients = [check_address(one_line(address)) for address in spec.to]
@@ -91,7 +94,14 @@ def build(delivery: Delivery, spec: ChannelSpec, *, from_address: str) -> EmailM
         lines.extend(
             f"{one_line(str(link.get('label') or 'Link'))}: {link['url']}" for link in links
         )
+    for name, value in (payload.get("headers") or {}).items():
+        allowed = {header.lower(): header for header in EXTRA_HEADERS}
+        if name.lower() not in allowed:
+            raise ChannelError(f"the header {one_line(str(name))[:60]!r} may not be set")
+        email[allowed[name.lower()]] = one_line(str(value))
     email.set_content("\n".join(lines).strip() + "\n")
+    if payload.get("html"):
+        email.add_alternative(str(payload["html"]), subtype="html")
     return email
 
 

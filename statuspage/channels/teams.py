@@ -7,10 +7,9 @@ the `Action.OpenUrl` buttons built here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from . import ChannelSpec, Delivery, Result, Session, http
+from . import ChannelSpec, Delivery, Result, Session, facts, http
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -35,7 +34,6 @@ def _clip(text: str, limit: int) -> str:
 def card(delivery: Delivery) -> dict[str, Any]:
     """The Adaptive Card for one notification."""
     payload = delivery.payload
-    incident: Mapping[str, Any] = payload.get("incident") or {}
     body: list[dict[str, Any]] = []
     subject = str(payload.get("subject") or "").strip()
     if subject:
@@ -43,15 +41,9 @@ def card(delivery: Delivery) -> dict[str, Any]:
     text = str(payload.get("text") or "")
     if text:
         body.append(_rich(_run(_clip(text, TEXT_CHARS))))
-    facts = [
-        ("Impact", str(incident.get("impact") or "")),
-        ("Status", str(incident.get("status") or "")),
-        ("Components", ", ".join(map(str, incident.get("components") or []))),
-    ]
-    for label, value in facts:
+    for label, value in facts(payload):
         # Not a FactSet: Teams renders Markdown in fact values.
-        if value:
-            body.append(_rich(_run(f"{label}: ", weight="Bolder"), _run(_clip(value, 500))))
+        body.append(_rich(_run(f"{_clip(label, 100)}: ", weight="Bolder"), _run(_clip(value, 500))))
     actions = [
         {"type": "Action.OpenUrl", "title": str(link.get("label") or "Open")[:60], "url": url}
         for link in list(payload.get("links") or [])[:MAX_ACTIONS]

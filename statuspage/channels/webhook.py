@@ -14,8 +14,9 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
+from .. import netguard
 from ..timeutil import utcnow
-from . import ChannelError, ChannelSpec, Delivery, Result, Session, http
+from . import ChannelError, ChannelSpec, Delivery, Outcome, Result, Session, http
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 DEFAULT_EVENT = "incident.notification"
@@ -39,8 +40,11 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 
 
 def body(delivery: Delivery) -> dict[str, Any]:
-    """The JSON body: the event type, when it happened, and the notification as data."""
+    """The JSON body: the payload's ready-made `envelope` (subscriber webhooks), else the event
+    type, when it happened, and the notification as data."""
     payload = delivery.payload
+    if isinstance(payload.get("envelope"), Mapping):
+        return dict(payload["envelope"])
     data = {
         key: payload[key]
         for key in ("subject", "text", "action", "incident", "links")
@@ -61,13 +65,29 @@ def headers(message_id: str, timestamp: int, content: bytes, secret: str) -> Map
     return result
 
 
+def guard_policy(session: Session) -> netguard.Policy:
+    """What the operator lets user-supplied webhook URLs reach ([subscribers] settings)."""
+    subscribers = session.settings.values.get("subscribers") or {}
+    return netguard.Policy.from_settings(
+        bool(subscribers.get("webhook_allow_http", False)),
+        subscribers.get("webhook_allow_networks") or (),
+    )
+
+
 def send(delivery: Delivery, spec: ChannelSpec, session: Session) -> Result:
-    """POST the signed body to the channel's URL."""
+    """POST the signed body to the channel's URL.
+
+    A `guarded` row (a URL a subscriber typed) is checked again now and sent to the address
+    that was checked, so a DNS answer changed since sign-up cannot point it inside.
+    """
+    url, extra, extensions = spec.url, {}, {}
+    if delivery.payload.get("guarded"):
+        try:
+            target = netguard.check_url(spec.url, guard_policy(session))
+        except netguard.UnsafeURL as exc:
+            return Result(Outcome.PERMANENT, error=exc.message)
+        url, extra, extensions = target.pinned()
     content = http.encode(body(delivery))
     timestamp = int(utcnow().timestamp())
-    return http.post(
-        session.http,
-        spec.url,
-        content,
-        headers=headers(delivery.key, timestamp, content, spec.secret),
-    )
+    signed = headers(delivery.key, timestamp, content, spec.secret)
+    return http.post(session.http, url, content, headers={**extra, **signed}, extensions=extensions)
