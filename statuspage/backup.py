@@ -48,7 +48,14 @@ def sqlite_path(url: sa.URL) -> Path | None:
 
 def postgres_commands(url: sa.URL, file: str) -> tuple[str, str]:
     """The pg_dump and pg_restore command lines for this database (password left out)."""
-    libpq = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    libpq = sa.URL.create(
+        "postgresql",
+        username=url.username,
+        host=url.host,
+        port=url.port,
+        database=url.database,
+        query=url.query,
+    ).render_as_string(hide_password=False)
     dump = f"pg_dump --format=custom --no-owner --file={shlex.quote(file)} {shlex.quote(libpq)}"
     restore = (
         "pg_restore --clean --if-exists --no-owner --single-transaction "
@@ -57,16 +64,15 @@ def postgres_commands(url: sa.URL, file: str) -> tuple[str, str]:
     return dump, restore
 
 
-def postgres_message(url: sa.URL, file: str, *, restoring: bool) -> str:
-    """Explain how to back up or restore PostgreSQL with its own tools."""
+def postgres_advice(url: sa.URL, file: str) -> str:
+    """How to back up and restore PostgreSQL with its own tools, as lines to print."""
     dump, restore = postgres_commands(url, file)
-    verb = "restore" if restoring else "backup"
     return (
-        f"statuspage {verb} copies SQLite databases; this one is PostgreSQL. Use its own tools "
-        f"(a password comes from PGPASSWORD or ~/.pgpass):\n"
+        "This database is PostgreSQL: use its own tools "
+        "(the password comes from PGPASSWORD or ~/.pgpass).\n"
         f"  back up:  {dump}\n"
         f"  restore:  {restore}\n"
-        "then restart the web processes, so no page cached before the restore is served."
+        "After a restore, restart the web processes so no page cached before it is served."
     )
 
 

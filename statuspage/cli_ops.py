@@ -93,6 +93,17 @@ def _database_url() -> sa.URL:
     return db.engine.url
 
 
+def _sqlite_or_advice(url: sa.URL, file: Path, command: str) -> Path:
+    """The SQLite database file, or print the PostgreSQL commands and fail."""
+    path = backups.sqlite_path(url)
+    if path is not None:
+        return path
+    if url.get_backend_name() == "postgresql":
+        click.echo(backups.postgres_advice(url, str(file)))
+        raise StatuspageError(f"statuspage {command} handles SQLite only: use the commands above")
+    raise StatuspageError(f"statuspage {command} handles SQLite only, not {url.get_backend_name()}")
+
+
 @click.command("backup")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
@@ -104,11 +115,7 @@ def backup(file: Path, force: bool, config_file: str | None) -> None:
     """
     with app_context(config_file):
         url = _database_url()
-    path = backups.sqlite_path(url)
-    if path is None:
-        if url.get_backend_name() == "postgresql":
-            raise StatuspageError(backups.postgres_message(url, str(file), restoring=False))
-        raise StatuspageError(f"cannot back up a {url.get_backend_name()} database")
+    path = _sqlite_or_advice(url, file, "backup")
     info = backups.backup_sqlite(path, file, force=force)
     click.echo(
         f"backed up {path} to {info.path} ({info.bytes / 1e6:.1f} MB, "
@@ -131,11 +138,7 @@ def restore(file: Path, force: bool, config_file: str | None) -> None:
     """
     with app_context(config_file):
         url = _database_url()
-    path = backups.sqlite_path(url)
-    if path is None:
-        if url.get_backend_name() == "postgresql":
-            raise StatuspageError(backups.postgres_message(url, str(file), restoring=True))
-        raise StatuspageError(f"cannot restore into a {url.get_backend_name()} database")
+    path = _sqlite_or_advice(url, file, "restore")
     info = backups.restore_sqlite(file, path, force=force)
     click.echo(f"restored {file} into {info.path} (schema revision {info.revision})")
     with app_context(config_file):

@@ -64,7 +64,7 @@ _HISTORY_LINK = re.compile(r'<a\b[^>]*\bhref="/history\?page=([0-9]+)"[^>]*>.*?<
 
 
 class ExportError(StatuspageError):
-    """The export could not be written (a page failed to render, the folder is not ours)."""
+    """The export could not be written: a page failed to render, or the folder is missing."""
 
 
 @dataclass(frozen=True)
@@ -130,11 +130,14 @@ class _Renderer:
         if path in self.bodies:
             return self.bodies[path]
         response = self.client.get(url or path)
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200:
-            raise ExportError(f"{url or path} answered HTTP {response.status_code}")
-        body = response.get_data()
+        try:
+            if response.status_code == 404:
+                return None
+            if response.status_code != 200:
+                raise ExportError(f"{url or path} answered HTTP {response.status_code}")
+            body = response.get_data()
+        finally:
+            response.close()  # static files are streamed from an open file
         self.bodies[path] = body
         return body
 
@@ -258,7 +261,7 @@ def _render_site(app: Flask, months: int, previous: Path | None) -> Site:
             key, path = str(incident_id), f"/incidents/{incident_id}"
             signatures[key] = batch.get(incident_id, "")
             body = None
-            if key in batch and batch[incident_id] and old.get(key) == batch[incident_id]:
+            if batch.get(incident_id) and old.get(key) == batch[incident_id]:
                 body = _read(previous / file_for(path))  # type: ignore[operator]
                 if body is not None:
                     renderer.bodies[path] = body

@@ -116,6 +116,13 @@ class Incident(db.Model):
             sqlite_where=sa.text("resolved_at IS NULL"),
             postgresql_where=sa.text("resolved_at IS NULL"),
         ),
+        # The feeds' newest postmortems: only incidents that have one.
+        sa.Index(
+            "ix_incidents_postmortem",
+            "postmortem_published_at",
+            sqlite_where=sa.text("postmortem_published_at IS NOT NULL"),
+            postgresql_where=sa.text("postmortem_published_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -14,13 +14,20 @@ TARGET = "statuspage:create_app"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
 
 
-def threads_per_worker() -> int:
-    """Python threads per worker: a few for database waits, within granian's 2 x cores + 1."""
-    return min(8, 2 * (os.cpu_count() or 1) + 1)
+#: Python threads per worker process; add processes (`server.workers`) for more concurrency.
+#: Measured with bench/serve.py (docs/deploy.md): rendering holds the GIL, so a second thread
+#: adds little warm throughput, and after a publish every thread of a worker renders the same
+#: changed page at once: p99 of `/` while publishing was 2-4 times worse with 2 or 5 threads.
+THREADS_PER_WORKER = 1
 
 
-def serve(*, host: str, port: int, workers: int, config_file: str | None = None) -> None:
-    """Serve the app on host:port with `workers` processes until interrupted."""
+def serve(
+    *, host: str, port: int, workers: int, config_file: str | None = None, target: str = TARGET
+) -> None:
+    """Serve the app on host:port with `workers` processes until interrupted.
+
+    `target` names the app factory ("module:function"); benchmarks pass their own.
+    """
     from granian import Granian
     from granian.constants import Interfaces
 
@@ -28,11 +35,11 @@ def serve(*, host: str, port: int, workers: int, config_file: str | None = None)
         # Workers build the app themselves, so the config travels through the environment.
         os.environ[CONFIG_ENV] = str(Path(config_file).resolve())
     server = Granian(
-        TARGET,
+        target,
         address=host,
         port=port,
         workers=workers,
-        blocking_threads=threads_per_worker(),
+        blocking_threads=THREADS_PER_WORKER,
         interface=Interfaces.WSGI,
         factory=True,
         websockets=False,

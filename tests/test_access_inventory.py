@@ -62,6 +62,12 @@ RULES: dict[str, str] = {
     "admin.delivery_retry": PUBLISH,
     "admin.channels": READ,
     "admin.channel_test": PUBLISH,
+    # admin: subscribers (bulk personal data: admins only)
+    "admin.subscribers": READ,
+    "admin.subscriber_deliveries": READ,
+    "admin.subscribers_import": USERS,
+    "admin.subscribers_export": USERS,
+    "admin.subscriber_remove": USERS,
     # admin: the library
     "admin.library_edit": MESSAGES,
     "admin.library_revert": MESSAGES,

@@ -42,7 +42,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(ack.bp)
 
-    from . import admin, api_v1
+    from . import admin, api_v1, subscribe
 
     app.register_blueprint(admin.bp)
     app.register_blueprint(api_v1.bp)
+    app.register_blueprint(subscribe.bp)

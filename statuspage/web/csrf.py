@@ -5,13 +5,21 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from flask import Flask, abort, request, session
+from flask import Flask, abort, current_app, request, session
 
 FIELD = "csrf_token"
 HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Paths authenticated by bearer tokens, never by cookies, so a forged request carries nothing.
 EXEMPT_PREFIXES = ("/api/",)
+EXEMPT_ATTR = "csrf_exempt"
+
+
+def exempt(view):
+    """Exempt one view that a signed token in its own URL authenticates, never the session:
+    a forged request cannot carry the token, so a CSRF token would add nothing."""
+    setattr(view, EXEMPT_ATTR, True)
+    return view
 
 
 def init_app(app: Flask) -> None:
@@ -35,6 +43,8 @@ def protect() -> None:
         return
     if request.routing_exception is not None:
         return  # a 404 or 405 says more than a CSRF failure would
+    if getattr(current_app.view_functions.get(request.endpoint or ""), EXEMPT_ATTR, False):
+        return
     expected = session.get(FIELD)
     sent = request.form.get(FIELD) or request.headers.get(HEADER) or ""
     if not expected or not hmac.compare_digest(str(expected), sent):

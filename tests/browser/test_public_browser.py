@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def test_public_page_renders_without_javascript(browser, live_server, sample):
-    app, base = live_server
+    _app, base = live_server
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     sizes = []

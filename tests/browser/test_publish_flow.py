@@ -14,10 +14,9 @@ import pytest
 
 from statuspage.app import resource_dir
 from statuspage.database import write_transaction
-from statuspage.services import audit
+from statuspage.services import audit, users
 from statuspage.services import components as cs
 from statuspage.services import library as lib
-from statuspage.services import users
 from statuspage.timeutil import utcnow
 
 PASSWORD = "correct horse battery"

@@ -18,6 +18,7 @@ NAV = (
     ("admin.components", "Components", Permission.READ, "admin.component"),
     ("admin.library", "Library", Permission.READ, "admin.library"),
     ("admin.deliveries", "Deliveries", Permission.READ, "admin.deliver"),
+    ("admin.subscribers", "Subscribers", Permission.READ, "admin.subscriber"),
     ("admin.audit", "Audit log", Permission.AUDIT, "admin.audit"),
     ("admin.users", "Users", Permission.USERS, "admin.user"),
     ("admin.tokens", "API tokens", Permission.READ, "admin.token"),
@@ -44,4 +45,13 @@ def admin_globals() -> dict:
 
 
 # The view modules register their routes on `bp` when imported.
-from . import accounts, audit, dashboard, escalations, incidents, library, session  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    accounts,
+    audit,
+    dashboard,
+    escalations,
+    incidents,
+    library,
+    session,
+    subscribers,
+)

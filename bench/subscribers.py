@@ -1,0 +1,292 @@
+"""Publishing to many subscribers: the publish request stays fast, the fan-out is one statement,
+and real worker processes deliver the messages to local sinks.
+
+Usage: .venv/bin/python bench/subscribers.py [--emails 10000] [--webhooks 500]
+                                             [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+
+Starts an SMTP sink (aiosmtpd) and a webhook receiver (http.server) on 127.0.0.1, then:
+1. times POST /api/v1/incidents (the publish request, through the whole app) with no
+   subscribers, then with EMAILS + WEBHOOKS confirmed subscribers, and the fan-out inside it;
+2. delivers one update's messages with 1, then another update's with 2 `statuspage worker`
+   processes, counting messages/s at the receivers from the first arrival to the last.
+With --postgres, a scratch database is created on that server and dropped afterwards;
+otherwise a SQLite file in a temporary folder is used. The machine is shared: compare ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for the receivers the tests use
+
+from statuspage import create_app  # noqa: E402
+from statuspage.database import upgrade, write_transaction  # noqa: E402
+from statuspage.extensions import db  # noqa: E402
+from statuspage.models import OutboxMessage, Subscriber  # noqa: E402
+from statuspage.services import audit, tokens, users  # noqa: E402
+from statuspage.services import components as component_service  # noqa: E402
+from statuspage.services import subscribers as subscriber_service  # noqa: E402
+from statuspage.timeutil import utcnow  # noqa: E402
+from tests.receivers import (  # noqa: E402
+    HttpReceiver,
+    SmtpSink,
+    start_worker,
+    write_worker_config,
+)
+
+SECRET = "bench-secret"
+TIMEOUT = 300
+
+
+class FanOutTimer:
+    """Wraps the fan-out that publish calls, to time it inside the publish request."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self.rows: list[int] = []
+        self.real = subscriber_service.fan_out
+
+    def __call__(self, update, *, now):
+        started = time.perf_counter()
+        rows = self.real(update, now=now)
+        self.seconds.append(time.perf_counter() - started)
+        self.rows.append(rows)
+        return rows
+
+
+def publish_request(client, bearer: str, component_id: int, title: str) -> tuple[float, int]:
+    """POST one incident through the API; return (seconds, update id)."""
+    started = time.perf_counter()
+    response = client.post(
+        "/api/v1/incidents",
+        json={
+            "title": title,
+            "body": "Elevated errors on the API. We are investigating.",
+            "impact": "major",
+            "components": {str(component_id): "major_outage"},
+        },
+        headers={"Authorization": f"Bearer {bearer}"},
+    )
+    elapsed = time.perf_counter() - started
+    if response.status_code != 201:
+        raise SystemExit(
+            f"publish failed: {response.status_code} {response.get_data(as_text=True)}"
+        )
+    return elapsed, int(response.get_json()["update"]["id"])
+
+
+def seed(emails: int, webhooks: int, hook_url) -> None:
+    """Insert confirmed subscribers in bulk (following every component)."""
+    now = utcnow()
+    base = {"created_at": now, "confirmed_at": now, "all_components": True, "source": "import"}
+    with write_transaction():
+        for start in range(0, emails, 2000):
+            db.session.execute(
+                sa.insert(Subscriber),
+                [
+                    {**base, "kind": "email", "email": f"reader{n}@example.com"}
+                    for n in range(start, min(emails, start + 2000))
+                ],
+            )
+        db.session.execute(
+            sa.insert(Subscriber),
+            [
+                {
+                    **base,
+                    "kind": "webhook",
+                    "email": "ops@example.com",
+                    "url": hook_url(n),
+                    "secret": subscriber_service.new_secret(),
+                }
+                for n in range(webhooks)
+            ],
+        )
+
+
+def pending(update_id: int) -> int:
+    db.session.rollback()
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.update_id == update_id, OutboxMessage.state == "pending")
+    )
+
+
+def states(update_id: int) -> dict[str, int]:
+    db.session.rollback()
+    return dict(
+        db.session.execute(
+            sa.select(OutboxMessage.state, sa.func.count())
+            .where(OutboxMessage.update_id == update_id)
+            .group_by(OutboxMessage.state)
+        ).all()
+    )
+
+
+def deliver(update_id: int, workers: int, config: Path, log: Path, arrivals) -> tuple[float, float]:
+    """Run `workers` worker processes until the update's rows are done; (messages/s, seconds)."""
+    processes = [start_worker(config, log) for _ in range(workers)]
+    started = time.monotonic()
+    try:
+        while pending(update_id):
+            if time.monotonic() - started > TIMEOUT:
+                raise SystemExit(f"still pending after {TIMEOUT} s; see {log}")
+            if any(p.poll() is not None for p in processes):
+                raise SystemExit(f"a worker exited early; see {log}")
+            time.sleep(0.2)
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(30)
+    times = sorted(arrivals())
+    span = times[-1] - times[0] if len(times) > 1 else 0.0
+    return ((len(times) - 1) / span if span else float("inf")), time.monotonic() - started
+
+
+def scratch_postgres(server_url: str) -> tuple[str, sa.Engine, str]:
+    admin = sa.create_engine(
+        sa.make_url(server_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
+    name = f"statuspage_bench_{secrets.token_hex(4)}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    return url, admin, name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--emails", type=int, default=10_000)
+    parser.add_argument("--webhooks", type=int, default=500)
+    parser.add_argument("--samples", type=int, default=5, help="publish requests per measure")
+    parser.add_argument("--postgres", help="a PostgreSQL server URL; default: SQLite")
+    parser.add_argument("--publish-only", action="store_true", help="skip the delivery runs")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="statuspage-bench-"))
+    admin = name = None
+    if args.postgres:
+        url, admin, name = scratch_postgres(args.postgres)
+    else:
+        url = f"sqlite:///{folder / 'bench.db'}"
+    log = folder / "workers.log"
+    try:
+        with HttpReceiver() as receiver, SmtpSink() as sink:
+            report = run(args, url, folder, log, receiver, sink)
+    finally:
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.dispose()
+    print(report)
+    print(f"worker log: {log}")
+
+
+def run(args, url: str, folder: Path, log: Path, receiver, sink) -> str:
+    total = args.emails + args.webhooks
+    section = {"webhook_allow_http": True, "webhook_allow_networks": ["127.0.0.0/8"]}
+    smtp = {"host": "127.0.0.1", "port": sink.port, "from_address": "status@example.com"}
+    app = create_app(
+        {
+            "secret_key": SECRET,
+            "database": {"url": url},
+            "site": {"name": "Bench Status", "url": "https://status.example.com"},
+            "smtp": smtp,
+            "subscribers": section,
+        }
+    )
+    extra = (
+        f'[smtp]\nhost = "127.0.0.1"\nport = {sink.port}\nfrom_address = "status@example.com"\n'
+        '[subscribers]\nwebhook_allow_http = true\nwebhook_allow_networks = ["127.0.0.0/8"]\n'
+    )
+    config = write_worker_config(folder, url, extra=extra, batch_size=50, lease_seconds=120)
+    timer = FanOutTimer()
+    subscriber_service.fan_out = timer  # publish calls it through the module
+    lines = []
+    with app.app_context():
+        upgrade()
+        with write_transaction():
+            api = component_service.add_component("API", now=utcnow())
+            user = users.create_user(
+                "bench@example.com",
+                password="bench password 1",
+                role="editor",
+                now=utcnow(),
+                actor=audit.CLI,
+            )
+            bearer = tokens.create(user, "bench", now=utcnow())[1]
+        component_id = api.id
+        client = app.test_client()
+
+        empty = [
+            publish_request(client, bearer, component_id, f"Warm-up {n}")[0]
+            for n in range(args.samples)
+        ]
+        empty_fan_out = timer.seconds[-args.samples :]
+
+        seeded = time.perf_counter()
+        seed(args.emails, args.webhooks, lambda n: receiver.url(f"/hook/{n}"))
+        seed_seconds = time.perf_counter() - seeded
+
+        full, updates = [], []
+        for n in range(2):
+            seconds, update_id = publish_request(client, bearer, component_id, f"Outage {n}")
+            full.append(seconds)
+            updates.append(update_id)
+        full_fan_out = timer.seconds[-2:]
+        assert timer.rows[-1] == total, timer.rows
+
+        rates = []
+        for workers, update_id in zip(
+            (1, 2), updates if not args.publish_only else (), strict=False
+        ):
+            sink.arrivals.clear()
+            with receiver.lock:
+                receiver.requests.clear()
+
+            def arrivals():
+                with receiver.lock:
+                    hooks = [r.at for r in receiver.requests]
+                return list(sink.arrivals) + hooks
+
+            rate, wall = deliver(update_id, workers, config, log, arrivals)
+            rates.append((workers, rate, wall, states(update_id)))
+
+    database = "PostgreSQL" if url.startswith("postgres") else "SQLite"
+    ms = 1000
+    lines.append(
+        f"\nSubscribers benchmark on {database}: {args.emails} email + {args.webhooks} webhook "
+        f"subscribers (seeded in {seed_seconds:.1f} s)"
+    )
+    lines.append(
+        f"publish request, 0 subscribers:      median {statistics.median(empty) * ms:7.1f} ms "
+        f"(fan-out {statistics.median(empty_fan_out) * ms:.1f} ms; {args.samples} requests)"
+    )
+    lines.append(
+        f"publish request, {total} subscribers: "
+        + ", ".join(f"{s * ms:.1f} ms" for s in full)
+        + " (fan-out "
+        + ", ".join(f"{s * ms:.1f} ms" for s in full_fan_out)
+        + f", {total} rows each)"
+    )
+    for workers, rate, wall, counts in rates:
+        lines.append(
+            f"delivery, {workers} worker{'s' if workers > 1 else ' '}: {rate:7.0f} messages/s "
+            f"({total} messages in {wall:.1f} s wall; states {counts})"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
