@@ -98,19 +98,18 @@ def seed(emails: int, webhooks: int, hook_url) -> None:
                     for n in range(start, min(emails, start + 2000))
                 ],
             )
-        db.session.execute(
-            sa.insert(Subscriber),
-            [
-                {
-                    **base,
-                    "kind": "webhook",
-                    "email": "ops@example.com",
-                    "url": hook_url(n),
-                    "secret": subscriber_service.new_secret(),
-                }
-                for n in range(webhooks)
-            ],
-        )
+        hooks = [
+            {
+                **base,
+                "kind": "webhook",
+                "email": "ops@example.com",
+                "url": hook_url(n),
+                "secret": subscriber_service.new_secret(),
+            }
+            for n in range(webhooks)
+        ]
+        if hooks:
+            db.session.execute(sa.insert(Subscriber), hooks)
 
 
 def pending(update_id: int) -> int:

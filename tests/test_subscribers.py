@@ -24,7 +24,7 @@ from statuspage.services import audit
 from statuspage.services import components as cs
 from statuspage.services import subscribers as subs
 from statuspage.services.maintenance import tick
-from statuspage.services.publish import Draft, publish, set_component_status
+from statuspage.services.publish import Draft, correct_update, publish, set_component_status
 
 from .conftest import NOW
 
@@ -512,6 +512,23 @@ def test_the_email_is_built_at_send_time_with_this_subscribers_links(page):
         current_app.config["SECRET_KEY"], subs.UNSUBSCRIBE, unsubscribe.rsplit("/", 1)[1]
     )
     assert subscriber_id == sid
+
+
+def test_a_correction_before_sending_is_in_the_emails_sent_after_it(page):
+    confirmed("a@example.com")
+    confirmed("b@example.com")
+    update_id = open_incident()
+    first, second = rows(f"sub:{update_id}:")
+    assert "We are investigating." in subs.prepare(delivery(first), now=NOW).payload["text"]
+    with write_transaction():
+        update = db.session.get(IncidentUpdate, update_id)
+        correct_update(
+            update,
+            body="We are investigating API errors.",
+            now=NOW + timedelta(minutes=1),
+            actor=audit.CLI,
+        )
+    assert "API errors." in subs.prepare(delivery(second), now=NOW).payload["text"]
 
 
 def test_the_webhook_secret_is_only_in_the_delivery_being_sent(make_app):

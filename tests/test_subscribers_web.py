@@ -139,9 +139,17 @@ def test_a_webhook_to_loopback_is_refused_on_the_form(client, components):
 
 @pytest.mark.parametrize(
     "url",
-    ["http://2130706433/", "https://0x7f000001/", "https://127.1/", "https://[::ffff:127.0.0.1]/"],
+    [
+        "http://2130706433/",
+        "https://0x7f000001/",
+        "https://127.1/",
+        "https://[::ffff:127.0.0.1]/",
+        "https://[64:ff9b::7f00:1]/",
+        "https://[2002:7f00:1::]/",
+        "https://100.64.0.1/",
+    ],
 )
-def test_numeric_spellings_of_loopback_are_refused_on_the_form(client, components, url):
+def test_disguised_internal_addresses_are_refused_on_the_form(client, components, url):
     data = {
         "url": url,
         "email": "ops@example.com",

@@ -1175,9 +1175,27 @@ def _webhook(
     return replace(delivery, kind="webhook", payload=sent)
 
 
+def _source(payload: Mapping[str, Any]) -> tuple | None:
+    """What a notification renders from, as (incident id, update id, incident and update change
+    times), in one query: the render cache key, so a correction is picked up at once."""
+    if payload.get("purpose") == REMINDER:
+        query = sa.select(Incident.id, sa.null(), Incident.updated_at, sa.null()).where(
+            Incident.id == payload.get("incident_id")
+        )
+    else:
+        query = (
+            sa.select(
+                Incident.id, IncidentUpdate.id, Incident.updated_at, IncidentUpdate.updated_at
+            )
+            .join(Incident, Incident.id == IncidentUpdate.incident_id)
+            .where(IncidentUpdate.id == payload.get("update_id"))
+        )
+    row = db.session.execute(query).first()
+    return None if row is None else tuple(row)
+
+
 def _webhook_body(payload: Mapping[str, Any], site: Site) -> dict | None:
-    purpose = payload.get("purpose")
-    if purpose == COMPONENT:
+    if payload.get("purpose") == COMPONENT:
         component = db.session.get(Component, payload.get("component_id"))
         if component is None:
             return None
@@ -1185,22 +1203,18 @@ def _webhook_body(payload: Mapping[str, Any], site: Site) -> dict | None:
             "component_update": payload.get("component_update") or {},
             "component": notifications.webhook_component(component, site),
         }
-    if purpose == REMINDER:
-        incident = db.session.get(Incident, payload.get("incident_id"))
-        reminded = payload.get("generated_at")
-    else:
-        update = db.session.get(IncidentUpdate, payload.get("update_id"))
-        incident = update.incident if update is not None else None
-        reminded = None
-    if incident is None:
+    source = _source(payload)
+    if source is None:
         return None
-    key = ("webhook", incident.id, incident.updated_at, reminded)
+    incident_id, _update_id, incident_stamp, _update_stamp = source
+    reminded = payload.get("generated_at") if payload.get("purpose") == REMINDER else None
 
     def build() -> dict:
+        incident = db.session.get(Incident, incident_id)
         reminded_at = datetime.fromisoformat(reminded.replace("Z", "+00:00")) if reminded else None
         return notifications.webhook_incident(incident, site, reminded_at=reminded_at)
 
-    return {"incident": _cache().get(key, build)}
+    return {"incident": _cache().get(("webhook", incident_id, incident_stamp, reminded), build)}
 
 
 def _render_email(template: str, subject: str, **context: Any) -> notifications.Email:
@@ -1215,18 +1229,14 @@ def _render_email(template: str, subject: str, **context: Any) -> notifications.
 def _notification_email(payload: Mapping[str, Any], site: Site) -> notifications.Email | None:
     """The update or reminder email with placeholder links, rendered once per process."""
     purpose = payload.get("purpose")
-    if purpose == REMINDER:
-        incident = db.session.get(Incident, payload.get("incident_id"))
-        update = None
-    else:
-        update = db.session.get(IncidentUpdate, payload.get("update_id"))
-        incident = update.incident if update is not None else None
-    if incident is None:
+    source = _source(payload)
+    if source is None:
         return None
-    stamp = update.updated_at if update is not None else incident.updated_at
-    key = ("email", purpose, incident.id, update.id if update else None, stamp)
+    incident_id, update_id = source[0], source[1]
 
     def build() -> notifications.Email:
+        incident = db.session.get(Incident, incident_id)
+        update = db.session.get(IncidentUpdate, update_id) if update_id is not None else None
         links = notifications.placeholder_links()
         context = notifications.update_context(
             incident, update, site, links=links, reminder=purpose == REMINDER
@@ -1236,7 +1246,7 @@ def _notification_email(payload: Mapping[str, Any], site: Site) -> notifications
             template, str(payload.get("subject") or ""), starts=payload.get("starts"), **context
         )
 
-    return _cache().get(key, build)
+    return _cache().get(("email", purpose, *source), build)
 
 
 def _confirmation_email(subscriber: Subscriber, site: Site) -> notifications.Email:
@@ -1284,28 +1294,27 @@ def _disabled_email(subscriber: Subscriber, site: Site) -> notifications.Email:
     return replace(email, placeholders=None, headers=notifications.unsubscribe_headers(links))
 
 
-def record(
-    message: OutboxMessage, result: Result, *, now: datetime, dead: bool
-) -> Subscriber | None:
+def record(message: OutboxMessage, result: Result, *, now: datetime, dead: bool) -> None:
     """Count a subscriber's delivery outcome in the worker's transaction: a success clears the
     count; each message that ends dead counts one failure, and after `disable_after_failures` in
     a row the subscription is disabled and its contact told once."""
-    if is_skip(result):
-        return None
+    if is_skip(result) or message.payload.get("purpose") in (CONFIRMATION, DISABLED):
+        return
     try:
         subscriber_id = int(message.channel.removeprefix(SUBSCRIBER_PREFIX))
     except ValueError:
-        return None
-    subscriber = db.session.get(Subscriber, subscriber_id)
-    if subscriber is None or message.payload.get("purpose") in (CONFIRMATION, DISABLED):
-        return subscriber
+        return
     if result.sent:
-        if subscriber.failure_count:
-            subscriber.failure_count = 0
-            subscriber.last_error = ""
-        return subscriber
-    if not dead:
-        return subscriber
+        # The common case, in one statement that changes nothing unless failures were counted.
+        db.session.execute(
+            sa.update(Subscriber)
+            .where(Subscriber.id == subscriber_id, Subscriber.failure_count != 0)
+            .values(failure_count=0, last_error="")
+        )
+        return
+    subscriber = db.session.get(Subscriber, subscriber_id)
+    if subscriber is None or not dead:
+        return
     subscriber.failure_count += 1
     subscriber.last_error = (result.error or result.outcome.value)[:1000]
     limit = _settings()["disable_after_failures"]
@@ -1318,7 +1327,6 @@ def record(
                 notifications.subject(_site().name, "Webhook subscription disabled"),
                 now,
             )
-    return subscriber
 
 
 def send(session: Any, delivery: Delivery, *, now: datetime) -> Result:
