@@ -79,43 +79,27 @@ def feed_title(site_name: str, component_name: str | None = None) -> str:
     return f"{title}: {component_name}" if component_name else title
 
 
-def rss(
-    updates: Iterable[IncidentUpdate],
-    *,
-    site_url: str,
-    site_name: str,
-    self_url: str,
-    component_name: str | None = None,
-    postmortems: Iterable[Incident] = (),
-) -> bytes:
+def rss(updates: Iterable[IncidentUpdate], **context) -> bytes:
     """Render the updates (and postmortems) as an RSS 2.0 document (UTF-8 bytes)."""
-    items = entries(updates, postmortems, site_url)
-    feed = _build(items, site_url, site_name, self_url, component_name)
-    return feed.rss_str(pretty=False)
+    return _build(updates, **context).rss_str(pretty=False)
 
 
-def atom(
-    updates: Iterable[IncidentUpdate],
-    *,
-    site_url: str,
-    site_name: str,
-    self_url: str,
-    component_name: str | None = None,
-    postmortems: Iterable[Incident] = (),
-) -> bytes:
+def atom(updates: Iterable[IncidentUpdate], **context) -> bytes:
     """Render the updates (and postmortems) as an Atom document (UTF-8 bytes)."""
-    items = entries(updates, postmortems, site_url)
-    feed = _build(items, site_url, site_name, self_url, component_name)
-    return feed.atom_str(pretty=False)
+    return _build(updates, **context).atom_str(pretty=False)
 
 
 def _build(
-    items: list[Entry],
+    updates: Iterable[IncidentUpdate],
+    *,
     site_url: str,
     site_name: str,
     self_url: str,
-    component_name: str | None,
+    component_name: str | None = None,
+    postmortems: Iterable[Incident] = (),
 ) -> FeedGenerator:
+    """One feed for both formats: updates and postmortems, newest first."""
+    items = entries(updates, postmortems, site_url)
     # Text was cleaned when it was stored; cleaning again is cheap and means no stored value
     # (or setting) can ever make the XML ill-formed, which lxml would refuse to write anyway.
     title = clean_line(feed_title(site_name, component_name))
