@@ -110,6 +110,9 @@ class NoCache(PageCache):
     def put(self, key, entry):
         pass
 
+    def put_wire(self, key, wire):
+        pass
+
 
 def create():
     app = create_app()
@@ -395,18 +398,26 @@ def run(args: argparse.Namespace) -> int:
         print("preparing data ...")
         names = ("demo", "recent", "history", "c90", "c3y")
         urls = {name: f"sqlite:///{root / name}.db" for name in names}
-        for name in ("demo", "recent", "history"):
-            load_demo(urls[name])
+        load_demo(urls["demo"])
+        if "d" not in args.skip:
+            for name in ("recent", "history"):
+                load_demo(urls[name])
         # Before the demo's 90 days, at one density (18 incidents a day): 55 days of history
         # (1,000 incidents, so every list and feed is full) or three years (20,000 incidents,
         # 100,000 updates). The pages show the same amount; the database holds 20 times more.
-        gen_data.generate(
-            urls["recent"], components=0, incidents=1000, updates=5000, days=55, end_days_ago=100
-        )
-        gen_data.generate(urls["history"], components=0, end_days_ago=100)
-        # The issue's shape: 100 components in 10 groups, 90 days or three years of history.
-        gen_data.generate(urls["c3y"])
-        gen_data.generate(urls["c90"], incidents=1644, updates=8220, days=90)
+        if "d" not in args.skip:
+            gen_data.generate(
+                urls["recent"],
+                components=0,
+                incidents=1000,
+                updates=5000,
+                days=55,
+                end_days_ago=100,
+            )
+            gen_data.generate(urls["history"], components=0, end_days_ago=100)
+            # The issue's shape: 100 components in 10 groups, 90 days or three years of history.
+            gen_data.generate(urls["c3y"])
+            gen_data.generate(urls["c90"], incidents=1644, updates=8220, days=90)
         configs = {name: write_config(root / f"{name}.toml", url) for name, url in urls.items()}
         (root / "bench_ceiling.py").write_text(CEILING_APP)
         (root / "bench_uncached.py").write_text(UNCACHED_APP)
@@ -483,7 +494,17 @@ def sections(bench: Bench, configs: dict[str, Path], urls: dict[str, str]) -> No
                 + (f"; {result.errors}" if result.errors else ""),
             )
         )
-    compare_servers(bench, configs["demo"], urls["demo"])
+    if "g" not in args.skip:
+        compare_servers(bench, configs["demo"], urls["demo"])
+    if "d" not in args.skip:
+        cold_and_uncached(bench, configs, urls)
+    if "f" not in args.skip:
+        nginx_export(bench, configs)
+
+
+def cold_and_uncached(bench: Bench, configs: dict[str, Path], urls: dict[str, str]) -> None:
+    """(d) / right after a publish, as the history grows; throughput with the cache off."""
+    args, root = bench.args, bench.root
     print("(d) / right after a publish; uncached throughput")
     for name in ("demo", "recent", "history", "c90", "c3y"):
         port = free_port()
@@ -516,6 +537,11 @@ def sections(bench: Bench, configs: dict[str, Path], urls: dict[str, str]) -> No
         command = bench.serve_command(configs[name], port, "bench_uncached:create")
         with running(command, port, cwd=root, env=bench.env):
             bench.measure("(d) uncached", f"no cache, {name}", port, "/")
+
+
+def nginx_export(bench: Bench, configs: dict[str, Path]) -> None:
+    """(f) nginx serving `statuspage export` output: the upper reference."""
+    root = bench.root
     print("(f) nginx serving the export")
     if shutil.which("nginx") is None:
         bench.add(Row("(f) nginx", "nginx", "", note="skipped: nginx not installed"))
@@ -668,6 +694,11 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads.")
     parser.add_argument("--rounds", type=int, default=15, help="Publishes per cold-render figure.")
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="Sections to leave out, by letter: d (cold/uncached), f (nginx), g (servers).",
+    )
     parser.add_argument("--publish", metavar="DATABASE_URL", help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=10, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -12,19 +12,21 @@ import functools
 import gzip
 import hashlib
 import threading
-import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime
+from typing import Any
 
 from flask import Response, current_app, make_response, request
+from werkzeug.http import parse_date, parse_etags
 
 from .. import generation
+from ..extensions import db
 from .compression import accepts_gzip
 
 MAX_ENTRIES = 2048
+FASTPATH_KEY = "statuspage.served"
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,17 @@ class Entry:
     charset: str | None
 
 
+@dataclass(frozen=True)
+class Served:
+    """What the cached view served for a request: enough for the fast path to serve it next."""
+
+    entry: Entry
+    query_args: tuple[str, ...]
+    arg_values: tuple[str, ...]
+    generation: int
+    today: date
+
+
 class PageCache:
     """A small thread-safe LRU of rendered entries, one per process."""
 
@@ -46,7 +59,8 @@ class PageCache:
         self._entries: OrderedDict[tuple, Entry] = OrderedDict()
         self._lock = threading.Lock()
         self.max_entries = max_entries
-        self.generation = (0, None, 0.0)  # (generation, changed_at, read at monotonic)
+        # The fast path's ready-to-send answers, by path and query values (see fastpath.py).
+        self.wires: dict[tuple, Any] = {}
 
     def get(self, key: tuple) -> Entry | None:
         with self._lock:
@@ -65,11 +79,31 @@ class PageCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self.wires.clear()
+
+    def get_wire(self, key: tuple) -> Any:
+        return self.wires.get(key)
+
+    def put_wire(self, key: tuple, wire: Any) -> None:
+        with self._lock:
+            self.wires[key] = wire
+            if len(self.wires) > self.max_entries:
+                # Oldest first: dicts keep insertion order.
+                del self.wires[next(iter(self.wires))]
 
 
 def init_app(app) -> None:
-    """Give the app its cache."""
+    """Give the app its cache, its generation reader and the fast path in front of Flask."""
     app.extensions["statuspage_cache"] = PageCache()
+    staleness = app.config["STATUSPAGE"].cache["max_staleness_seconds"]
+    with app.app_context():
+        reader = generation.Reader(db.engine, max_staleness=staleness)
+    app.extensions["statuspage_generation"] = reader
+    from .fastpath import FastPath
+
+    fastpath = FastPath(app.wsgi_app, app)
+    app.extensions["statuspage_fastpath"] = fastpath
+    app.wsgi_app = fastpath
 
 
 def _cache() -> PageCache:
@@ -77,15 +111,8 @@ def _cache() -> PageCache:
 
 
 def current_generation() -> tuple[int, datetime | None]:
-    """The site's generation, read from the database at most every `max_staleness` seconds."""
-    cache = _cache()
-    staleness = current_app.config["STATUSPAGE"].cache["max_staleness_seconds"]
-    number, changed_at, read_at = cache.generation
-    now = time.monotonic()
-    if staleness <= 0 or now - read_at > staleness or read_at == 0.0:
-        number, changed_at = generation.read()
-        cache.generation = (number, changed_at, now)
-    return number, changed_at
+    """The site's generation (within the configured staleness bound)."""
+    return current_app.extensions["statuspage_generation"].read()
 
 
 def cached(*, query_args: tuple[str, ...] = ()) -> Callable:
@@ -95,15 +122,9 @@ def cached(*, query_args: tuple[str, ...] = ()) -> Callable:
         @functools.wraps(view)
         def wrapper(**view_args):
             number, changed_at = current_generation()
-            settings = current_app.config["STATUSPAGE"]
-            today = datetime.now(ZoneInfo(settings.site["time_zone"])).date()
-            key = (
-                request.endpoint,
-                tuple(sorted(view_args.items())),
-                tuple(request.args.get(name, "") for name in query_args),
-                number,
-                today,
-            )
+            today = current_app.extensions["statuspage_fastpath"].today()
+            arg_values = tuple(request.args.get(name, "") for name in query_args)
+            key = (request.endpoint, tuple(sorted(view_args.items())), arg_values, number, today)
             cache = _cache()
             entry = cache.get(key)
             if entry is None:
@@ -112,6 +133,8 @@ def cached(*, query_args: tuple[str, ...] = ()) -> Callable:
                     return response
                 entry = build_entry(response, changed_at)
                 cache.put(key, entry)
+            # Tell the fast path what was served, so it can answer the next request itself.
+            request.environ[FASTPATH_KEY] = Served(entry, query_args, arg_values, number, today)
             return serve(entry)
 
         return wrapper
@@ -138,7 +161,11 @@ def build_entry(response: Response, changed_at: datetime | None) -> Entry:
 
 def cache_control() -> str:
     """The Cache-Control value for public responses, from the settings."""
-    cfg = current_app.config["STATUSPAGE"].cache
+    return cache_control_value(current_app.config["STATUSPAGE"].cache)
+
+
+def cache_control_value(cfg: Mapping[str, Any]) -> str:
+    """The Cache-Control value for the [cache] settings `cfg`."""
     return (
         f"public, max-age={cfg['max_age_seconds']}, "
         f"stale-while-revalidate={cfg['stale_while_revalidate_seconds']}, "
@@ -168,14 +195,21 @@ def serve(entry: Entry) -> Response:
 
 
 def _not_modified(entry: Entry) -> bool:
-    """Whether the request's validators match the entry (If-None-Match wins over the date)."""
-    if_none_match = request.if_none_match
+    """Whether the request's validators match the entry."""
+    return not_modified(
+        entry, request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since")
+    )
+
+
+def not_modified(entry: Entry, if_none_match: str | None, if_modified_since: str | None) -> bool:
+    """Whether a client with these validators has the entry (If-None-Match wins over the date)."""
     if if_none_match:
+        tags = parse_etags(if_none_match)
         # If-None-Match uses the weak comparison (RFC 9110, 13.1.2).
         return (
-            if_none_match.star_tag
-            or if_none_match.contains_weak(entry.etag)
-            or if_none_match.contains_weak(f"{entry.etag}-gz")
+            tags.star_tag
+            or tags.contains_weak(entry.etag)
+            or tags.contains_weak(f"{entry.etag}-gz")
         )
-    since = request.if_modified_since
+    since = parse_date(if_modified_since) if if_modified_since else None
     return since is not None and entry.last_modified <= since

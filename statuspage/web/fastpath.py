@@ -1,0 +1,194 @@
+"""Answer cached public requests in front of Flask: a generation check, then bytes.
+
+The cached views (cache.py) render once per change; this middleware then serves the same
+answer to every later request for the same path and query values, with the same headers,
+without building a request context. It never decides anything Flask would decide otherwise:
+a path is served here only after Flask served it from the cache, for the same generation,
+local date and query values; anything else (other methods, bodies, unknown paths, a database
+error) goes to Flask.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from typing import Any
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from werkzeug.http import http_date
+
+from .cache import FASTPATH_KEY, Entry, PageCache, Served, cache_control_value, not_modified
+from .compression import accepts_gzip
+
+#: Headers the fast path writes itself; every other header Flask set is replayed as it was.
+OWN_HEADERS = frozenset(
+    (
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "etag",
+        "last-modified",
+        "cache-control",
+        "vary",
+        "date",
+        "server",
+    )
+)
+
+Headers = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One encoding of an entry: its 200 and 304 header lists and its body."""
+
+    ok: Headers
+    not_modified: Headers
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Wire:
+    """A cached answer ready for the socket, valid for one generation and one local date."""
+
+    entry: Entry
+    generation: int
+    today: date
+    plain: Variant
+    gzipped: Variant | None
+
+
+class LocalDate:
+    """Today's date in the site's time zone, recomputed only once a midnight has passed."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._today = date.min
+        self._until = 0.0
+
+    def today(self) -> date:
+        now = time.time()
+        if now >= self._until:
+            self._today = datetime.fromtimestamp(now, self.tz).date()
+            midnight = datetime.combine(self._today + timedelta(days=1), dtime(0), tzinfo=self.tz)
+            self._until = midnight.timestamp()
+        return self._today
+
+
+class FastPath:
+    """The WSGI middleware; `app.wsgi_app` is wrapped by it in cache.init_app."""
+
+    def __init__(self, wsgi_app: Callable, app: Flask) -> None:
+        self.wsgi_app = wsgi_app
+        self.app = app
+        settings = app.config["STATUSPAGE"]
+        self.local_date = LocalDate(ZoneInfo(settings.site["time_zone"]))
+        self.cache_control = cache_control_value(settings.cache)
+        #: path -> the query argument names its view reads (learned when Flask serves it).
+        self.routes: dict[str, tuple[str, ...]] = {}
+
+    def today(self) -> date:
+        return self.local_date.today()
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD")
+        if method not in ("GET", "HEAD") or environ.get("CONTENT_LENGTH") not in (None, "", "0"):
+            return self.wsgi_app(environ, start_response)
+        path = environ.get("PATH_INFO", "")
+        query_args = self.routes.get(path)
+        if query_args is not None:
+            answer = self._answer(environ, start_response, path, query_args, method)
+            if answer is not None:
+                return answer
+        sent: list[Headers] = []
+
+        def capture(status: str, headers: Headers, exc_info: Any = None) -> Callable:
+            sent.append(headers)
+            return start_response(status, headers, exc_info)
+
+        result = self.wsgi_app(environ, capture)
+        served: Served | None = environ.get(FASTPATH_KEY)
+        if served is not None and sent:
+            self._learn(environ, path, served, sent[-1])
+        return result
+
+    def _answer(
+        self, environ: dict, start_response: Callable, path: str, query_args: tuple, method: str
+    ) -> list[bytes] | None:
+        cache: PageCache = self.app.extensions["statuspage_cache"]
+        wire: Wire | None = cache.get_wire((path, _arg_values(environ, query_args)))
+        if wire is None or wire.today != self.local_date.today():
+            return None
+        try:
+            number, _changed = self.app.extensions["statuspage_generation"].read()
+        except Exception:
+            return None  # Flask answers, with its own error handling
+        if number != wire.generation:
+            return None
+        variant = wire.plain
+        if wire.gzipped is not None and accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", "")):
+            variant = wire.gzipped
+        if not_modified(
+            wire.entry, environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE")
+        ):
+            start_response("304 NOT MODIFIED", list(variant.not_modified))
+            return []
+        start_response("200 OK", list(variant.ok))
+        return [] if method == "HEAD" else [variant.body]
+
+    def _learn(self, environ: dict, path: str, served: Served, headers: Headers) -> None:
+        """Keep what Flask served from its cache, to serve it here next time."""
+        values = _arg_values(environ, served.query_args)
+        if values != served.arg_values:
+            return  # our parse of the query string differs from Flask's: leave it to Flask
+        extra = [(name, value) for name, value in headers if name.lower() not in OWN_HEADERS]
+        if any(name.lower() == "set-cookie" for name, _ in extra):
+            return  # an answer that sets a cookie is never replayed to someone else
+        self.routes[path] = served.query_args
+        entry = served.entry
+        wire = Wire(
+            entry=entry,
+            generation=served.generation,
+            today=served.today,
+            plain=self._variant(entry, entry.body, entry.etag, None, extra),
+            gzipped=(
+                self._variant(entry, entry.gzip_body, f"{entry.etag}-gz", "gzip", extra)
+                if entry.gzip_body is not None
+                else None
+            ),
+        )
+        cache: PageCache = self.app.extensions["statuspage_cache"]
+        cache.put_wire((path, values), wire)
+
+    def _variant(
+        self, entry: Entry, body: bytes, etag: str, encoding: str | None, extra: Headers
+    ) -> Variant:
+        content_type = entry.mimetype
+        if entry.charset:
+            content_type += f"; charset={entry.charset}"
+        validators = [
+            ("ETag", f'"{etag}"'),
+            ("Last-Modified", http_date(entry.last_modified)),
+            ("Cache-Control", self.cache_control),
+            ("Vary", "Accept-Encoding"),
+        ]
+        ok = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        if encoding:
+            ok.append(("Content-Encoding", encoding))
+        return Variant(ok=ok + validators + extra, not_modified=validators + extra, body=body)
+
+
+def _arg_values(environ: dict, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The first value of each named query argument ("" when absent), like request.args.get."""
+    if not names:
+        return ()
+    pairs = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True, errors="replace")
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        found.setdefault(name, value)
+    return tuple(found.get(name, "") for name in names)
