@@ -494,12 +494,67 @@ def sections(bench: Bench, configs: dict[str, Path], urls: dict[str, str]) -> No
                 + (f"; {result.errors}" if result.errors else ""),
             )
         )
+    if "h" not in args.skip:
+        postgres_section(bench, args.postgres)
     if "g" not in args.skip:
         compare_servers(bench, configs["demo"], urls["demo"])
     if "d" not in args.skip:
         cold_and_uncached(bench, configs, urls)
     if "f" not in args.skip:
         nginx_export(bench, configs)
+
+
+def postgres_section(bench: Bench, admin_url: str) -> None:
+    """(h) The same serve on PostgreSQL (demo data): warm, 304 and p99 while publishing."""
+    print("(h) statuspage serve on PostgreSQL")
+    admin = sa.create_engine(
+        sa.make_url(admin_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
+    name = f"statuspage_bench_{os.getpid()}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as error:
+        bench.add(Row("(h) postgres", "", "", note=f"skipped: {str(error).splitlines()[0]}"))
+        admin.dispose()
+        return
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    try:
+        load_demo(url)
+        config = write_config(bench.root / "postgres.toml", url)
+        port = free_port()
+        with running(bench.cli_serve(config, port), port, cwd=bench.root, env=bench.env):
+            label = "serve, PostgreSQL"
+            _, headers, _ = get(port, "/")
+            for path in PATHS:
+                get(port, path)
+                bench.measure("(h) warm", label, port, path, ratio_to=bench.ceiling[path])
+            bench.measure(
+                "(h) 304",
+                label,
+                port,
+                "/",
+                headers=[f"If-None-Match: {headers['ETag']}"],
+                ratio_to=bench.ceiling["/"],
+            )
+            seconds = max(bench.args.duration * 2, 6)
+            publisher = subprocess.Popen(
+                [PYTHON, __file__, "--publish", url, "--seconds", str(seconds + 2)],
+                stdout=subprocess.PIPE,
+                text=True,
+                env=bench.env,
+            )
+            time.sleep(1)
+            result = wrk(f"http://127.0.0.1:{port}/", bench.args, seconds=seconds)
+            published = publisher.communicate(timeout=60)[0].strip()
+            note = f"{published} publishes in {seconds + 2} s"
+            bench.add(
+                Row("(h) publishing", label, "/", result.rps, result.p50_ms, result.p99_ms, note)
+            )
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
 def cold_and_uncached(bench: Bench, configs: dict[str, Path], urls: dict[str, str]) -> None:
@@ -697,7 +752,13 @@ def main() -> int:
     parser.add_argument(
         "--skip",
         default="",
-        help="Sections to leave out, by letter: d (cold/uncached), f (nginx), g (servers).",
+        help="Sections to leave out, by letter: d (cold/uncached), f (nginx), g (servers), "
+        "h (PostgreSQL).",
+    )
+    parser.add_argument(
+        "--postgres",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="A PostgreSQL server for (h): a database is created there and dropped at the end.",
     )
     parser.add_argument("--publish", metavar="DATABASE_URL", help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=10, help=argparse.SUPPRESS)
