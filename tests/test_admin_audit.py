@@ -87,6 +87,15 @@ def test_audit_log_shows_logins_and_failed_logins_newest_first(app, admin):
     assert actions_shown(admin.get("/admin/audit"))[:2] == ["login.failed", "login"]
 
 
+def test_signing_out_is_in_the_audit_log(app, admin):
+    editor = app.test_client()
+    login(editor, email="editor@example.com")
+    token = csrf(editor, "/admin/")
+    assert editor.post("/admin/logout", data={"csrf_token": token}).status_code == 302
+    shown = actions_shown(admin.get("/admin/audit"))
+    assert shown[0] == "logout"
+
+
 def test_audit_log_escapes_what_it_shows(admin):
     add_entry("<script>alert(1)</script>", after={"name": "<img src=x onerror=alert(1)>"})
     text = admin.get("/admin/audit").get_data(as_text=True)

@@ -96,3 +96,16 @@ def authenticate(email: str, password: str, *, ip: str, now: datetime) -> User |
 def end_all_sessions(user: User) -> None:
     """Invalidate every session of `user` (logout everywhere, password change, disable)."""
     user.session_epoch += 1
+
+
+def sign_out(user: User, *, ip: str, now: datetime) -> None:
+    """Sign `user` out everywhere, in the audit log beside the sign-ins."""
+    end_all_sessions(user)
+    audit.record(
+        audit.Actor.for_user(user, ip),
+        "logout",
+        now=now,
+        target_type="user",
+        target_id=user.id,
+        summary="signed out (every session)",
+    )

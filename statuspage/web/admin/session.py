@@ -58,7 +58,7 @@ def logout():
     """Sign out, ending every session of this user on every device."""
     user = current_user()
     with write_transaction():
-        auth_service.end_all_sessions(user)
+        auth_service.sign_out(user, ip=client_ip(), now=utcnow())
     logout_user()
     flash("You are signed out.", "ok")
     return redirect(url_for("admin.login"))
