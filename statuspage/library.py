@@ -48,10 +48,16 @@ _PLACEHOLDER_RE = re.compile(r"[ \t]*([a-z][a-z0-9_]*)[ \t]*")
 MESSAGE_KEYS = ("id", "title", "status", "impact", "tags", "variables")
 VARIABLE_KEYS = ("label", "required", "default", "help", "choices")
 
-# Every character Python-Markdown (with the tables extension) accepts a backslash escape for.
-_BACKSLASHED = frozenset("\\`*_{}[]()#+-.!|>")
-# These cannot be backslash-escaped; entities render as the character itself.
-_ENTITIES = {"<": "&lt;", "&": "&amp;", "=": "&#61;"}
+# Markdown that a value must not start, wherever it stands in a line: emphasis, code, links
+# and images (with brackets escaped, "(", ")" and "!" are plain), table cells, escapes.
+_INLINE = frozenset("\\`*_[]|")
+# Only the start of a line makes these into blocks (headings, lists, quotes, rules, setext
+# underlines); a value has no line breaks, so only its first character can stand there.
+_LINE_START = frozenset("#+->")
+_ORDERED = re.compile(r"(\d+)\.(?=[ \t]|$)")
+# "<" opening a tag or an autolink, "&" opening an entity, "=" starting a line (a setext
+# underline) cannot be backslash-escaped; as entities they render as the character itself.
+_TAG_OR_ENTITY = re.compile(r"<(?=[A-Za-z/!?])|&(?=#?\w+;)")
 
 
 @dataclass(frozen=True)
@@ -689,14 +695,20 @@ def _split_key(text: str) -> tuple[str, ...]:
 
 
 def escape_markdown(text: str) -> str:
-    """Escape `text` so that Markdown shows it as it is: no links, HTML, emphasis or blocks."""
-    out = []
-    for char in text:
-        if char in _BACKSLASHED:
-            out.append("\\" + char)
-        else:
-            out.append(_ENTITIES.get(char, char))
-    return "".join(out)
+    """Escape one line of `text` so Markdown shows it as it is: no links, HTML, emphasis or blocks.
+
+    Only what could mean something is escaped, so the text a PM edits in the preview stays
+    readable ("api.example.com", "eu-west-1" are left alone).
+    """
+    escaped = "".join("\\" + char if char in _INLINE else char for char in text)
+    escaped = _TAG_OR_ENTITY.sub(lambda m: "&lt;" if m.group() == "<" else "&amp;", escaped)
+    if escaped[:1] in _LINE_START:
+        escaped = "\\" + escaped
+    elif escaped[:1] == "=":
+        escaped = "&#61;" + escaped[1:]
+    elif ordered := _ORDERED.match(escaped):  # "1. item" would start an ordered list
+        escaped = f"{ordered.group(1)}\\.{escaped[ordered.end() :]}"
+    return escaped
 
 
 def fill(message: Message, values: Mapping[str, str | None]) -> Filled:

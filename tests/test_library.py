@@ -356,7 +356,21 @@ HOSTILE = [
     "| a | b |",
     "a\\",
     "a\r\nBcc: x",
+    "a < b & c &amp; &#60;",
+    "=x",
+    "1.",
+    "#tag",
+    ">quote",
+    "\\[x](y)",
 ]
+
+
+@pytest.mark.parametrize(
+    "value", ["api.example.com (eu-west-1)", "1.5 GB", "Tom & Jerry", "50% - 3 = 47", "x!"]
+)
+def test_ordinary_values_stay_readable_in_the_editable_text(value):
+    message = _message("Hello {{ who }} there.", "who")
+    assert fill(message, {"who": value}).body == f"Hello {value} there."
 
 
 @pytest.mark.parametrize("value", HOSTILE)
