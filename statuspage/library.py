@@ -9,7 +9,7 @@ import hashlib
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -29,6 +29,7 @@ __all__ = [
     "content_hash",
     "edit_message",
     "escape_markdown",
+    "escape_markdown_strict",
     "fill",
     "make_message",
     "normalise_source",
@@ -58,6 +59,10 @@ _ORDERED = re.compile(r"(\d+)\.(?=[ \t]|$)")
 # "<" opening a tag or an autolink, "&" opening an entity, "=" starting a line (a setext
 # underline) cannot be backslash-escaped; as entities they render as the character itself.
 _TAG_OR_ENTITY = re.compile(r"<(?=[A-Za-z/!?])|&(?=#?\w+;)")
+# For chat dialects that read more (Slack's <@user> and <!channel>): every character
+# Python-Markdown accepts a backslash escape for, and entities for the rest.
+_STRICT_BACKSLASHED = frozenset("\\`*_{}[]()#+-.!|>")
+_STRICT_ENTITIES = {"<": "&lt;", "&": "&amp;", "=": "&#61;"}
 
 
 @dataclass(frozen=True)
@@ -711,7 +716,20 @@ def escape_markdown(text: str) -> str:
     return escaped
 
 
-def fill(message: Message, values: Mapping[str, str | None]) -> Filled:
+def escape_markdown_strict(text: str) -> str:
+    """Escape every Markdown character of `text`, for chat platforms (see `_STRICT_BACKSLASHED`)."""
+    return "".join(
+        "\\" + char if char in _STRICT_BACKSLASHED else _STRICT_ENTITIES.get(char, char)
+        for char in text
+    )
+
+
+def fill(
+    message: Message,
+    values: Mapping[str, str | None],
+    *,
+    escape: Callable[[str], str] = escape_markdown,
+) -> Filled:
     """Fill a message's blanks with `values`, as text; raise ValidationError naming the field."""
     problems = validate_template(message.title, message.body, message.variables)
     if problems:
@@ -724,7 +742,7 @@ def fill(message: Message, values: Mapping[str, str | None]) -> Filled:
     used = {
         name: _value(variable, values.get(name)) for name, variable in message.variables.items()
     }
-    escaped = {name: escape_markdown(value) for name, value in used.items()}
+    escaped = {name: escape(value) for name, value in used.items()}
     return Filled(
         title=markup.clean_line(_substitute(message.title, used)),
         body=_tidy(_substitute(message.body, escaped)),

@@ -17,7 +17,14 @@ from typing import Any
 
 from statuspage.enums import Impact, IncidentStatus
 from statuspage.errors import ConfigError
-from statuspage.library import MAX_VALUE_LENGTH, LibraryError, Message, check_directory, fill
+from statuspage.library import (
+    MAX_VALUE_LENGTH,
+    LibraryError,
+    Message,
+    check_directory,
+    escape_markdown_strict,
+    fill,
+)
 from statuspage.timeutil import as_utc, isoformat
 
 from .config import DEFAULT_SEVERITY
@@ -58,7 +65,7 @@ EVENTS = MappingProxyType(
 )
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
-# Undo library.escape_markdown in one pass, so an escaped value reads as typed in plain text.
+# Undo library.escape_markdown_strict in one pass, so an escaped value reads as typed in plain text.
 _ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>])|&lt;|&amp;|&#61;")
 _ENTITIES = {"&lt;": "<", "&amp;": "&", "&#61;": "="}
 
@@ -234,7 +241,8 @@ def _notification(
     message = templates[TEMPLATES[kind]]
     # A template declares the variables it uses; fill refuses any other name.
     used = {name: _fit(values.get(name, "")) for name in message.variables}
-    filled = fill(message, used)
+    # Slack and Teams read more than Markdown does (<@user>, <!channel>): escape everything.
+    filled = fill(message, used, escape=escape_markdown_strict)
     return Notification(
         kind=kind,
         subject=filled.title,
