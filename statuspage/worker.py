@@ -1,7 +1,8 @@
 """The worker loop: advance escalation runs, move maintenances, deliver the outbox.
 
 Rows of email and webhook subscribers go through `services.subscribers` (`handles`, `send`,
-`settle`), which resolves them against the subscriber at send time.
+`settle`), which resolves them against the subscriber at send time, and expands a publish's
+one fan-out row into a row per subscriber when it settles it.
 
 It keeps nothing in memory that a `kill -9` could lose: every message is committed as sent or
 failed before the next one starts, and the messages a dead worker had claimed are taken over
@@ -29,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask
 
-from . import channels, outbox
+from . import channels, outbox, rollup
 from .config import Settings
 from .database import write_transaction
 from .extensions import db
@@ -148,6 +149,7 @@ def run_cycle(
     now = clock()
     _isolated(advance_runs, now)
     _isolated(tick_maintenances, now, ZoneInfo(settings.site["time_zone"]))
+    _isolated(rollup.tick, now, ZoneInfo(settings.site["time_zone"]))
     return deliver_batch(settings, session, worker_id, stopper, clock)
 
 

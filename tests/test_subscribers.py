@@ -12,7 +12,9 @@ import pytest
 import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import timed
+from sqlalchemy.exc import IntegrityError
 
+from statuspage import outbox
 from statuspage.channels import Delivery, Outcome, Result
 from statuspage.database import write_transaction
 from statuspage.enums import ComponentStatus
@@ -75,7 +77,30 @@ def notified(update_id: int) -> set[int]:
     return {int(r.channel.split(":")[1]) for r in rows(f"sub:{update_id}:")}
 
 
-def open_incident(components: dict[int, str] | None = None, notify=True, now=NOW) -> int:
+def fan_out_rows() -> list[OutboxMessage]:
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            sa.select(OutboxMessage)
+            .where(OutboxMessage.kind == subs.FAN_OUT_KIND)
+            .order_by(OutboxMessage.id)
+        )
+    )
+
+
+def expand(now=NOW) -> int:
+    """Expand the pending fan-out rows as the worker does: rows written, fan-out row sent."""
+    added = 0
+    for job in [r for r in fan_out_rows() if r.state == "pending"]:
+        with write_transaction():
+            added += subs.expand(job, now=now)
+            job.state = "sent"
+    return added
+
+
+def open_incident(
+    components: dict[int, str] | None = None, notify=True, now=NOW, expanded=True
+) -> int:
     with write_transaction():
         update, _ = publish(
             Draft(
@@ -89,7 +114,10 @@ def open_incident(components: dict[int, str] | None = None, notify=True, now=NOW
             now=now,
             actor=audit.CLI,
         )
-        return update.id
+        update_id = update.id
+    if expanded:
+        expand(now)
+    return update_id
 
 
 # -- addresses
@@ -242,6 +270,30 @@ def test_an_active_subscriber_signing_up_again_gets_a_manage_link(page):
     assert [r.payload["purpose"] for r in rows()] == ["confirm", "manage"]
 
 
+def test_the_database_holds_one_subscription_per_address(page):
+    sign_up("a@example.com")
+    with pytest.raises(IntegrityError), write_transaction():
+        db.session.add(Subscriber(kind="email", email="a@example.com", url="", created_at=NOW))
+        db.session.flush()
+
+
+def test_a_sign_up_that_loses_the_race_for_an_address_answers_as_for_an_existing_one(
+    page, monkeypatch
+):
+    sid = confirmed("a@example.com")
+    real, looks = subs._find, []
+
+    def late(*args):
+        # The other sign-up commits between our look-up and our insert.
+        looks.append(args)
+        return None if len(looks) == 1 else real(*args)
+
+    monkeypatch.setattr(subs, "_find", late)
+    assert sign_up("a@example.com") == sid and len(looks) == 2
+    assert [r.payload["purpose"] for r in rows()] == ["confirm", "manage"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Subscriber)) == 1
+
+
 def test_a_webhook_url_to_loopback_is_refused_at_sign_up(page):
     with pytest.raises(UnsafeURL, match="loopback"), write_transaction():
         subs.sign_up_webhook("https://127.0.0.1/hook", "ops@example.com", subs.Choice(), now=NOW)
@@ -327,7 +379,7 @@ def test_the_fan_out_row_carries_no_address_and_no_secret(page, make_app):
     assert row.payload["subject"] == "[Acme Status] API errors — Investigating"
 
 
-def test_the_fan_out_is_one_statement_whatever_the_number_of_subscribers(page):
+def add_subscribers(count: int, confirmed_at=NOW) -> None:
     with write_transaction():
         db.session.execute(
             sa.insert(Subscriber),
@@ -336,38 +388,119 @@ def test_the_fan_out_is_one_statement_whatever_the_number_of_subscribers(page):
                     "kind": "email",
                     "email": f"s{n}@example.com",
                     "created_at": NOW,
-                    "confirmed_at": NOW,
+                    "confirmed_at": confirmed_at,
                     "all_components": True,
                 }
-                for n in range(3000)
+                for n in range(count)
             ],
         )
-    statements = []
 
-    def count(conn, cursor, statement, *args):
+
+class Inserts:
+    """The INSERT statements into the outbox run while the block runs."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __enter__(self) -> list[str]:
+        sa.event.listen(db.engine, "before_cursor_execute", self.count)
+        return self.statements
+
+    def __exit__(self, *exc) -> None:
+        sa.event.remove(db.engine, "before_cursor_execute", self.count)
+
+    def count(self, conn, cursor, statement, *args) -> None:
         if "outbox" in statement and statement.lstrip().upper().startswith("INSERT"):
-            statements.append(statement)
-
-    engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
-        update_id = open_incident()
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
-    assert len(notified(update_id)) == 3000
-    assert len(statements) == 1
+            self.statements.append(statement)
 
 
-def test_fan_out_counts_its_rows_and_a_second_run_adds_none(page):
+def test_publishing_writes_one_outbox_row_whatever_the_number_of_subscribers(page):
+    add_subscribers(3000)
+    with Inserts() as statements:
+        update_id = open_incident(expanded=False)
+    (job,) = fan_out_rows()
+    assert len(statements) == 1 and notified(update_id) == set()
+    assert (job.state, job.update_id, job.channel) == ("pending", update_id, "subscriber:fanout")
+    assert subs.handles(job.channel, job.payload)
+
+
+def test_the_worker_expands_the_fan_out_in_one_statement(page):
+    add_subscribers(3000)
+    update_id = open_incident(expanded=False)
+    with Inserts() as statements:
+        assert expand() == 3000
+    assert len(statements) == 1 and len(notified(update_id)) == 3000
+
+
+def test_an_expansion_repeated_after_a_crash_adds_nothing(page):
     confirmed("a@example.com")
     confirmed("b@example.com")
+    update_id = open_incident(expanded=False)
+    (job,) = fan_out_rows()
+    with write_transaction():
+        first = subs.expand(job, now=NOW)
+    with write_transaction():
+        second = subs.expand(job, now=NOW + timedelta(minutes=1))
+    assert (first, second) == (2, 0) and len(notified(update_id)) == 2
+
+
+def test_an_update_is_queued_once_and_a_second_fan_out_adds_nothing(page):
+    confirmed("a@example.com")
     update_id = open_incident(notify=False)
     with write_transaction():
         update = db.session.get(IncidentUpdate, update_id)
         update.deliver_notifications = True
         first = subs.fan_out(update, now=NOW)
         second = subs.fan_out(update, now=NOW)
-    assert (first, second) == (2, 0) and len(notified(update_id)) == 2
+    assert (first, second) == (True, False) and len(fan_out_rows()) == 1
+
+
+def test_a_subscriber_who_confirms_after_the_publish_does_not_get_that_update(page):
+    early = confirmed("early@example.com")
+    update_id = open_incident(expanded=False)
+    confirmed("late@example.com", now=NOW + timedelta(seconds=1))
+    expand(NOW + timedelta(seconds=2))
+    assert notified(update_id) == {early}
+
+
+def test_a_subscriber_who_leaves_before_the_expansion_gets_no_row(page):
+    sid = confirmed("a@example.com")
+    update_id = open_incident(expanded=False)
+    with write_transaction():
+        subs.unsubscribe(token_for(sid, subs.UNSUBSCRIBE), now=NOW)
+    expand()
+    assert notified(update_id) == set()
+
+
+def claim_all() -> list[OutboxMessage]:
+    return outbox.claim("w1", NOW, 100, timedelta(minutes=5))
+
+
+def test_the_worker_expands_a_fan_out_row_and_marks_it_sent_in_one_go(page):
+    confirmed("a@example.com")
+    update_id = open_incident(expanded=False)
+    (claimed,) = [m for m in claim_all() if m.kind == subs.FAN_OUT_KIND]
+    result = subs.send(None, delivery(claimed), now=NOW)
+    with write_transaction():
+        assert subs.settle(claimed, result, NOW, policy=outbox.Policy()) is True
+    (job,) = fan_out_rows()
+    assert job.state == "sent" and len(notified(update_id)) == 1
+
+
+def test_a_fan_out_that_fails_in_the_database_is_retried_later(page, monkeypatch):
+    confirmed("a@example.com")
+    update_id = open_incident(expanded=False)
+    (claimed,) = [m for m in claim_all() if m.kind == subs.FAN_OUT_KIND]
+
+    def broken(job, *, now):
+        raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(subs, "expand", broken)
+    with write_transaction():
+        subs.settle(claimed, Result(Outcome.SENT), NOW, policy=outbox.Policy())
+    (job,) = fan_out_rows()
+    assert job.state == "pending" and job.next_attempt_at > NOW
+    assert "fan-out failed: disk I/O error" in job.last_error and notified(update_id) == set()
 
 
 def test_a_maintenance_notifies_on_creation_start_and_completion(page):
@@ -386,12 +519,14 @@ def test_a_maintenance_notifies_on_creation_start_and_completion(page):
             now=NOW,
             actor=audit.CLI,
         )
+    expand()
     assert notified(update.id) == {everyone}
     assert rows(f"sub:{update.id}:")[0].payload["purpose"] == "maintenance"
     for at in (NOW + timedelta(hours=3), NOW + timedelta(hours=4)):
         with write_transaction():
             tick(at, tz=UTC)
-    purposes = [r.payload["purpose"] for r in rows("sub:") if r.update_id]
+        expand(at)
+    purposes = [r.payload["purpose"] for r in rows("sub:") if r.update_id and r.kind == "smtp"]
     assert purposes == ["maintenance", "maintenance", "maintenance"]
 
 
@@ -461,6 +596,7 @@ def test_a_component_change_outside_an_incident_goes_to_webhooks_only(make_app):
         with write_transaction():
             component = cs.get_component(api.id)
             set_component_status(component, ComponentStatus.MAJOR_OUTAGE, now=NOW, actor=audit.CLI)
+        expand()
         (row,) = rows("sub:component:")
         assert row.channel == f"subscriber:{hook_id}" and row.kind == "webhook"
         assert row.payload["component_update"]["new_status"] == "major_outage"
@@ -568,7 +704,8 @@ def test_repeated_failures_disable_a_webhook_and_tell_the_contact_once(make_app)
         for n in range(4):
             open_incident(now=NOW + timedelta(minutes=n))
         for row in rows("sub:")[1:]:
-            fail_dead(row)
+            if row.kind != subs.FAN_OUT_KIND:
+                fail_dead(row)
         subscriber = db.session.get(Subscriber, hook_id)
         assert subscriber.disabled_at is not None and subscriber.failure_count == 4
         notices = rows("sub:disabled:")
@@ -692,3 +829,42 @@ def test_delivery_counts_split_queued_sent_failed_and_skipped(page):
     (row,) = [r for r in subs.delivery_counts() if r.update.id == update_id]
     assert (row.queued, row.sent, row.failed, row.skipped) == (1, 1, 1, 1)
     assert len(ids) == 4 and queued.state == "pending"
+
+
+def test_the_unique_key_migration_keeps_the_oldest_of_duplicate_subscribers(tmp_path, monkeypatch):
+    from alembic import command
+
+    from statuspage import create_app, database
+    from tests.conftest import PG_URL
+
+    if PG_URL:  # covered on SQLite; the PostgreSQL run uses one shared database
+        return
+    monkeypatch.chdir(tmp_path)
+    app = create_app({"database": {"url": f"sqlite:///{tmp_path}/old.db"}, "secret_key": "k"})
+    with app.app_context(), db.engine.begin() as conn:
+        cfg = database._alembic_config(conn)
+        command.upgrade(cfg, "0008")
+        conn.exec_driver_sql(
+            "INSERT INTO components (id, name, description, status, position, showcase,"
+            " created_at, updated_at) VALUES (1, 'API', '', 'operational', 0, 1,"
+            " '2026-01-01', '2026-01-01')"
+        )
+        for sid, email in ((1, "a@example.com"), (2, "a@example.com"), (3, "b@example.com")):
+            conn.exec_driver_sql(
+                "INSERT INTO subscribers (id, kind, email, url, secret, all_components,"
+                " token_version, created_at, failure_count, last_error, source)"
+                f" VALUES ({sid}, 'email', '{email}', '', '', 0, 0, '2026-01-01', 0, '', 'form')"
+            )
+            conn.exec_driver_sql(f"INSERT INTO subscriber_components VALUES ({sid}, 1)")
+        command.upgrade(cfg, "0009")
+        ids = [r[0] for r in conn.exec_driver_sql("SELECT id FROM subscribers ORDER BY id")]
+        links = conn.exec_driver_sql("SELECT subscriber_id FROM subscriber_components").all()
+        assert ids == [1, 3] and sorted(r[0] for r in links) == [1, 3]
+
+
+def test_no_fan_out_row_when_no_one_is_subscribed(ctx, sample):
+    from statuspage.services import subscribers as subs
+
+    update = sample["open"].updates[-1]
+    assert subs.fan_out(update, now=NOW) is False
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0

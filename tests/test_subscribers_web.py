@@ -388,7 +388,15 @@ def test_the_deliveries_page_shows_counts_per_update(admin_client):
             actor=audit.CLI,
         )
     html = admin_client.get("/admin/subscribers/deliveries").get_data(as_text=True)
-    assert "API errors" in html and '<td class="num">1</td>' in html
+    assert "API errors" in html and '<td class="num">expanding</td>' in html
+    with write_transaction():
+        job = db.session.scalars(
+            sa.select(OutboxMessage).where(OutboxMessage.kind == subs.FAN_OUT_KIND)
+        ).one()
+        subs.expand(job, now=utcnow())
+        job.state = "sent"
+    html = admin_client.get("/admin/subscribers/deliveries").get_data(as_text=True)
+    assert '<td class="num">expanding</td>' not in html and '<td class="num">1</td>' in html
 
 
 def test_a_component_link_preselects_it_on_the_form(client, components):

@@ -1,9 +1,11 @@
 """Subscribers: double opt-in sign-up, signed links, rate limits, CSV import and export, and the
-fan-out that writes one outbox row per matching subscriber in the publishing transaction.
+fan-out of notifications to them through the outbox.
 
-Rows carry no address, URL or secret: `prepare` resolves each one against the database when the
-worker sends it, so a subscriber who left in the meantime gets nothing, and the delivery log
-never shows a signing secret.
+Publishing writes ONE fan-out row in its transaction, whatever the number of subscribers; the
+worker expands it into one row per subscriber (a single INSERT ... SELECT) in the transaction
+that marks it sent. Rows carry no address, URL or secret: `prepare` resolves each one against
+the database when the worker sends it, so a subscriber who left in the meantime gets nothing,
+and the delivery log never shows a signing secret.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import logging
 import re
 import secrets
 from collections import OrderedDict
@@ -24,6 +27,7 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import selectinload
 
 from .. import notifications, queries
@@ -44,8 +48,10 @@ from ..models import (
 )
 from ..netguard import Policy, Resolver, check_url
 from ..serializers import Site
-from ..timeutil import isoformat
+from ..timeutil import as_utc, isoformat
 from . import audit
+
+log = logging.getLogger(__name__)
 
 EMAIL, WEBHOOK = "email", "webhook"
 KINDS = (EMAIL, WEBHOOK)
@@ -56,6 +62,10 @@ PURPOSES = (CONFIRM, MANAGE, UNSUBSCRIBE)
 UPDATE, MAINTENANCE, REMINDER, COMPONENT = "update", "maintenance", "reminder", "component"
 CONFIRMATION, MANAGE_LINK, DISABLED = "confirm", "manage", "disabled"
 NOTIFICATIONS = (UPDATE, MAINTENANCE, REMINDER, COMPONENT)
+#: The one row a publish writes for all its subscribers; the worker expands it (`FAN_OUT` is
+#: its purpose, `FAN_OUT_KIND` its transport, though nothing leaves the process).
+FAN_OUT, FAN_OUT_KIND = "fan_out", "fanout"
+FAN_OUT_CHANNEL = f"{SUBSCRIBER_PREFIX}fanout"
 #: Reasons a row is dropped at send time instead of sent; not failures of the receiver.
 SKIPPED = ("unsubscribed", "disabled", "not confirmed", "removed", "already confirmed")
 #: A reminder goes this long before a maintenance starts (if it was announced before that).
@@ -300,6 +310,36 @@ def _confirmation_subject() -> str:
     return notifications.subject(_site().name, "Confirm your subscription")
 
 
+def _find(kind: str, email: str, url: str = "") -> Subscriber | None:
+    """The subscription of an address (email) or of a URL and contact (webhook), if any."""
+    return db.session.scalar(
+        sa.select(Subscriber).where(
+            Subscriber.kind == kind, Subscriber.email == email, Subscriber.url == url
+        )
+    )
+
+
+def _find_or_add(new: Subscriber) -> Subscriber:
+    """The existing subscription with `new`'s address, or `new` once inserted.
+
+    Of two sign-ups racing to one address (PostgreSQL, where writers do not queue), the second
+    to insert fails on the unique key and takes the row the first wrote, as if it came later:
+    the same answer as for any existing address.
+    """
+    existing = _find(new.kind, new.email, new.url)
+    if existing is not None:
+        return existing
+    try:
+        with db.session.begin_nested():
+            db.session.add(new)
+    except IntegrityError:
+        existing = _find(new.kind, new.email, new.url)
+        if existing is None:
+            raise
+        return existing
+    return new
+
+
 def sign_up_email(
     address: str, choice: Choice, *, now: datetime, source: str = "form"
 ) -> Subscriber:
@@ -310,13 +350,10 @@ def sign_up_email(
     """
     settings = _settings()
     address = check_email(address, settings["email_domains"])
-    subscriber = db.session.scalar(
-        sa.select(Subscriber)
-        .where(Subscriber.kind == EMAIL, Subscriber.email == address)
-        .order_by(Subscriber.id)
-        .limit(1)
+    subscriber = _find_or_add(
+        Subscriber(kind=EMAIL, email=address, url="", created_at=now, source=source)
     )
-    if subscriber is not None and subscriber.active:
+    if subscriber.active:
         if _may_email(address, now):
             _enqueue_own(
                 subscriber,
@@ -325,10 +362,7 @@ def sign_up_email(
                 now,
             )
         return subscriber
-    if subscriber is None:
-        subscriber = Subscriber(kind=EMAIL, email=address, created_at=now, source=source)
-        db.session.add(subscriber)
-    elif subscriber.confirmed_at is not None or subscriber.unsubscribed_at is not None:
+    if subscriber.confirmed_at is not None or subscriber.unsubscribed_at is not None:
         _restart(subscriber, now, source)
     _apply_choice(subscriber, choice)
     db.session.flush()
@@ -365,15 +399,17 @@ def sign_up_webhook(
     settings = _settings()
     address = check_email(contact, settings["email_domains"])
     target = check_url(url, webhook_policy(settings), resolve=resolve)
-    subscriber = db.session.scalar(
-        sa.select(Subscriber)
-        .where(
-            Subscriber.kind == WEBHOOK, Subscriber.url == target.url, Subscriber.email == address
+    subscriber = _find_or_add(
+        Subscriber(
+            kind=WEBHOOK,
+            email=address,
+            url=target.url,
+            secret=new_secret(),
+            created_at=now,
+            source=source,
         )
-        .order_by(Subscriber.id)
-        .limit(1)
     )
-    if subscriber is not None and subscriber.active:
+    if subscriber.active:
         if _may_email(address, now):
             _enqueue_own(
                 subscriber,
@@ -382,13 +418,7 @@ def sign_up_webhook(
                 now,
             )
         return subscriber
-    if subscriber is None:
-        subscriber = Subscriber(
-            kind=WEBHOOK, email=address, url=target.url, created_at=now, source=source
-        )
-        db.session.add(subscriber)
-        subscriber.secret = new_secret()
-    elif subscriber.confirmed_at is not None or subscriber.unsubscribed_at is not None:
+    if subscriber.confirmed_at is not None or subscriber.unsubscribed_at is not None:
         _restart(subscriber, now, source)
         # A fresh secret for a fresh subscription: it is shown when the contact confirms.
         subscriber.secret = new_secret()
@@ -789,13 +819,15 @@ def export_csv(*, now: datetime, actor: audit.Actor) -> str:
 
 @dataclass(frozen=True)
 class UpdateDeliveries:
-    """Where the subscriber messages of one update stand."""
+    """Where the subscriber messages of one update stand. `fan_out` is where its one fan-out
+    row stands: "expanding" (its messages are not written yet), "failed" or "" (written)."""
 
     update: IncidentUpdate
     queued: int
     sent: int
     failed: int
     skipped: int
+    fan_out: str = ""
 
 
 def delivery_counts(limit: int = 30) -> list[UpdateDeliveries]:
@@ -811,16 +843,21 @@ def delivery_counts(limit: int = 30) -> list[UpdateDeliveries]:
     if not updates:
         return []
     skipped = OutboxMessage.last_error.in_(SKIPPED)
+    job = OutboxMessage.kind == FAN_OUT_KIND
     rows = db.session.execute(
-        sa.select(OutboxMessage.update_id, OutboxMessage.state, skipped, sa.func.count())
+        sa.select(OutboxMessage.update_id, OutboxMessage.state, job, skipped, sa.func.count())
         .where(
             OutboxMessage.update_id.in_([u.id for u in updates]),
             OutboxMessage.channel.startswith(SUBSCRIBER_PREFIX),
         )
-        .group_by(OutboxMessage.update_id, OutboxMessage.state, skipped)
+        .group_by(OutboxMessage.update_id, OutboxMessage.state, job, skipped)
     ).all()
     tally: dict[int, dict[str, int]] = {}
-    for update_id, state, was_skipped, count in rows:
+    fan_outs: dict[int, str] = {}
+    for update_id, state, is_job, was_skipped, count in rows:
+        if is_job:
+            fan_outs[update_id] = {"pending": "expanding", "dead": "failed"}.get(state, "")
+            continue
         slot = "skipped" if state == "dead" and was_skipped else state
         tally.setdefault(update_id, {}).setdefault(slot, 0)
         tally[update_id][slot] += count
@@ -831,6 +868,7 @@ def delivery_counts(limit: int = 30) -> list[UpdateDeliveries]:
             sent=tally.get(u.id, {}).get("sent", 0),
             failed=tally.get(u.id, {}).get("dead", 0),
             skipped=tally.get(u.id, {}).get("skipped", 0),
+            fan_out=fan_outs.get(u.id, ""),
         )
         for u in updates
     ]
@@ -856,9 +894,11 @@ def _insert_for_subscribers(
     kinds: Sequence[str] = KINDS,
     incident_id: int | None = None,
     update_id: int | None = None,
+    confirmed_by: datetime | None = None,
 ) -> int:
     """Write one outbox row per active subscriber that follows any of `component_ids` (all
-    subscribers when empty) in ONE statement (INSERT ... SELECT); return how many."""
+    subscribers when empty) and confirmed by `confirmed_by` (if given), in ONE statement
+    (INSERT ... SELECT) that skips keys already written; return how many rows it added."""
     s = Subscriber.__table__
     o = OutboxMessage.__table__
     ids = sorted(set(component_ids))
@@ -895,6 +935,10 @@ def _insert_for_subscribers(
         s.c.disabled_at.is_(None),
         follows,
     )
+    if confirmed_by is not None:
+        select = select.where(
+            s.c.confirmed_at <= sa.literal(confirmed_by, type_=s.c.confirmed_at.type)
+        )
     columns = [
         "idempotency_key",
         "channel",
@@ -926,23 +970,63 @@ def _component_ids(incident: Incident, update: IncidentUpdate) -> set[int]:
     return ids
 
 
-def fan_out(update: IncidentUpdate, *, now: datetime) -> int:
+def _enqueue_fan_out(
+    *,
+    key_prefix: str,
+    message: dict[str, Any],
+    now: datetime,
+    component_ids: Iterable[int],
+    kinds: Sequence[str] = KINDS,
+    incident_id: int | None = None,
+    update_id: int | None = None,
+) -> bool:
+    """Write the one outbox row that stands for a whole fan-out (the worker expands it with
+    `expand`); return whether it was added (False: this event was queued already)."""
+    from .. import outbox
+
+    # No one to tell: no row (one indexed probe), so the outbox and delivery log stay quiet.
+    anyone = sa.select(Subscriber.id).where(_active(), Subscriber.kind.in_(kinds)).limit(1)
+    if db.session.scalar(anyone) is None:
+        return False
+    job = {
+        "purpose": FAN_OUT,
+        "key_prefix": key_prefix,
+        "message": message,
+        "component_ids": sorted(set(component_ids)),
+        "kinds": list(kinds),
+        # Full precision, not `isoformat`'s milliseconds: who had confirmed by the publish.
+        "published_at": as_utc(now).isoformat(),
+    }
+    return outbox.enqueue(
+        key="sub:fanout:" + key_prefix.removeprefix("sub:").rstrip(":"),
+        channel=FAN_OUT_CHANNEL,
+        kind=FAN_OUT_KIND,
+        payload=job,
+        now=now,
+        incident_id=incident_id,
+        update_id=update_id,
+    )
+
+
+def fan_out(update: IncidentUpdate, *, now: datetime) -> bool:
     """Queue the update for every active subscriber of an affected component (all of them for
-    an incident with no component), in the caller's transaction; return how many rows."""
+    an incident with no component) as ONE outbox row in the caller's transaction, whatever
+    the number of subscribers; return whether it was queued (False: off, or queued already).
+    """
     if not update.deliver_notifications or not _settings()["enabled"]:
-        return 0
+        return False
     incident = update.incident
     site = _site()
-    payload = {
+    message = {
         "purpose": MAINTENANCE if incident.is_maintenance else UPDATE,
         "update_id": update.id,
         "subject": notifications.update_subject(site.name, incident, update),
         "page": _page_now(site),
         "generated_at": isoformat(now),
     }
-    return _insert_for_subscribers(
+    return _enqueue_fan_out(
         key_prefix=f"sub:{update.id}:",
-        payload=payload,
+        message=message,
         now=now,
         component_ids=_component_ids(incident, update),
         incident_id=incident.id,
@@ -950,11 +1034,12 @@ def fan_out(update: IncidentUpdate, *, now: datetime) -> int:
     )
 
 
-def fan_out_component(component: Component, old: str, *, now: datetime) -> int:
+def fan_out_component(component: Component, old: str, *, now: datetime) -> bool:
     """Queue a `component_update` webhook for the webhook subscribers of a component whose
-    status changed outside an incident (Statuspage sends these to webhooks only)."""
+    status changed outside an incident (Statuspage sends these to webhooks only), as one row.
+    """
     if not _settings()["enabled"]:
-        return 0
+        return False
     db.session.flush()
     change_id = db.session.scalar(
         sa.select(sa.func.max(ComponentStatusChange.id)).where(
@@ -962,7 +1047,7 @@ def fan_out_component(component: Component, old: str, *, now: datetime) -> int:
         )
     )
     site = _site()
-    payload = {
+    message = {
         "purpose": COMPONENT,
         "component_id": component.id,
         "subject": notifications.subject(site.name, f"{component.name}: {component.status}"),
@@ -976,12 +1061,35 @@ def fan_out_component(component: Component, old: str, *, now: datetime) -> int:
         "page": _page_now(site),
         "generated_at": isoformat(now),
     }
-    return _insert_for_subscribers(
+    return _enqueue_fan_out(
         key_prefix=f"sub:component:{change_id}:",
-        payload=payload,
+        message=message,
         now=now,
         component_ids=[component.id],
         kinds=(WEBHOOK,),
+    )
+
+
+def expand(job: OutboxMessage, *, now: datetime) -> int:
+    """Write the per-subscriber rows of a fan-out row, in the caller's transaction; return how
+    many were added.
+
+    Who gets it: those active now who had confirmed by the publish (Statuspage's rule:
+    subscribers at the time of the event; someone who confirms a minute later does not get
+    an update written before they joined). Someone who left in between is not written at all.
+    The keys are those of one row per subscriber, so an expansion repeated after a crash
+    adds nothing twice.
+    """
+    payload = job.payload
+    return _insert_for_subscribers(
+        key_prefix=payload["key_prefix"],
+        payload=payload["message"],
+        now=now,
+        component_ids=payload["component_ids"],
+        kinds=payload["kinds"],
+        incident_id=job.incident_id,
+        update_id=job.update_id,
+        confirmed_by=datetime.fromisoformat(payload["published_at"]),
     )
 
 
@@ -1058,7 +1166,8 @@ def _reminded(incident_id: int, window: str | None) -> bool:
 
 
 def handles(channel: str, payload: Mapping[str, Any]) -> bool:
-    """Whether an outbox row is a subscriber row of ours (resolved by `prepare`)."""
+    """Whether an outbox row is a subscriber row of ours (resolved by `prepare`, or a fan-out
+    row that `settle` expands)."""
     return (
         channel.startswith(SUBSCRIBER_PREFIX) and "purpose" in payload and ("target" not in payload)
     )
@@ -1330,7 +1439,13 @@ def record(message: OutboxMessage, result: Result, *, now: datetime, dead: bool)
 
 
 def send(session: Any, delivery: Delivery, *, now: datetime) -> Result:
-    """Resolve a subscriber row now and send it through the worker's channel session."""
+    """Resolve a subscriber row now and send it through the worker's channel session.
+
+    A fan-out row sends nothing: its rows are written when it is settled, in the worker's
+    transaction that marks it sent.
+    """
+    if delivery.payload.get("purpose") == FAN_OUT:
+        return Result(Outcome.SENT)
     try:
         prepared = prepare(delivery, now=now)
     except StatuspageError as exc:
@@ -1345,6 +1460,8 @@ def settle(message: OutboxMessage, result: Result, now: datetime, *, policy: Any
     counted against the subscriber), or dropped with the reason; False if the claim was lost."""
     from .. import outbox
 
+    if message.payload.get("purpose") == FAN_OUT:
+        return _settle_fan_out(message, now, policy=policy)
     if is_skip(result):
         return _mark_skipped(message, result.error, now)
     if result.sent:
@@ -1360,6 +1477,24 @@ def settle(message: OutboxMessage, result: Result, now: datetime, *, policy: Any
             == "dead"
         )
         record(message, result, now=now, dead=dead)
+    return kept
+
+
+def _settle_fan_out(message: OutboxMessage, now: datetime, *, policy: Any) -> bool:
+    """Expand a fan-out row and mark it sent, both in the worker's transaction; a database
+    error leaves it to be retried with backoff (and dead in the log if it keeps failing)."""
+    from .. import outbox
+
+    try:
+        with db.session.begin_nested():
+            added = expand(message, now=now)
+    except DBAPIError as exc:
+        error = f"fan-out failed: {exc.orig or exc}"
+        return outbox.mark_failed(message, Result(Outcome.RETRY, error=error), now, policy=policy)
+    # If another worker took the row over meanwhile, what it writes conflicts with these
+    # keys and adds nothing: one row per subscriber either way.
+    kept = outbox.mark_sent(message, now)
+    log.info("%s: %d subscriber messages queued", message.idempotency_key, added)
     return kept
 
 
