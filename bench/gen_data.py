@@ -18,10 +18,11 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from statuspage import create_app, generation
+from statuspage import create_app, generation, rollup
 from statuspage.database import upgrade, write_transaction
 from statuspage.enums import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
 from statuspage.extensions import db
@@ -318,8 +319,16 @@ def generate(
                                 f"(SELECT max(id) FROM {table.name}))"
                             )
                         )
-            # Core inserts bypass the session's flush hook: invalidate cached pages ourselves.
+            # Core inserts bypass the session's flush hook: invalidate cached pages ourselves,
+            # and the rolled-up uptime of the days the new status changes reach.
             generation.bump(db.session, now)
+            changes = rows.tables[ComponentStatusChange.__table__]
+            if changes:
+                rollup.void(
+                    sorted({row["component_id"] for row in changes}),
+                    min(row["started_at"] for row in changes),
+                )
+            rollup.fill(now, ZoneInfo(app.config["STATUSPAGE"].site["time_zone"]))
         db.session.remove()
         db.engine.dispose()
     return Summary(

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from . import database
+from . import database, rollup
 from .cli import app_context, config_option, require_current_schema
 from .services import maintenance
 from .timeutil import utcnow
@@ -27,6 +27,7 @@ def tick(config_file: str | None) -> None:
         tz = ZoneInfo(app.config["STATUSPAGE"].site["time_zone"])
         with database.write_transaction():
             transitions = maintenance.tick(utcnow(), tz=tz)
+            rollup.fill(utcnow(), tz)
             lines = [str(t) for t in transitions if t.published]
     for line in lines:
         click.echo(line)

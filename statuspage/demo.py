@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask import current_app
 
+from . import rollup
 from .app import resource_dir
 from .enums import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
 from .extensions import db
@@ -444,11 +447,12 @@ def is_loaded() -> bool:
     return bool(found)
 
 
-def load(now: datetime) -> Summary | None:
+def load(now: datetime, *, tz: ZoneInfo | None = None) -> Summary | None:
     """Create the demo page as it would look at `now`; return None if it is already there.
 
     The caller runs this inside one write transaction. The starter message library is loaded
-    first, whenever the library is empty (so a demo made before it existed gets it too).
+    first, whenever the library is empty (so a demo made before it existed gets it too). The
+    closed days are rolled up in `tz` (default: the site's time zone).
     """
     messages = load_library(now)
     if is_loaded():
@@ -467,6 +471,8 @@ def load(now: datetime) -> Summary | None:
     incidents.append(_past_maintenance(components, now))
     incidents.append(_open_incident(components, now))
     incidents.append(_upcoming_maintenance(components, now))
+    db.session.flush()
+    rollup.fill(now, tz or ZoneInfo(current_app.config["STATUSPAGE"].site["time_zone"]))
     return Summary(
         groups=len(GROUPS),
         components=len(components),

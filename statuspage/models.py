@@ -453,7 +453,9 @@ class Subscriber(db.Model):
 
     __tablename__ = "subscribers"
     __table_args__ = (
-        sa.Index("ix_subscribers_kind_email", "kind", "email"),
+        # One subscription per address (email: `url` is ""), per URL and contact (webhook), so
+        # two sign-ups racing on PostgreSQL cannot both insert; it also serves the look-ups.
+        sa.Index("uq_subscribers_address", "kind", "email", "url", unique=True),
         sa.Index("ix_subscribers_active", "kind", "confirmed_at", "unsubscribed_at"),
     )
 
@@ -502,3 +504,55 @@ PUBLIC_MODELS = (
     IncidentUpdate,
     UpdateComponentChange,
 )
+
+
+class UptimeRollup(db.Model):
+    """One closed local day of one component's uptime, rolled up from its status history.
+
+    Rows are written by `statuspage.rollup` for days that are over, in one time zone (the site's;
+    a row of another zone is ignored). A status change that starts before `ends_at` voids the row
+    (see the listeners below), so a row is always what the raw history would give.
+    """
+
+    __tablename__ = "uptime_rollup"
+
+    component_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("components.id", ondelete="CASCADE"), primary_key=True
+    )
+    time_zone: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    #: The next local midnight: a status change before it changes this day.
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    known_seconds: Mapped[float] = mapped_column(sa.Float)
+    major_outage_seconds: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    partial_outage_seconds: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    degraded_seconds: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    maintenance_seconds: Mapped[float] = mapped_column(sa.Float, default=0.0)
+
+
+def _void_rollup(connection: sa.Connection, component_id: int, started_at: datetime) -> None:
+    """Delete a component's rollup rows of the days a change at `started_at` reaches."""
+    # Lock the component first (PostgreSQL; SQLite writers are serialised anyway) so a
+    # rollup being written for it either commits before this delete or waits for this change.
+    connection.execute(
+        sa.select(Component.id).where(Component.id == component_id).with_for_update()
+    )
+    table = UptimeRollup.__table__
+    connection.execute(
+        table.delete().where(table.c.component_id == component_id, table.c.ends_at > started_at)
+    )
+
+
+@sa.event.listens_for(ComponentStatusChange, "after_insert")
+@sa.event.listens_for(ComponentStatusChange, "after_delete")
+def _status_change_written(_mapper, connection: sa.Connection, change) -> None:
+    """Backdating or removing a change voids the rolled-up days it reaches, in its transaction."""
+    _void_rollup(connection, change.component_id, change.started_at)
+
+
+@sa.event.listens_for(ComponentStatusChange, "after_update")
+def _status_change_moved(_mapper, connection: sa.Connection, change) -> None:
+    """An edited change voids from the earlier of its old and new start."""
+    history = sa.inspect(change).attrs.started_at.history
+    starts = [t for t in (*history.deleted, change.started_at) if t is not None]
+    _void_rollup(connection, change.component_id, min(starts))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from .enums import ComponentStatus
@@ -120,10 +120,60 @@ def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz)
 
 
+def zone_key(tz: tzinfo) -> str:
+    """The name a time zone's rolled-up days are stored under ("Europe/Berlin", "UTC")."""
+    return getattr(tz, "key", None) or str(tz)
+
+
+#: The statuses a rolled-up day keeps seconds for, in the rollup's column order.
+PROBLEM_STATUSES = (
+    ComponentStatus.MAJOR_OUTAGE,
+    ComponentStatus.PARTIAL_OUTAGE,
+    ComponentStatus.DEGRADED_PERFORMANCE,
+    ComponentStatus.UNDER_MAINTENANCE,
+)
+
+
+def problem_seconds(day: DayUptime) -> tuple[float, ...]:
+    """The seconds a day spent in each of PROBLEM_STATUSES (what a rollup row stores)."""
+    return tuple(day.seconds_in(status) for status in PROBLEM_STATUSES)
+
+
+def day_from_seconds(day: date, known_seconds: float, problems: Sequence[float]) -> DayUptime:
+    """Rebuild a day from its known seconds and `problem_seconds`.
+
+    Operational time is left out: it is the rest, and no figure or colour reads it.
+    """
+    seconds = {s: secs for s, secs in zip(PROBLEM_STATUSES, problems, strict=True) if secs}
+    return DayUptime(day=day, known_seconds=known_seconds, seconds=seconds)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Known time and weighted downtime added up over days, oldest first."""
+
+    known: float = 0.0
+    down: float = 0.0
+
+    def plus(self, day: DayUptime) -> Totals:
+        """These totals with one more (later) day."""
+        return Totals(self.known + day.known_seconds, self.down + day.downtime_seconds)
+
+    @property
+    def percent(self) -> float | None:
+        """Uptime in percent with two decimals; None without data."""
+        if self.known <= 0:
+            return None
+        return round(max(0.0, 100.0 * (1.0 - self.down / self.known)), 2)
+
+
+def totals(days: Sequence[DayUptime], start: Totals = Totals()) -> Totals:
+    """Add days to `start` in order (so totals of a prefix can be finished later, exactly)."""
+    for day in days:
+        start = start.plus(day)
+    return start
+
+
 def uptime_percent(days: Sequence[DayUptime]) -> float | None:
     """Uptime over several days in percent, weighted by known time; None without data."""
-    known = sum(d.known_seconds for d in days)
-    if known <= 0:
-        return None
-    down = sum(d.downtime_seconds for d in days)
-    return round(max(0.0, 100.0 * (1.0 - down / known)), 2)
+    return totals(days).percent

@@ -15,6 +15,7 @@ from statuspage.services import components as cs
 from statuspage.services import incidents as inc
 from statuspage.timeutil import utcnow
 from statuspage.uptime import DayUptime
+from statuspage.web import public
 from statuspage.web.templating import (
     TimeFormatter,
     day_title,
@@ -146,18 +147,18 @@ def test_bar_day_names_its_downtime_and_uptime(ctx, client):
             component_statuses={api: ComponentStatus.OPERATIONAL},
         )
     (cells,) = bar_cells(page(client, "/"))
-    label = f"{yesterday.day} {yesterday:%b %Y}"
+    label = f"{yesterday.day} {yesterday:%b}"
     # 2 h 10 min of partial outage counts 30%: 39 min down out of 1440.
-    assert cells[-2] == f"{label} — Partial outage 2 h 10 min, 97.29% uptime"
+    assert cells[-2] == f"{label}: partial outage 2 h 10 min, 97.29% uptime"
 
 
 def test_bar_days_before_the_component_existed_show_no_data(ctx, client):
     with write_transaction():
         cs.add_component("New", now=utcnow() - timedelta(days=10))
     (cells,) = bar_cells(page(client, "/"))
-    assert cells[0].endswith("— No data")
-    assert cells[-1].endswith("— No downtime")
-    assert sum(c.endswith("— No data") for c in cells) in (79, 80)
+    assert cells[0].endswith(": no data")
+    assert cells[-1].endswith(": no downtime")
+    assert sum(c.endswith(": no data") for c in cells) in (79, 80)
 
 
 def test_home_shows_seven_past_days_with_their_incidents(sample, client):
@@ -487,7 +488,7 @@ def test_format_percent_never_rounds_downtime_to_100():
 
 
 def test_day_title_without_data_says_so():
-    assert day_title(DayUptime(day=date(2026, 11, 12), seconds={})) == "12 Nov 2026 — No data"
+    assert day_title(DayUptime(day=date(2026, 11, 12), seconds={})) == "12 Nov: no data"
 
 
 def test_time_formatter_shows_local_time_with_zone_abbreviation():
@@ -531,3 +532,21 @@ def test_page_queries_stay_bounded(sample, client):
         for n in range(5):
             cs.add_component(f"Extra {n}", now=utcnow() - timedelta(days=1))
     assert count() == before
+
+
+def test_a_busy_history_page_lists_the_cap_and_counts_the_rest(ctx, client, monkeypatch):
+    monkeypatch.setattr(public, "HISTORY_PAGE_CAP", 3)
+    with write_transaction():
+        api = cs.add_component("API", now=utcnow() - timedelta(days=5))
+        for n in range(5):
+            inc.open_incident(
+                name=f"Incident {n}",
+                impact=Impact.MINOR,
+                body="Errors.",
+                now=utcnow() - timedelta(minutes=60 - n),
+                component_statuses={api: ComponentStatus.PARTIAL_OUTAGE},
+            )
+    html = page(client, "/history")
+    assert html.count('class="incident-row') == 3
+    assert "Incident 4" in html and "Incident 1" not in html
+    assert "These months had 2 more incidents" in html

@@ -14,7 +14,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from werkzeug.http import parse_date, parse_etags
 
 from .. import generation
 from ..extensions import db
-from .compression import encode_all, negotiate
+from .compression import CODINGS, ENCODERS, MIN_SIZE, negotiate
 
 MAX_ENTRIES = 2048
 FASTPATH_KEY = "statuspage.served"
@@ -34,12 +34,24 @@ class Entry:
     """One rendered representation, ready to serve."""
 
     body: bytes
-    #: The body in each content coding, preferred first (empty for a small body).
-    encoded: Mapping[str, bytes]
+    #: The content codings this body may be sent in, preferred first (none for a small body).
+    codings: tuple[str, ...]
     etag: str
     last_modified: datetime
     mimetype: str
     charset: str | None
+    # Compressed on first request for each coding: a render nobody asks gzip for costs none.
+    _encoded: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
+
+    def body_in(self, coding: str | None) -> bytes:
+        """The body in `coding` (None: as rendered)."""
+        if coding is None:
+            return self.body
+        encoded = self._encoded.get(coding)
+        if encoded is None:
+            # Two threads may both compress once; the results are the same bytes.
+            encoded = self._encoded[coding] = ENCODERS[coding](self.body)
+        return encoded
 
 
 @dataclass(frozen=True)
@@ -151,7 +163,7 @@ def build_entry(response: Response, changed_at: datetime | None) -> Entry:
     modified = (changed_at or datetime.now(UTC)).replace(microsecond=0)
     return Entry(
         body=body,
-        encoded=encode_all(body),
+        codings=CODINGS if len(body) >= MIN_SIZE else (),
         etag=digest,
         last_modified=modified,
         mimetype=response.mimetype or "application/octet-stream",
@@ -179,8 +191,7 @@ def serve(entry: Entry) -> Response:
     if _not_modified(entry):
         response = Response(status=304)
     else:
-        body = entry.encoded[coding] if coding else entry.body
-        response = Response(body, mimetype=entry.mimetype)
+        response = Response(entry.body_in(coding), mimetype=entry.mimetype)
         if entry.charset:
             response.mimetype_params["charset"] = entry.charset
         if coding:
@@ -194,7 +205,7 @@ def serve(entry: Entry) -> Response:
 
 def choose_coding(entry: Entry, accept_encoding: str) -> str | None:
     """The content coding to send `entry` in, for this Accept-Encoding header."""
-    return negotiate(accept_encoding, tuple(entry.encoded)) if entry.encoded else None
+    return negotiate(accept_encoding, entry.codings) if entry.codings else None
 
 
 def coded_etag(entry: Entry, coding: str | None) -> str:
@@ -215,7 +226,7 @@ def not_modified(entry: Entry, if_none_match: str | None, if_modified_since: str
         tags = parse_etags(if_none_match)
         # If-None-Match uses the weak comparison (RFC 9110, 13.1.2).
         return tags.star_tag or any(
-            tags.contains_weak(coded_etag(entry, coding)) for coding in (None, *entry.encoded)
+            tags.contains_weak(coded_etag(entry, coding)) for coding in (None, *entry.codings)
         )
     since = parse_date(if_modified_since) if if_modified_since else None
     return since is not None and entry.last_modified <= since

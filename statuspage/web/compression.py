@@ -66,13 +66,6 @@ def accepts_gzip(header: str) -> bool:
     return negotiate(header, ("gzip",)) == "gzip"
 
 
-def encode_all(data: bytes) -> dict[str, bytes]:
-    """Every coding of `data` in preference order (none for a small body)."""
-    if len(data) < MIN_SIZE:
-        return {}
-    return {coding: encoder(data) for coding, encoder in ENCODERS.items()}
-
-
 def compress(response: Response) -> Response:
     """Compress a text body in the coding the client prefers."""
     if (

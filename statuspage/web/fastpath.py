@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
@@ -67,8 +67,10 @@ class Wire:
     entry: Entry
     generation: int
     today: date
-    #: By content coding; None is the plain body.
-    variants: dict[str | None, Variant]
+    #: The headers Flask added (security, CORS), replayed with every answer.
+    extra: Headers
+    #: By content coding (None: the plain body), each made on first request.
+    variants: dict[str | None, Variant] = field(default_factory=dict)
 
 
 class LocalDate:
@@ -138,7 +140,10 @@ class FastPath:
             return None  # Flask answers, with its own error handling
         if number != wire.generation:
             return None
-        variant = wire.variants[choose_coding(wire.entry, environ.get("HTTP_ACCEPT_ENCODING", ""))]
+        coding = choose_coding(wire.entry, environ.get("HTTP_ACCEPT_ENCODING", ""))
+        variant = wire.variants.get(coding)
+        if variant is None:
+            variant = wire.variants[coding] = self._variant(wire.entry, coding, wire.extra)
         if not_modified(
             wire.entry, environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE")
         ):
@@ -156,20 +161,14 @@ class FastPath:
         if any(name.lower() == "set-cookie" for name, _ in extra):
             return  # an answer that sets a cookie is never replayed to someone else
         self.routes[path] = served.query_args
-        entry = served.entry
         wire = Wire(
-            entry=entry,
-            generation=served.generation,
-            today=served.today,
-            variants={
-                coding: self._variant(entry, coding, extra) for coding in (None, *entry.encoded)
-            },
+            entry=served.entry, generation=served.generation, today=served.today, extra=extra
         )
         cache: PageCache = self.app.extensions["statuspage_cache"]
         cache.put_wire((path, values), wire)
 
     def _variant(self, entry: Entry, coding: str | None, extra: Headers) -> Variant:
-        body = entry.encoded[coding] if coding else entry.body
+        body = entry.body_in(coding)
         content_type = entry.mimetype
         if entry.charset:
             content_type += f"; charset={entry.charset}"

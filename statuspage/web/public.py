@@ -26,6 +26,8 @@ bp = Blueprint("public", __name__)
 
 PAST_DAYS = 7
 MONTHS_PER_PAGE = 3
+#: The most incidents a history page lists; a busier period says how many more it had.
+HISTORY_PAGE_CAP = 150
 MAX_HISTORY_PAGE = 1200  # a century of history; beyond that a page number is nonsense
 BADGE_CACHE_SECONDS = 60
 
@@ -45,7 +47,7 @@ def add_months(month: date, count: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def has_happened(incident: Incident, now: datetime) -> bool:
+def has_happened(incident: Incident | queries.IncidentRow, now: datetime) -> bool:
     """Whether an incident belongs in the history (a maintenance still to come does not)."""
     return not incident.is_upcoming_maintenance and incident.started_at <= now
 
@@ -70,15 +72,15 @@ def group_views(tree: queries.ComponentTree) -> list[GroupView]:
 
 
 def incidents_by_day(
-    incidents: list[Incident], *, now: datetime, tz: ZoneInfo, days: int
-) -> list[tuple[date, list[Incident]]]:
+    incidents: list[queries.IncidentRow], *, now: datetime, tz: ZoneInfo, days: int
+) -> list[tuple[date, list[queries.IncidentRow]]]:
     """Spread incidents over the last `days` local days, newest day first.
 
     An incident sits on the day it started, or on the day it ended when it started earlier.
     """
     today = now.astimezone(tz).date()
     first = today - timedelta(days=days - 1)
-    by_day: dict[date, list[Incident]] = defaultdict(list)
+    by_day: dict[date, list[queries.IncidentRow]] = defaultdict(list)
     for incident in incidents:
         if not has_happened(incident, now):
             continue
@@ -94,21 +96,19 @@ def incidents_by_day(
 
 def home_context(now: datetime, tz: ZoneInfo) -> dict[str, Any]:
     """Everything the front page shows."""
-    tree = queries.component_tree()
-    incidents = queries.unresolved_incidents()
-    active = queries.active_maintenances()
     first_day = now.astimezone(tz).date() - timedelta(days=PAST_DAYS - 1)
-    recent = queries.recent_incidents(since=local_midnight(first_day, tz))
+    page = queries.front_page(since=local_midnight(first_day, tz))
+    tree = page.tree
     return {
         "now": now,
-        "overall": queries.overall_status(tree, incidents, active),
-        "incidents": incidents,
-        "active_maintenances": active,
-        "upcoming_maintenances": queries.upcoming_maintenances(),
+        "overall": queries.overall_status(tree, page.open_incidents, page.active_maintenances),
+        "incidents": page.open_incidents,
+        "active_maintenances": page.active_maintenances,
+        "upcoming_maintenances": page.upcoming_maintenances,
         "groups": group_views(tree),
         "ungrouped": tree.ungrouped,
         "uptimes": queries.uptimes([c for c in tree.components if c.showcase], now=now, tz=tz),
-        "past_days": incidents_by_day(recent, now=now, tz=tz, days=PAST_DAYS),
+        "past_days": incidents_by_day(page.recent, now=now, tz=tz, days=PAST_DAYS),
     }
 
 
@@ -150,13 +150,21 @@ def history_context(page: int, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
     if page > 1 and (oldest is None or oldest >= end):
         raise NotFound("no such history page")
     by_month: dict[date, list[Incident]] = defaultdict(list)
-    for incident in queries.incidents_between(start, end):
+    shown = queries.incidents_between(start, end, limit=HISTORY_PAGE_CAP)
+    for incident in shown:
         if has_happened(incident, now):
             by_month[incident.started_at.astimezone(tz).date().replace(day=1)].append(incident)
+    more = 0
+    if len(shown) == HISTORY_PAGE_CAP:
+        more = queries.count_incidents_between(start, end) - HISTORY_PAGE_CAP
     return {
         "now": now,
         "page": page,
         "months": [(month, by_month.get(month, [])) for month in months],
+        # Older incidents of the period beyond the cap, left out so a page stays bounded.
+        "more": more,
+        "cut_at": shown[-1].started_at if more else None,
+        "cap": HISTORY_PAGE_CAP,
         "newer_page": page - 1 if page > 1 else None,
         "older_page": page + 1 if oldest is not None and oldest < start else None,
     }

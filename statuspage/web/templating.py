@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import threading
+from collections import OrderedDict
 from datetime import date, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from flask import Flask, url_for
+from flask import Flask, has_request_context, request, url_for
+from markupsafe import Markup, escape
 
 from ..enums import ComponentStatus, Impact, Indicator, status_for
+from ..queries import ClosedDays, ComponentUptime
 from ..timeutil import as_utc, isoformat
 from ..uptime import DayUptime
 
@@ -105,31 +110,116 @@ _DAY_STATUSES = (
 
 
 def format_day(day: date) -> str:
-    """Format a calendar day: "12 Nov 2026"."""
-    return f"{day.day} {day:%b %Y}"
+    """Format a calendar day of the bar: "12 Nov" (the bar covers the last 90 days)."""
+    return f"{day.day} {day:%b}"
 
 
 def day_title(day: DayUptime) -> str:
-    """Describe a day of the bar: "12 Nov 2026 — Partial outage 2 h 10 min, 99.1% uptime"."""
+    """Describe a day of the bar: "12 Nov: partial outage 2 h 10 min, 99.1% uptime"."""
     label = format_day(day.day)
     if not day.has_data:
-        return f"{label} — No data"
+        return f"{label}: no data"
     parts = [
-        f"{status.label.capitalize()} {format_duration(day.seconds_in(status))}"
+        f"{status.label.lower()} {format_duration(day.seconds_in(status))}"
         for status in _DAY_STATUSES
         if day.seconds_in(status) >= 1
     ]
     if not parts:
-        return f"{label} — No downtime"
+        return f"{label}: no downtime"
     uptime = 100.0 * (day.uptime if day.uptime is not None else 1.0)
     percent = format_percent(uptime, exact_hundred=day.downtime_seconds == 0)
-    return f"{label} — {', '.join(parts)}, {percent}% uptime"
+    return f"{label}: {', '.join(parts)}, {percent}% uptime"
 
 
 def day_tone(day: DayUptime) -> str:
     """The colour family of one day of the bar ("nodata" before the component existed)."""
     worst = day.worst
     return "nodata" if worst is None else tone(worst)
+
+
+def day_cell(day: DayUptime) -> Markup:
+    """One cell of the bar: no end tag (valid HTML) and no class on a good day (the CSS default)."""
+    # f-strings with `escape` rather than Markup.format: a page builds hundreds of these.
+    t = day_tone(day)
+    if t == "ok":
+        return Markup(f'<li title="{escape(day_title(day))}">')  # noqa: S704 (escaped)
+    return Markup(f'<li class="{t}" title="{escape(day_title(day))}">')  # noqa: S704 (escaped)
+
+
+class _CellMemo:
+    """The rendered cells of closed days, per `ClosedDays` object (a bounded LRU)."""
+
+    def __init__(self, max_entries: int = 512) -> None:
+        self._entries: OrderedDict[ClosedDays, Markup] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_entries = max_entries
+
+    def cells(self, closed: ClosedDays) -> Markup:
+        with self._lock:
+            found = self._entries.get(closed)
+            if found is not None:
+                self._entries.move_to_end(closed)
+                return found
+        html = Markup("").join(day_cell(day) for day in closed.days)
+        with self._lock:
+            self._entries[closed] = html
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return html
+
+
+_CELLS = _CellMemo()
+
+
+def uptime_cells(up: ComponentUptime) -> Markup:
+    """All cells of a bar, oldest first: closed days rendered once per rollup state, today live."""
+    if up.closed is None or len(up.closed.days) != len(up.days) - 1:
+        return Markup("").join(day_cell(day) for day in up.days)
+    return _CELLS.cells(up.closed) + day_cell(up.days[-1])
+
+
+#: The icon of each tone (a `<use>` of the page's sprite), built once.
+_ICON = Markup('<svg class="i" aria-hidden="true" focusable="false"><use href="#i-{}"/></svg>')
+ICONS = {t: _ICON.format(t) for t in ("ok", "none", "minor", "major", "critical", "maint")}
+
+
+def icon(t: str) -> Markup:
+    """The icon of a tone."""
+    found = ICONS.get(t)
+    if found is None:
+        found = _ICON.format(t)
+    return found
+
+
+# Typed: string enums of different classes compare equal (Impact.NONE == Indicator.NONE).
+@functools.lru_cache(maxsize=64, typed=True)
+def _status_tag(value: Enum) -> Markup:
+    t = tone(value)
+    return Markup('<span class="st t-{}">{}{}</span>').format(t, icon(t), value.label)
+
+
+def status_tag(value: Enum, text: str | None = None) -> Markup:
+    """A status word with its icon and colour: component statuses, impacts, indicators."""
+    if text:
+        t = tone(value)
+        return Markup('<span class="st t-{}">{}{}</span>').format(t, icon(t), text)
+    return _status_tag(value)
+
+
+def uptime_bar(up: ComponentUptime) -> Markup:
+    """The 90-day bar: one cell per day, oldest first, each with its day in a tooltip.
+
+    A page may carry thousands of cells, so the bar is built here rather than in a template,
+    and the closed days' cells are rendered once per state of the uptime rollup.
+    """
+    p90, p30 = escape(format_percent(up.percent_90)), escape(format_percent(up.percent_30))
+    return Markup(  # noqa: S704 (the cells are Markup, the rest escaped or numbers)
+        f'\n<div class="uptime">\n<ol class="bar" aria-hidden="true">{uptime_cells(up)}</ol>\n'
+        f'<p class="legend"><span class="far"><span class="d90">{len(up.days)} days ago</span>'
+        '<span class="d30">30 days ago</span></span><span class="pct">'
+        f'<span class="d90">{p90}&#8239;% uptime</span><span class="d30">{p30}&#8239;% uptime'
+        "</span></span><span>Today</span></p>\n</div>\n"
+    )
 
 
 class TimeFormatter:
@@ -172,6 +262,13 @@ class TimeFormatter:
         """Whether two instants fall on the same local day."""
         return self.local(a).date() == self.local(b).date()
 
+    def time_tag(self, value: datetime | None) -> Markup:
+        """A `<time>` with the instant, its full local form as a title and its short form."""
+        return Markup(  # noqa: S704 (escaped)
+            f'<time datetime="{escape(isoformat(value))}" title="{escape(self.full(value))}">'
+            f"{escape(self.short(value))}</time>"
+        )
+
 
 def _static_versions(app: Flask) -> dict[str, str]:
     """Hash each static file once, so its URL changes when its content does."""
@@ -191,8 +288,15 @@ def init_app(app: Flask) -> None:
     times = TimeFormatter(settings.site["time_zone"])
     versions = _static_versions(app)
 
+    @functools.lru_cache(maxsize=64)
+    def request_static_url(name: str, script_root: str) -> str:
+        return url_for("static", filename=name, v=versions.get(name))
+
     def static_url(name: str) -> str:
         """URL of a static file with a content hash, so it can be cached for a long time."""
+        if has_request_context():
+            # Within a request the URL depends only on where the app is mounted: built once.
+            return request_static_url(name, request.script_root)
         return url_for("static", filename=name, v=versions.get(name))
 
     app.jinja_env.globals.update(
@@ -200,8 +304,10 @@ def init_app(app: Flask) -> None:
         static_url=static_url,
         status_for=status_for,
         worst_status=worst_status,
-        day_title=day_title,
-        day_tone=day_tone,
+        icon_tag=icon,
+        status_tag=status_tag,
+        time_tag=times.time_tag,
+        uptime_bar=uptime_bar,
     )
     filters = {
         "isotime": isoformat,
