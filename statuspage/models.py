@@ -506,6 +506,14 @@ PUBLIC_MODELS = (
 )
 
 
+#: A day that is not a whole day without trouble (queries.QUIET_DAY), as SQL: the partial
+#: index and the query that uses it must spell it the same way, with literal numbers.
+ROLLUP_NOT_QUIET = (
+    "(known_seconds != 86400 OR major_outage_seconds != 0 OR partial_outage_seconds != 0"
+    " OR degraded_seconds != 0 OR maintenance_seconds != 0)"
+)
+
+
 class UptimeRollup(db.Model):
     """One closed local day of one component's uptime, rolled up from its status history.
 
@@ -515,6 +523,17 @@ class UptimeRollup(db.Model):
     """
 
     __tablename__ = "uptime_rollup"
+    __table_args__ = (
+        # Pages read only the days that are not quiet (most are): this index holds just those.
+        sa.Index(
+            "ix_uptime_rollup_not_quiet",
+            "component_id",
+            "time_zone",
+            "day",
+            sqlite_where=sa.text(ROLLUP_NOT_QUIET),
+            postgresql_where=sa.text(ROLLUP_NOT_QUIET),
+        ),
+    )
 
     component_id: Mapped[int] = mapped_column(
         sa.ForeignKey("components.id", ondelete="CASCADE"), primary_key=True

@@ -16,6 +16,12 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
+# The same text as models.ROLLUP_NOT_QUIET (a migration does not import the models).
+NOT_QUIET = sa.text(
+    "(known_seconds != 86400 OR major_outage_seconds != 0 OR partial_outage_seconds != 0"
+    " OR degraded_seconds != 0 OR maintenance_seconds != 0)"
+)
+
 
 def upgrade() -> None:
     op.create_table(
@@ -32,6 +38,14 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["component_id"], ["components.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("component_id", "time_zone", "day"),
     )
+    with op.batch_alter_table("uptime_rollup", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_uptime_rollup_not_quiet",
+            ["component_id", "time_zone", "day"],
+            unique=False,
+            sqlite_where=NOT_QUIET,
+            postgresql_where=NOT_QUIET,
+        )
 
 
 def downgrade() -> None:
