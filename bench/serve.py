@@ -551,6 +551,16 @@ def postgres_section(bench: Bench, admin_url: str) -> None:
             bench.add(
                 Row("(h) publishing", label, "/", result.rps, result.p50_ms, result.p99_ms, note)
             )
+        # The staleness bound trades the per-request generation read for up to 1 s of delay.
+        stale = write_config(bench.root / "postgres-stale.toml", url)
+        with stale.open("a") as file:
+            file.write("[cache]\nmax_staleness_seconds = 1\n")
+        port = free_port()
+        with running(bench.cli_serve(stale, port), port, cwd=bench.root, env=bench.env):
+            get(port, "/")
+            bench.measure(
+                "(h) warm", "PostgreSQL, staleness 1 s", port, "/", ratio_to=bench.ceiling["/"]
+            )
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
