@@ -61,14 +61,19 @@ def component_tree() -> ComponentTree:
     components = db.session.scalars(
         sa.select(Component).order_by(Component.position, Component.id)
     ).all()
-    members: dict[int, list[Component]] = defaultdict(list)
+    return _tree(list(groups), list(components))
+
+
+def _tree(groups: list, components: list) -> ComponentTree:
+    """Sort components (in display order) under their groups."""
+    members: dict[int, list] = defaultdict(list)
     ungrouped = []
     for component in components:
         if component.group_id is None:
             ungrouped.append(component)
         else:
             members[component.group_id].append(component)
-    return ComponentTree(groups=list(groups), members=dict(members), ungrouped=ungrouped)
+    return ComponentTree(groups=groups, members=dict(members), ungrouped=ungrouped)
 
 
 # The front page reads with Core into the small rows below: it only shows, so it needs no
@@ -224,14 +229,7 @@ def component_rows() -> ComponentTree:
     """Load all groups and components in display order as plain rows (two queries)."""
     groups = [GroupRow(*row) for row in db.session.execute(_GROUP_ROWS).all()]
     components = [ComponentRow(*row) for row in db.session.execute(_COMPONENT_ROWS).all()]
-    members: dict[int, list] = defaultdict(list)
-    ungrouped = []
-    for component in components:
-        if component.group_id is None:
-            ungrouped.append(component)
-        else:
-            members[component.group_id].append(component)
-    return ComponentTree(groups=groups, members=dict(members), ungrouped=ungrouped)
+    return _tree(groups, components)
 
 
 def _soonest_first(incident: IncidentRow) -> tuple:

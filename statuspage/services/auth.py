@@ -82,15 +82,20 @@ def authenticate(email: str, password: str, *, ip: str, now: datetime) -> User |
     db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.key == account_key))
     # Keep the table small: failures older than the window no longer count for anything.
     db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.attempted_at < now - WINDOW))
+    _record(user, ip, now, "login", "signed in")
+    return user
+
+
+def _record(user: User, ip: str, now: datetime, action: str, summary: str) -> None:
+    """Audit a user's own session event."""
     audit.record(
         audit.Actor.for_user(user, ip),
-        "login",
+        action,
         now=now,
         target_type="user",
         target_id=user.id,
-        summary="signed in",
+        summary=summary,
     )
-    return user
 
 
 def end_all_sessions(user: User) -> None:
@@ -101,11 +106,4 @@ def end_all_sessions(user: User) -> None:
 def sign_out(user: User, *, ip: str, now: datetime) -> None:
     """Sign `user` out everywhere, in the audit log beside the sign-ins."""
     end_all_sessions(user)
-    audit.record(
-        audit.Actor.for_user(user, ip),
-        "logout",
-        now=now,
-        target_type="user",
-        target_id=user.id,
-        summary="signed out (every session)",
-    )
+    _record(user, ip, now, "logout", "signed out (every session)")
