@@ -38,7 +38,7 @@ from statuspage import channels, create_app, outbox, worker  # noqa: E402
 from statuspage.database import upgrade, write_transaction  # noqa: E402
 from statuspage.extensions import db  # noqa: E402
 from statuspage.models import OutboxMessage, Subscriber  # noqa: E402
-from statuspage.services import audit, tokens, users  # noqa: E402
+from statuspage.services import audit, subscriber_delivery, tokens, users  # noqa: E402
 from statuspage.services import components as component_service  # noqa: E402
 from statuspage.services import subscribers as subscriber_service  # noqa: E402
 from statuspage.timeutil import utcnow  # noqa: E402
@@ -58,7 +58,7 @@ class FanOutTimer:
 
     def __init__(self) -> None:
         self.seconds: list[float] = []
-        self.real = subscriber_service.fan_out
+        self.real = subscriber_delivery.fan_out
 
     def __call__(self, update, *, now):
         started = time.perf_counter()
@@ -76,7 +76,7 @@ def expand(app, update_ids: list[int]) -> list[tuple[float, int]]:
     try:
         claimed = outbox.claim("bench", utcnow(), 100, timedelta(minutes=5))
         for message in claimed:
-            assert message.kind == subscriber_service.FAN_OUT_KIND, message.kind
+            assert message.kind == subscriber_delivery.FAN_OUT_KIND, message.kind
             started = time.perf_counter()
             worker.deliver_one(session, message, policy)
             timings[message.update_id] = time.perf_counter() - started
@@ -87,7 +87,7 @@ def expand(app, update_ids: list[int]) -> list[tuple[float, int]]:
             sa.select(OutboxMessage.update_id, sa.func.count())
             .where(
                 OutboxMessage.update_id.in_(update_ids),
-                OutboxMessage.kind != subscriber_service.FAN_OUT_KIND,
+                OutboxMessage.kind != subscriber_delivery.FAN_OUT_KIND,
             )
             .group_by(OutboxMessage.update_id)
         ).all()
@@ -159,7 +159,7 @@ def states(update_id: int) -> dict[str, int]:
             sa.select(OutboxMessage.state, sa.func.count())
             .where(
                 OutboxMessage.update_id == update_id,
-                OutboxMessage.kind != subscriber_service.FAN_OUT_KIND,
+                OutboxMessage.kind != subscriber_delivery.FAN_OUT_KIND,
             )
             .group_by(OutboxMessage.state)
         ).all()
@@ -255,7 +255,7 @@ def run(args, url: str, folder: Path, log: Path, receiver, sink) -> str:
     )
     config = write_worker_config(folder, url, extra=extra, batch_size=50, lease_seconds=120)
     timer = FanOutTimer()
-    subscriber_service.fan_out = timer  # publish calls it through the module
+    subscriber_delivery.fan_out = timer  # publish calls it through the module
     lines = []
     with app.app_context():
         upgrade()

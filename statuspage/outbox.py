@@ -60,7 +60,7 @@ def current_policy() -> Policy:
     return Policy.from_settings(current_app.config["STATUSPAGE"].worker)
 
 
-def enqueue(
+def new_row(
     *,
     key: str,
     channel: str,
@@ -70,12 +70,9 @@ def enqueue(
     incident_id: int | None = None,
     run_id: int | None = None,
     update_id: int | None = None,
-) -> bool:
-    """Add a message unless one with this key exists; return whether it was added.
-
-    Runs in the caller's transaction, so the message exists exactly when its event does.
-    """
-    values = {
+) -> dict[str, Any]:
+    """The column values of a new pending message (for `enqueue` and bulk inserts)."""
+    return {
         "idempotency_key": key,
         "channel": channel,
         "kind": kind,
@@ -93,6 +90,33 @@ def enqueue(
         "run_id": run_id,
         "update_id": update_id,
     }
+
+
+def enqueue(
+    *,
+    key: str,
+    channel: str,
+    kind: str,
+    payload: Mapping[str, Any],
+    now: datetime,
+    incident_id: int | None = None,
+    run_id: int | None = None,
+    update_id: int | None = None,
+) -> bool:
+    """Add a message unless one with this key exists; return whether it was added.
+
+    Runs in the caller's transaction, so the message exists exactly when its event does.
+    """
+    values = new_row(
+        key=key,
+        channel=channel,
+        kind=kind,
+        payload=payload,
+        now=now,
+        incident_id=incident_id,
+        run_id=run_id,
+        update_id=update_id,
+    )
     dialect = db.session.get_bind().dialect.name
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
     statement = (

@@ -1,8 +1,8 @@
 """The worker loop: advance escalation runs, move maintenances, deliver the outbox.
 
-Rows of email and webhook subscribers go through `services.subscribers` (`handles`, `send`,
-`settle`), which resolves them against the subscriber at send time, and expands a publish's
-one fan-out row into a row per subscriber when it settles it.
+Rows of email and webhook subscribers go through `services.subscriber_delivery` (`handles`,
+`send`, `settle`), which resolves them against the subscriber at send time, and expands a
+publish's one fan-out row into a row per subscriber when it settles it.
 
 It keeps nothing in memory that a `kill -9` could lose: every message is committed as sent or
 failed before the next one starts, and the messages a dead worker had claimed are taken over
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 RUNTIME_MODULE = "statuspage.escalation.runtime"
 MAINTENANCE_MODULE = "statuspage.services.maintenance"
-SUBSCRIBERS_MODULE = "statuspage.services.subscribers"
+SUBSCRIBER_DELIVERY_MODULE = "statuspage.services.subscriber_delivery"
 
 
 class Stopper:
@@ -190,12 +190,12 @@ def tick_maintenances(now: datetime, tz: ZoneInfo) -> None:
 
 
 def _subscriber_rows(message: Any) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
-    """The subscribers service's (send, settle) if this row is one of its own, else None."""
-    handles = _optional(SUBSCRIBERS_MODULE, "handles")
+    """The subscriber delivery's (send, settle) if this row is one of its own, else None."""
+    handles = _optional(SUBSCRIBER_DELIVERY_MODULE, "handles")
     if handles is None or not handles(message.channel, message.payload):
         return None
-    send = _optional(SUBSCRIBERS_MODULE, "send")
-    settle = _optional(SUBSCRIBERS_MODULE, "settle")
+    send = _optional(SUBSCRIBER_DELIVERY_MODULE, "send")
+    settle = _optional(SUBSCRIBER_DELIVERY_MODULE, "settle")
     if send is None or settle is None:
         return None
     return send, settle

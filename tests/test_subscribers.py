@@ -24,6 +24,9 @@ from statuspage.models import AuditEntry, IncidentUpdate, OutboxMessage, Subscri
 from statuspage.netguard import UnsafeURL
 from statuspage.services import audit
 from statuspage.services import components as cs
+from statuspage.services import subscriber_admin as subs_admin
+from statuspage.services import subscriber_common as subs_common
+from statuspage.services import subscriber_delivery as subs_delivery
 from statuspage.services import subscribers as subs
 from statuspage.services.maintenance import tick
 from statuspage.services.publish import Draft, correct_update, publish, set_component_status
@@ -52,13 +55,13 @@ def sign_up(address: str, components=(), now=NOW) -> int:
 
 def token_for(subscriber_id: int, purpose: str) -> str:
     subscriber = db.session.get(Subscriber, subscriber_id)
-    return subs.make_token(current_app.config["SECRET_KEY"], purpose, subscriber)
+    return subs_common.make_token(current_app.config["SECRET_KEY"], purpose, subscriber)
 
 
 def confirmed(address: str, components=(), now=NOW) -> int:
     sid = sign_up(address, components, now)
     with write_transaction():
-        subs.confirm(token_for(sid, subs.CONFIRM), now=now)
+        subs.confirm(token_for(sid, subs_common.CONFIRM), now=now)
     return sid
 
 
@@ -82,7 +85,7 @@ def fan_out_rows() -> list[OutboxMessage]:
     return list(
         db.session.scalars(
             sa.select(OutboxMessage)
-            .where(OutboxMessage.kind == subs.FAN_OUT_KIND)
+            .where(OutboxMessage.kind == subs_delivery.FAN_OUT_KIND)
             .order_by(OutboxMessage.id)
         )
     )
@@ -93,7 +96,7 @@ def expand(now=NOW) -> int:
     added = 0
     for job in [r for r in fan_out_rows() if r.state == "pending"]:
         with write_transaction():
-            added += subs.expand(job, now=now)
+            added += subs_delivery.expand(job, now=now)
             job.state = "sent"
     return added
 
@@ -139,18 +142,18 @@ def open_incident(
 )
 def test_bad_addresses_are_refused_with_a_message(address, message):
     with pytest.raises(ValidationError) as info:
-        subs.check_email(address)
+        subs_common.check_email(address)
     assert message in info.value.message and info.value.field == "email"
 
 
 def test_an_address_is_kept_lower_cased():
-    assert subs.check_email("  Someone@Example.COM ") == "someone@example.com"
+    assert subs_common.check_email("  Someone@Example.COM ") == "someone@example.com"
 
 
 def test_the_domain_allow_list_refuses_other_domains():
-    assert subs.check_email("a@corp.example", ["corp.example"]) == "a@corp.example"
+    assert subs_common.check_email("a@corp.example", ["corp.example"]) == "a@corp.example"
     with pytest.raises(ValidationError, match=r"open to addresses at corp\.example only"):
-        subs.check_email("a@gmail.example", ["corp.example"])
+        subs_common.check_email("a@gmail.example", ["corp.example"])
 
 
 # -- signed links
@@ -158,45 +161,45 @@ def test_the_domain_allow_list_refuses_other_domains():
 
 def test_a_confirmation_link_confirms_once(page):
     sid = sign_up("a@example.com")
-    token = token_for(sid, subs.CONFIRM)
+    token = token_for(sid, subs_common.CONFIRM)
     with write_transaction():
         subs.confirm(token, now=NOW)
-    with pytest.raises(subs.BadLink, match="already used"), write_transaction():
+    with pytest.raises(subs_common.BadLink, match="already used"), write_transaction():
         subs.confirm(token, now=NOW)
 
 
 def test_a_tampered_link_is_refused(page):
     sid = confirmed("a@example.com")
-    token = token_for(sid, subs.MANAGE)
+    token = token_for(sid, subs_common.MANAGE)
     tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
-    with pytest.raises(subs.BadLink, match="not valid"):
-        subs.from_token(subs.MANAGE, tampered)
+    with pytest.raises(subs_common.BadLink, match="not valid"):
+        subs.from_token(subs_common.MANAGE, tampered)
 
 
 def test_an_expired_confirmation_link_is_refused(page, monkeypatch):
     sid = sign_up("a@example.com")
     real = timed.time.time
     monkeypatch.setattr(timed.time, "time", lambda: real() - 49 * 3600)
-    token = token_for(sid, subs.CONFIRM)
+    token = token_for(sid, subs_common.CONFIRM)
     monkeypatch.setattr(timed.time, "time", real)
-    with pytest.raises(subs.BadLink, match="expired"), write_transaction():
+    with pytest.raises(subs_common.BadLink, match="expired"), write_transaction():
         subs.confirm(token, now=NOW)
 
 
 @pytest.mark.parametrize(
     ("made_for", "used_for"),
     [
-        (subs.CONFIRM, subs.UNSUBSCRIBE),
-        (subs.MANAGE, subs.UNSUBSCRIBE),
-        (subs.UNSUBSCRIBE, subs.MANAGE),
-        (subs.MANAGE, subs.CONFIRM),
+        (subs_common.CONFIRM, subs_common.UNSUBSCRIBE),
+        (subs_common.MANAGE, subs_common.UNSUBSCRIBE),
+        (subs_common.UNSUBSCRIBE, subs_common.MANAGE),
+        (subs_common.MANAGE, subs_common.CONFIRM),
     ],
 )
 def test_a_link_made_for_one_purpose_is_refused_for_another(page, made_for, used_for):
     sid = confirmed("a@example.com")
     token = token_for(sid, made_for)
-    with pytest.raises(subs.BadLink, match="not valid"):
-        if used_for == subs.UNSUBSCRIBE:
+    with pytest.raises(subs_common.BadLink, match="not valid"):
+        if used_for == subs_common.UNSUBSCRIBE:
             subs.unsubscribe(token, now=NOW)
         else:
             subs.from_token(used_for, token)
@@ -204,13 +207,13 @@ def test_a_link_made_for_one_purpose_is_refused_for_another(page, made_for, used
 
 def test_a_confirmation_link_cannot_unsubscribe_even_before_confirming(page):
     sid = sign_up("a@example.com")
-    with pytest.raises(subs.BadLink):
-        subs.unsubscribe(token_for(sid, subs.CONFIRM), now=NOW)
+    with pytest.raises(subs_common.BadLink):
+        subs.unsubscribe(token_for(sid, subs_common.CONFIRM), now=NOW)
 
 
 def test_unsubscribing_twice_is_harmless(page):
     sid = confirmed("a@example.com")
-    token = token_for(sid, subs.UNSUBSCRIBE)
+    token = token_for(sid, subs_common.UNSUBSCRIBE)
     with write_transaction():
         first = subs.unsubscribe(token, now=NOW)
     with write_transaction():
@@ -221,21 +224,21 @@ def test_unsubscribing_twice_is_harmless(page):
 
 def test_an_old_unsubscribe_link_cannot_end_a_new_subscription(page):
     sid = confirmed("a@example.com")
-    old = token_for(sid, subs.UNSUBSCRIBE)
+    old = token_for(sid, subs_common.UNSUBSCRIBE)
     with write_transaction():
         subs.unsubscribe(old, now=NOW)
     confirmed("a@example.com")
-    with pytest.raises(subs.BadLink, match="no longer valid"), write_transaction():
+    with pytest.raises(subs_common.BadLink, match="no longer valid"), write_transaction():
         subs.unsubscribe(old, now=NOW)
 
 
 def test_manage_links_die_with_the_unsubscription(page):
     sid = confirmed("a@example.com")
-    manage = token_for(sid, subs.MANAGE)
+    manage = token_for(sid, subs_common.MANAGE)
     with write_transaction():
-        subs.unsubscribe(token_for(sid, subs.UNSUBSCRIBE), now=NOW)
-    with pytest.raises(subs.BadLink):
-        subs.from_token(subs.MANAGE, manage)
+        subs.unsubscribe(token_for(sid, subs_common.UNSUBSCRIBE), now=NOW)
+    with pytest.raises(subs_common.BadLink):
+        subs.from_token(subs_common.MANAGE, manage)
 
 
 # -- sign-up
@@ -365,7 +368,7 @@ def test_unsubscribed_and_disabled_subscribers_get_nothing(page):
     gone = confirmed("gone@example.com")
     off = confirmed("off@example.com")
     with write_transaction():
-        subs.unsubscribe(token_for(gone, subs.UNSUBSCRIBE), now=NOW)
+        subs.unsubscribe(token_for(gone, subs_common.UNSUBSCRIBE), now=NOW)
         db.session.get(Subscriber, off).disabled_at = NOW
     assert notified(open_incident()) == set()
 
@@ -421,7 +424,7 @@ def test_publishing_writes_one_outbox_row_whatever_the_number_of_subscribers(pag
     (job,) = fan_out_rows()
     assert len(statements) == 1 and notified(update_id) == set()
     assert (job.state, job.update_id, job.channel) == ("pending", update_id, "subscriber:fanout")
-    assert subs.handles(job.channel, job.payload)
+    assert subs_delivery.handles(job.channel, job.payload)
 
 
 def test_the_worker_expands_the_fan_out_in_one_statement(page):
@@ -438,9 +441,9 @@ def test_an_expansion_repeated_after_a_crash_adds_nothing(page):
     update_id = open_incident(expanded=False)
     (job,) = fan_out_rows()
     with write_transaction():
-        first = subs.expand(job, now=NOW)
+        first = subs_delivery.expand(job, now=NOW)
     with write_transaction():
-        second = subs.expand(job, now=NOW + timedelta(minutes=1))
+        second = subs_delivery.expand(job, now=NOW + timedelta(minutes=1))
     assert (first, second) == (2, 0) and len(notified(update_id)) == 2
 
 
@@ -450,8 +453,8 @@ def test_an_update_is_queued_once_and_a_second_fan_out_adds_nothing(page):
     with write_transaction():
         update = db.session.get(IncidentUpdate, update_id)
         update.deliver_notifications = True
-        first = subs.fan_out(update, now=NOW)
-        second = subs.fan_out(update, now=NOW)
+        first = subs_delivery.fan_out(update, now=NOW)
+        second = subs_delivery.fan_out(update, now=NOW)
     assert (first, second) == (True, False) and len(fan_out_rows()) == 1
 
 
@@ -467,7 +470,7 @@ def test_a_subscriber_who_leaves_before_the_expansion_gets_no_row(page):
     sid = confirmed("a@example.com")
     update_id = open_incident(expanded=False)
     with write_transaction():
-        subs.unsubscribe(token_for(sid, subs.UNSUBSCRIBE), now=NOW)
+        subs.unsubscribe(token_for(sid, subs_common.UNSUBSCRIBE), now=NOW)
     expand()
     assert notified(update_id) == set()
 
@@ -479,10 +482,10 @@ def claim_all() -> list[OutboxMessage]:
 def test_the_worker_expands_a_fan_out_row_and_marks_it_sent_in_one_go(page):
     confirmed("a@example.com")
     update_id = open_incident(expanded=False)
-    (claimed,) = [m for m in claim_all() if m.kind == subs.FAN_OUT_KIND]
-    result = subs.send(None, delivery(claimed), now=NOW)
+    (claimed,) = [m for m in claim_all() if m.kind == subs_delivery.FAN_OUT_KIND]
+    result = subs_delivery.send(None, delivery(claimed), now=NOW)
     with write_transaction():
-        assert subs.settle(claimed, result, NOW, policy=outbox.Policy()) is True
+        assert subs_delivery.settle(claimed, result, NOW, policy=outbox.Policy()) is True
     (job,) = fan_out_rows()
     assert job.state == "sent" and len(notified(update_id)) == 1
 
@@ -490,14 +493,14 @@ def test_the_worker_expands_a_fan_out_row_and_marks_it_sent_in_one_go(page):
 def test_a_fan_out_that_fails_in_the_database_is_retried_later(page, monkeypatch):
     confirmed("a@example.com")
     update_id = open_incident(expanded=False)
-    (claimed,) = [m for m in claim_all() if m.kind == subs.FAN_OUT_KIND]
+    (claimed,) = [m for m in claim_all() if m.kind == subs_delivery.FAN_OUT_KIND]
 
     def broken(job, *, now):
         raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr(subs, "expand", broken)
+    monkeypatch.setattr(subs_delivery, "expand", broken)
     with write_transaction():
-        subs.settle(claimed, Result(Outcome.SENT), NOW, policy=outbox.Policy())
+        subs_delivery.settle(claimed, Result(Outcome.SENT), NOW, policy=outbox.Policy())
     (job,) = fan_out_rows()
     assert job.state == "pending" and job.next_attempt_at > NOW
     assert "fan-out failed: disk I/O error" in job.last_error and notified(update_id) == set()
@@ -591,7 +594,7 @@ def test_a_component_change_outside_an_incident_goes_to_webhooks_only(make_app):
             hook = subs.sign_up_webhook(
                 "http://127.0.0.1:9/h", "ops@example.com", subs.Choice(), now=NOW
             )
-            subs.confirm(token_for(hook.id, subs.CONFIRM), now=NOW)
+            subs.confirm(token_for(hook.id, subs_common.CONFIRM), now=NOW)
             hook_id = hook.id
         with write_transaction():
             component = cs.get_component(api.id)
@@ -616,25 +619,25 @@ def test_a_row_of_a_subscriber_who_left_since_is_skipped(page):
     sid = confirmed("a@example.com")
     update_id = open_incident()
     with write_transaction():
-        subs.unsubscribe(token_for(sid, subs.UNSUBSCRIBE), now=NOW)
+        subs.unsubscribe(token_for(sid, subs_common.UNSUBSCRIBE), now=NOW)
     (row,) = rows(f"sub:{update_id}:")
-    result = subs.prepare(delivery(row), now=NOW)
+    result = subs_delivery.prepare(delivery(row), now=NOW)
     assert isinstance(result, Result) and result.error == "unsubscribed"
 
 
 def test_a_confirmation_for_an_address_confirmed_since_is_skipped(page):
     sid = sign_up("a@example.com")
     with write_transaction():
-        subs.confirm(token_for(sid, subs.CONFIRM), now=NOW)
+        subs.confirm(token_for(sid, subs_common.CONFIRM), now=NOW)
     (row,) = rows("sub:confirm:")
-    assert subs.prepare(delivery(row), now=NOW).error == "already confirmed"
+    assert subs_delivery.prepare(delivery(row), now=NOW).error == "already confirmed"
 
 
 def test_the_email_is_built_at_send_time_with_this_subscribers_links(page):
     sid = confirmed("a@example.com")
     update_id = open_incident()
     (row,) = rows(f"sub:{update_id}:")
-    prepared = subs.prepare(delivery(row), now=NOW)
+    prepared = subs_delivery.prepare(delivery(row), now=NOW)
     payload = prepared.payload
     assert payload["target"] == {"type": "smtp", "to": ["a@example.com"]}
     unsubscribe = payload["headers"]["List-Unsubscribe"].strip("<>")
@@ -644,8 +647,8 @@ def test_the_email_is_built_at_send_time_with_this_subscribers_links(page):
         "We are investigating." in payload["text"]
         and "<p>We are investigating.</p>" in (payload["html"])
     )
-    subscriber_id, _ = subs.read_token(
-        current_app.config["SECRET_KEY"], subs.UNSUBSCRIBE, unsubscribe.rsplit("/", 1)[1]
+    subscriber_id, _ = subs_common.read_token(
+        current_app.config["SECRET_KEY"], subs_common.UNSUBSCRIBE, unsubscribe.rsplit("/", 1)[1]
     )
     assert subscriber_id == sid
 
@@ -655,7 +658,9 @@ def test_a_correction_before_sending_is_in_the_emails_sent_after_it(page):
     confirmed("b@example.com")
     update_id = open_incident()
     first, second = rows(f"sub:{update_id}:")
-    assert "We are investigating." in subs.prepare(delivery(first), now=NOW).payload["text"]
+    assert (
+        "We are investigating." in subs_delivery.prepare(delivery(first), now=NOW).payload["text"]
+    )
     with write_transaction():
         update = db.session.get(IncidentUpdate, update_id)
         correct_update(
@@ -664,7 +669,7 @@ def test_a_correction_before_sending_is_in_the_emails_sent_after_it(page):
             now=NOW + timedelta(minutes=1),
             actor=audit.CLI,
         )
-    assert "API errors." in subs.prepare(delivery(second), now=NOW).payload["text"]
+    assert "API errors." in subs_delivery.prepare(delivery(second), now=NOW).payload["text"]
 
 
 def test_the_webhook_secret_is_only_in_the_delivery_being_sent(make_app):
@@ -674,12 +679,12 @@ def test_the_webhook_secret_is_only_in_the_delivery_being_sent(make_app):
             hook = subs.sign_up_webhook(
                 "http://127.0.0.1:9/h", "ops@example.com", subs.Choice(), now=NOW
             )
-            subs.confirm(token_for(hook.id, subs.CONFIRM), now=NOW)
+            subs.confirm(token_for(hook.id, subs_common.CONFIRM), now=NOW)
             secret = hook.secret
         update_id = open_incident()
         (row,) = rows(f"sub:{update_id}:")
         assert secret not in str(row.payload)
-        prepared = subs.prepare(delivery(row), now=NOW)
+        prepared = subs_delivery.prepare(delivery(row), now=NOW)
         assert prepared.payload["target"]["secret"] == secret
         assert prepared.payload["guarded"] is True
         assert list(prepared.payload["envelope"]) == ["meta", "page", "incident"]
@@ -687,7 +692,7 @@ def test_the_webhook_secret_is_only_in_the_delivery_being_sent(make_app):
 
 def fail_dead(row: OutboxMessage, now=NOW) -> None:
     with write_transaction():
-        subs.record(
+        subs_delivery.record(
             row, Result(Outcome.PERMANENT, status=410, error="HTTP 410"), now=now, dead=True
         )
 
@@ -699,18 +704,18 @@ def test_repeated_failures_disable_a_webhook_and_tell_the_contact_once(make_app)
             hook = subs.sign_up_webhook(
                 "http://127.0.0.1:9/h", "ops@example.com", subs.Choice(), now=NOW
             )
-            subs.confirm(token_for(hook.id, subs.CONFIRM), now=NOW)
+            subs.confirm(token_for(hook.id, subs_common.CONFIRM), now=NOW)
             hook_id = hook.id
         for n in range(4):
             open_incident(now=NOW + timedelta(minutes=n))
         for row in rows("sub:")[1:]:
-            if row.kind != subs.FAN_OUT_KIND:
+            if row.kind != subs_delivery.FAN_OUT_KIND:
                 fail_dead(row)
         subscriber = db.session.get(Subscriber, hook_id)
         assert subscriber.disabled_at is not None and subscriber.failure_count == 4
         notices = rows("sub:disabled:")
         assert len(notices) == 1
-        assert subs.prepare(delivery(notices[0]), now=NOW).payload["target"]["to"] == [
+        assert subs_delivery.prepare(delivery(notices[0]), now=NOW).payload["target"]["to"] == [
             "ops@example.com"
         ]
 
@@ -720,7 +725,9 @@ def test_a_success_clears_the_failure_count(page):
     first, second = open_incident(), open_incident(now=NOW + timedelta(minutes=1))
     fail_dead(rows(f"sub:{first}:")[0])
     with write_transaction():
-        subs.record(rows(f"sub:{second}:")[0], Result(Outcome.SENT, 250), now=NOW, dead=False)
+        subs_delivery.record(
+            rows(f"sub:{second}:")[0], Result(Outcome.SENT, 250), now=NOW, dead=False
+        )
     assert db.session.get(Subscriber, sid).failure_count == 0
 
 
@@ -728,7 +735,9 @@ def test_a_skipped_row_counts_no_failure(page):
     sid = confirmed("a@example.com")
     update_id = open_incident()
     with write_transaction():
-        subs.record(rows(f"sub:{update_id}:")[0], subs.skipped("disabled"), now=NOW, dead=True)
+        subs_delivery.record(
+            rows(f"sub:{update_id}:")[0], subs_delivery.skipped("disabled"), now=NOW, dead=True
+        )
     assert db.session.get(Subscriber, sid).failure_count == 0
 
 
@@ -738,7 +747,7 @@ def test_a_skipped_row_counts_no_failure(page):
 def test_import_with_confirmation_queues_a_confirmation_each_and_sends_nothing_else(page):
     text = "email,components\na@example.com,API\nb@example.com,\nbad-address,\n"
     with write_transaction():
-        report = subs.import_csv(text, confirmed=False, now=NOW, actor=audit.CLI)
+        report = subs_admin.import_csv(text, confirmed=False, now=NOW, actor=audit.CLI)
     assert (report.added, report.existing) == (2, 0)
     assert report.errors == [(4, "the address needs an @")]
     assert len(rows("sub:confirm:")) == 2
@@ -748,7 +757,7 @@ def test_import_with_confirmation_queues_a_confirmation_each_and_sends_nothing_e
 def test_import_as_already_confirmed_subscribes_at_once_with_components(page):
     text = f"Email,Components\na@example.com,API;{page['cdn']}\n"
     with write_transaction():
-        subs.import_csv(text, confirmed=True, now=NOW, actor=audit.CLI)
+        subs_admin.import_csv(text, confirmed=True, now=NOW, actor=audit.CLI)
     (subscriber,) = db.session.scalars(sa.select(Subscriber)).all()
     assert subscriber.active and subscriber.source == "import"
     assert sorted(c.name for c in subscriber.components) == ["API", "CDN"]
@@ -758,18 +767,20 @@ def test_import_as_already_confirmed_subscribes_at_once_with_components(page):
 def test_import_leaves_existing_subscribers_alone(page):
     confirmed("a@example.com", [page["web"]])
     with write_transaction():
-        report = subs.import_csv("email\nA@example.com\n", confirmed=True, now=NOW, actor=audit.CLI)
+        report = subs_admin.import_csv(
+            "email\nA@example.com\n", confirmed=True, now=NOW, actor=audit.CLI
+        )
     assert (report.added, report.existing) == (0, 1)
 
 
 def test_import_refuses_a_file_without_an_email_column(page):
     with pytest.raises(ValidationError, match="email"), write_transaction():
-        subs.import_csv("address\na@example.com\n", confirmed=True, now=NOW, actor=audit.CLI)
+        subs_admin.import_csv("address\na@example.com\n", confirmed=True, now=NOW, actor=audit.CLI)
 
 
 def test_import_refuses_unknown_components_per_row(page):
     with write_transaction():
-        report = subs.import_csv(
+        report = subs_admin.import_csv(
             "email,components\na@example.com,Nope\n", confirmed=True, now=NOW, actor=audit.CLI
         )
     assert report.added == 0 and "unknown component" in report.errors[0][1]
@@ -785,9 +796,9 @@ def test_the_export_is_audited_and_holds_no_secret(make_app):
             secret = hook.secret
         confirmed("=cmd@example.com")
         with write_transaction():
-            text = subs.export_csv(now=NOW, actor=audit.CLI)
+            text = subs_admin.export_csv(now=NOW, actor=audit.CLI)
         lines = list(csv.reader(io.StringIO(text)))
-        assert lines[0] == list(subs.EXPORT_COLUMNS) and len(lines) == 3
+        assert lines[0] == list(subs_admin.EXPORT_COLUMNS) and len(lines) == 3
         assert secret not in text
         assert lines[2][2] == "'=cmd@example.com"
         assert (
@@ -802,7 +813,7 @@ def test_counts_per_component_include_only_active_subscribers(page):
     confirmed("a@example.com", [page["api"]])
     confirmed("b@example.com")
     sign_up("pending@example.com", [page["api"]])
-    counts = subs.counts()
+    counts = subs_admin.counts()
     per = {c.name: n for c, n in counts.per_component}
     assert per == {"API": 1, "Website": 0, "CDN": 0}
     assert counts.everything == 1 and counts.by_state["pending"] == 1
@@ -826,7 +837,7 @@ def test_delivery_counts_split_queued_sent_failed_and_skipped(page):
             .where(OutboxMessage.id == skipped.id)
             .values(state="dead", last_error="unsubscribed")
         )
-    (row,) = [r for r in subs.delivery_counts() if r.update.id == update_id]
+    (row,) = [r for r in subs_admin.delivery_counts() if r.update.id == update_id]
     assert (row.queued, row.sent, row.failed, row.skipped) == (1, 1, 1, 1)
     assert len(ids) == 4 and queued.state == "pending"
 
@@ -863,8 +874,6 @@ def test_the_unique_key_migration_keeps_the_oldest_of_duplicate_subscribers(tmp_
 
 
 def test_no_fan_out_row_when_no_one_is_subscribed(ctx, sample):
-    from statuspage.services import subscribers as subs
-
     update = sample["open"].updates[-1]
-    assert subs.fan_out(update, now=NOW) is False
+    assert subs_delivery.fan_out(update, now=NOW) is False
     assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0

@@ -28,6 +28,8 @@ from statuspage.extensions import db
 from statuspage.models import OutboxMessage, Subscriber
 from statuspage.services import audit
 from statuspage.services import components as cs
+from statuspage.services import subscriber_common as subs_common
+from statuspage.services import subscriber_delivery as subs_delivery
 from statuspage.services import subscribers as subs
 from statuspage.services.publish import Draft, publish
 from statuspage.timeutil import utcnow
@@ -98,7 +100,7 @@ def deliver(app) -> int:
 def subscriber_rows(update_id: int) -> sa.Select:
     """The update's rows to subscribers, without its fan-out row."""
     return sa.select(OutboxMessage).where(
-        OutboxMessage.update_id == update_id, OutboxMessage.kind != subs.FAN_OUT_KIND
+        OutboxMessage.update_id == update_id, OutboxMessage.kind != subs_delivery.FAN_OUT_KIND
     )
 
 
@@ -188,12 +190,14 @@ def test_a_message_queued_before_unsubscribing_is_not_sent(make_app, sink):
         with write_transaction():
             # Expanded (the row to pat is written), not yet sent, when pat leaves.
             job = db.session.scalars(
-                sa.select(OutboxMessage).where(OutboxMessage.kind == subs.FAN_OUT_KIND)
+                sa.select(OutboxMessage).where(OutboxMessage.kind == subs_delivery.FAN_OUT_KIND)
             ).one()
-            assert subs.expand(job, now=utcnow()) == 1
+            assert subs_delivery.expand(job, now=utcnow()) == 1
             job.state = "sent"
         (subscriber,) = db.session.scalars(sa.select(Subscriber)).all()
-        token = subs.make_token(current_app.config["SECRET_KEY"], subs.UNSUBSCRIBE, subscriber)
+        token = subs_common.make_token(
+            current_app.config["SECRET_KEY"], subs_common.UNSUBSCRIBE, subscriber
+        )
         app.test_client().post(f"/subscriptions/unsubscribe/{token}")
         deliver(app)
         assert len(sink.messages) == 1

@@ -15,6 +15,8 @@ from statuspage.extensions import db
 from statuspage.models import AuditEntry, OutboxMessage, Subscriber
 from statuspage.services import audit
 from statuspage.services import components as cs
+from statuspage.services import subscriber_common as subs_common
+from statuspage.services import subscriber_delivery as subs_delivery
 from statuspage.services import subscribers as subs
 from statuspage.services import users as user_service
 from statuspage.timeutil import utcnow
@@ -50,7 +52,7 @@ def outbox_rows() -> list[OutboxMessage]:
 
 def token(subscriber_id: int, purpose: str) -> str:
     subscriber = db.session.get(Subscriber, subscriber_id)
-    return subs.make_token(current_app.config["SECRET_KEY"], purpose, subscriber)
+    return subs_common.make_token(current_app.config["SECRET_KEY"], purpose, subscriber)
 
 
 def signed_up(client, email="a@example.com", **extra):
@@ -178,7 +180,7 @@ def test_a_webhook_on_an_allowed_network_signs_up(make_app):
 def test_the_confirmation_link_shows_a_button_and_confirms_only_on_post(client, components):
     signed_up(client)
     (subscriber,) = subscribers()
-    link = f"/subscriptions/confirm/{token(subscriber.id, subs.CONFIRM)}"
+    link = f"/subscriptions/confirm/{token(subscriber.id, subs_common.CONFIRM)}"
     page = client.get(link)
     assert page.status_code == 200 and b"Confirm subscription" in page.data
     assert subscribers()[0].confirmed_at is None
@@ -198,7 +200,7 @@ def test_a_webhooks_secret_is_shown_once_at_confirmation(make_app):
                 "http://127.0.0.1:9/h", "ops@example.com", subs.Choice(), now=utcnow()
             )
             secret, hook_id = hook.secret, hook.id
-        link = f"/subscriptions/confirm/{token(hook_id, subs.CONFIRM)}"
+        link = f"/subscriptions/confirm/{token(hook_id, subs_common.CONFIRM)}"
         assert secret not in client.get(link).get_data(as_text=True)
         done = client.post(link, data={"csrf_token": csrf_of(client, link)})
         assert secret in done.get_data(as_text=True)
@@ -207,21 +209,21 @@ def test_a_webhooks_secret_is_shown_once_at_confirmation(make_app):
 
 def test_a_tampered_link_gets_a_page_saying_so(client, components):
     sid = active()
-    link = f"/subscriptions/manage/{token(sid, subs.MANAGE)}x"
+    link = f"/subscriptions/manage/{token(sid, subs_common.MANAGE)}x"
     response = client.get(link)
     assert response.status_code == 410 and b"not valid" in response.data
 
 
 def test_token_pages_are_not_cached_and_send_no_referrer(client, components):
     sid = active()
-    response = client.get(f"/subscriptions/manage/{token(sid, subs.MANAGE)}")
+    response = client.get(f"/subscriptions/manage/{token(sid, subs_common.MANAGE)}")
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Referrer-Policy"] == "no-referrer"
 
 
 def test_the_manage_page_changes_the_components_followed(client, components):
     sid = active()
-    link = f"/subscriptions/manage/{token(sid, subs.MANAGE)}"
+    link = f"/subscriptions/manage/{token(sid, subs_common.MANAGE)}"
     data = {"csrf_token": csrf_of(client, link), "action": "save", "component": [components[1]]}
     response = client.post(link, data=data)
     assert response.status_code == 200 and b"Saved" in response.data
@@ -233,14 +235,14 @@ def test_the_manage_page_changes_the_components_followed(client, components):
 
 def test_the_manage_form_needs_its_csrf_token(client, components):
     sid = active()
-    link = f"/subscriptions/manage/{token(sid, subs.MANAGE)}"
+    link = f"/subscriptions/manage/{token(sid, subs_common.MANAGE)}"
     response = client.post(link, data={"action": "save", "component": [components[1]]})
     assert response.status_code == 400 and subscribers()[0].all_components
 
 
 def test_the_unsubscribe_link_asks_first(client, components):
     sid = active()
-    page = client.get(f"/subscriptions/unsubscribe/{token(sid, subs.UNSUBSCRIBE)}")
+    page = client.get(f"/subscriptions/unsubscribe/{token(sid, subs_common.UNSUBSCRIBE)}")
     assert page.status_code == 200 and b"Unsubscribe?" in page.data
     assert subscribers()[0].unsubscribed_at is None
 
@@ -249,7 +251,7 @@ def test_one_click_unsubscribe_works_without_session_or_csrf_token(app, componen
     sid = active()
     mail_provider = app.test_client(use_cookies=False)
     response = mail_provider.post(
-        f"/subscriptions/unsubscribe/{token(sid, subs.UNSUBSCRIBE)}",
+        f"/subscriptions/unsubscribe/{token(sid, subs_common.UNSUBSCRIBE)}",
         data="List-Unsubscribe=One-Click",
         content_type="application/x-www-form-urlencoded",
     )
@@ -260,7 +262,7 @@ def test_one_click_unsubscribe_works_without_session_or_csrf_token(app, componen
 
 def test_one_click_unsubscribe_twice_is_harmless(app, components):
     sid = active()
-    link = f"/subscriptions/unsubscribe/{token(sid, subs.UNSUBSCRIBE)}"
+    link = f"/subscriptions/unsubscribe/{token(sid, subs_common.UNSUBSCRIBE)}"
     client = app.test_client(use_cookies=False)
     client.post(link, data={"List-Unsubscribe": "One-Click"})
     again = client.post(link, data={"List-Unsubscribe": "One-Click"})
@@ -271,9 +273,9 @@ def test_the_csrf_exemption_covers_only_the_unsubscribe_route(app, components):
     sid = active()
     client = app.test_client(use_cookies=False)
     manage = client.post(
-        f"/subscriptions/manage/{token(sid, subs.MANAGE)}", data={"action": "save"}
+        f"/subscriptions/manage/{token(sid, subs_common.MANAGE)}", data={"action": "save"}
     )
-    confirm = client.post(f"/subscriptions/confirm/{token(sid, subs.CONFIRM)}")
+    confirm = client.post(f"/subscriptions/confirm/{token(sid, subs_common.CONFIRM)}")
     assert (manage.status_code, confirm.status_code) == (400, 400)
 
 
@@ -281,7 +283,7 @@ def test_a_manage_token_cannot_unsubscribe_over_http(app, components):
     sid = active()
     client = app.test_client(use_cookies=False)
     response = client.post(
-        f"/subscriptions/unsubscribe/{token(sid, subs.MANAGE)}",
+        f"/subscriptions/unsubscribe/{token(sid, subs_common.MANAGE)}",
         data={"List-Unsubscribe": "One-Click"},
     )
     assert response.status_code == 410 and subscribers()[0].unsubscribed_at is None
@@ -391,9 +393,9 @@ def test_the_deliveries_page_shows_counts_per_update(admin_client):
     assert "API errors" in html and '<td class="num">expanding</td>' in html
     with write_transaction():
         job = db.session.scalars(
-            sa.select(OutboxMessage).where(OutboxMessage.kind == subs.FAN_OUT_KIND)
+            sa.select(OutboxMessage).where(OutboxMessage.kind == subs_delivery.FAN_OUT_KIND)
         ).one()
-        subs.expand(job, now=utcnow())
+        subs_delivery.expand(job, now=utcnow())
         job.state = "sent"
     html = admin_client.get("/admin/subscribers/deliveries").get_data(as_text=True)
     assert '<td class="num">expanding</td>' not in html and '<td class="num">1</td>' in html
@@ -416,7 +418,7 @@ def test_the_manage_page_makes_a_new_webhook_secret_shown_once(make_app):
             hook.confirmed_at = utcnow()
             hook.token_version += 1
             old, hook_id = hook.secret, hook.id
-        link = f"/subscriptions/manage/{token(hook_id, subs.MANAGE)}"
+        link = f"/subscriptions/manage/{token(hook_id, subs_common.MANAGE)}"
         response = client.post(link, data={"csrf_token": csrf_of(client, link), "action": "rotate"})
         new = subscribers()[0].secret
         assert new != old and new in response.get_data(as_text=True)
@@ -428,7 +430,7 @@ def test_the_manage_page_turns_a_disabled_subscription_back_on(client, component
     with write_transaction():
         subscriber = db.session.get(Subscriber, sid)
         subscriber.disabled_at, subscriber.failure_count = utcnow(), 5
-    link = f"/subscriptions/manage/{token(sid, subs.MANAGE)}"
+    link = f"/subscriptions/manage/{token(sid, subs_common.MANAGE)}"
     assert b"Turn it back on" in client.get(link).data
     client.post(link, data={"csrf_token": csrf_of(client, link), "action": "enable"})
     (subscriber,) = subscribers()

@@ -18,7 +18,7 @@ from ..errors import NotFound, ValidationError
 from ..extensions import db
 from ..models import Incident
 from ..timeutil import as_utc
-from . import audit, subscribers
+from . import audit, subscriber_delivery
 from . import library as library_service
 from .publish import Draft, publish
 
@@ -81,7 +81,7 @@ def due(now: datetime) -> list[Incident]:
 
 def tick(now: datetime, *, tz: ZoneInfo, actor: audit.Actor = TICK) -> list[Transition]:
     """Start and complete the maintenances that are due at `now`; the caller commits."""
-    subscribers.remind_maintenances(now, tz=tz)
+    subscriber_delivery.remind_maintenances(now, tz=tz)
     transitions = []
     for incident in due(now):
         old = MaintenanceStatus(incident.status)

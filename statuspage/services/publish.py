@@ -20,7 +20,7 @@ from ..errors import ValidationError
 from ..extensions import db
 from ..markup import clean_line, clean_text, plain_text, render_markdown
 from ..models import Component, Incident, IncidentUpdate, MessageVersion
-from . import audit, subscribers
+from . import audit, subscriber_delivery
 from . import components as component_service
 from . import incidents as incident_service
 from . import library as library_service
@@ -240,7 +240,7 @@ def publish(draft: Draft, *, now: datetime, actor: audit.Actor) -> tuple[Inciden
 
     runtime.on_incident_changed(update.incident, now=now)
     if update.deliver_notifications:
-        subscribers.fan_out(update, now=now)
+        subscriber_delivery.fan_out(update, now=now)
     return update, True
 
 
@@ -402,7 +402,7 @@ def set_component_status(
     old = component.status
     changed = component_service.set_status(component, status, now=now)
     if changed:
-        subscribers.fan_out_component(component, old, now=now)
+        subscriber_delivery.fan_out_component(component, old, now=now)
         audit.record(
             actor,
             "component.status",

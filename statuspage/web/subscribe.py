@@ -20,6 +20,7 @@ from flask import (
 from .. import queries
 from ..database import write_transaction
 from ..errors import NotFound, StatuspageError, ValidationError
+from ..services import subscriber_common as common
 from ..services import subscribers as service
 from ..timeutil import utcnow
 from . import csrf
@@ -69,7 +70,7 @@ def _form_page(template: str, *, status: int = 200, error: StatuspageError | Non
 def _sign_up(kind: str):
     """Count the attempt, drop bots, sign up; answer the same whoever the address is."""
     form = request.form
-    template = "public/subscribe.html" if kind == service.EMAIL else "public/subscribe_webhook.html"
+    template = "public/subscribe.html" if kind == common.EMAIL else "public/subscribe_webhook.html"
     now = utcnow()
     try:
         with write_transaction():
@@ -81,7 +82,7 @@ def _sign_up(kind: str):
     try:
         with write_transaction():
             choice = service.parse_choice(form.getlist("component"))
-            if kind == service.EMAIL:
+            if kind == common.EMAIL:
                 service.sign_up_email(form.get("email", ""), choice, now=now)
             else:
                 service.sign_up_webhook(form.get("url", ""), form.get("email", ""), choice, now=now)
@@ -95,7 +96,7 @@ def subscribe():
     """Subscribe to updates by email."""
     _offered()
     if request.method == "POST":
-        return _sign_up(service.EMAIL)
+        return _sign_up(common.EMAIL)
     return _form_page("public/subscribe.html")
 
 
@@ -104,7 +105,7 @@ def subscribe_webhook():
     """Subscribe a webhook; the page also describes what it receives."""
     _offered()
     if request.method == "POST":
-        return _sign_up(service.WEBHOOK)
+        return _sign_up(common.WEBHOOK)
     return _form_page("public/subscribe_webhook.html")
 
 
@@ -126,17 +127,15 @@ def confirm(token: str):
     token = _checked(token)
     try:
         if request.method == "GET":
-            subscriber = service.from_token(service.CONFIRM, token)
+            subscriber = service.from_token(common.CONFIRM, token)
             return render_template("public/subscribe_confirm.html", subscriber=subscriber)
         with write_transaction():
             subscriber = service.confirm(token, now=utcnow())
-            secret = subscriber.secret if subscriber.kind == service.WEBHOOK else None
-            manage = service.make_token(
-                current_app.config["SECRET_KEY"], service.MANAGE, subscriber
-            )
+            secret = subscriber.secret if subscriber.kind == common.WEBHOOK else None
+            manage = common.make_token(current_app.config["SECRET_KEY"], common.MANAGE, subscriber)
             context = {"subscriber": subscriber, "secret": secret, "manage_token": manage}
             page = render_template("public/subscribe_confirm.html", done=True, **context)
-    except service.BadLink as exc:
+    except common.BadLink as exc:
         return _refused(exc)
     return page
 
@@ -149,7 +148,7 @@ def manage(token: str):
     error: ValidationError | None = None
     try:
         with write_transaction():
-            subscriber = service.from_token(service.MANAGE, token)
+            subscriber = service.from_token(common.MANAGE, token)
             if request.method == "POST":
                 try:
                     notice, secret = _manage_action(subscriber, request.form.get("action", ""))
@@ -160,7 +159,7 @@ def manage(token: str):
             page = render_template(
                 "public/subscribe_manage.html",
                 subscriber=subscriber,
-                state=service.state_of(subscriber),
+                state=common.state_of(subscriber),
                 groups=[(g, m) for g in tree.groups if (m := tree.members.get(g.id))],
                 ungrouped=tree.ungrouped,
                 chosen=set() if subscriber.all_components else chosen,
@@ -168,11 +167,11 @@ def manage(token: str):
                 secret=secret,
                 error=error.message if error else None,
                 field=error.field if error else None,
-                unsubscribe_token=service.make_token(
-                    current_app.config["SECRET_KEY"], service.UNSUBSCRIBE, subscriber
+                unsubscribe_token=common.make_token(
+                    current_app.config["SECRET_KEY"], common.UNSUBSCRIBE, subscriber
                 ),
             )
-    except service.BadLink as exc:
+    except common.BadLink as exc:
         return _refused(exc)
     return page, 422 if error else 200
 
@@ -198,8 +197,8 @@ def unsubscribe(token: str):
     token = _checked(token)
     if request.method == "GET":
         try:
-            service.read_token(current_app.config["SECRET_KEY"], service.UNSUBSCRIBE, token)
-        except service.BadLink as exc:
+            common.read_token(current_app.config["SECRET_KEY"], common.UNSUBSCRIBE, token)
+        except common.BadLink as exc:
             return _refused(exc)
         return render_template("public/subscribe_unsubscribe.html", token=token, done=False)
     try:
@@ -211,6 +210,6 @@ def unsubscribe(token: str):
                 changed=result.changed,
                 subscriber=result.subscriber,
             )
-    except service.BadLink as exc:
+    except common.BadLink as exc:
         return _refused(exc)
     return page

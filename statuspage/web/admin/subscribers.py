@@ -12,7 +12,8 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from ...database import write_transaction
 from ...errors import NotFound, ValidationError
 from ...roles import Permission
-from ...services import subscribers as service
+from ...services import subscriber_admin as service
+from ...services.subscriber_common import STATES, state_of
 from ...timeutil import utcnow
 from ..auth import requires
 from . import bp
@@ -32,7 +33,7 @@ def _page() -> int:
 def _list(*, report: service.ImportReport | None = None, error: str | None = None, status=200):
     text = request.args.get("q", "").strip()[:MAX_SEARCH]
     state = request.args.get("state") or None
-    if state not in (None, *service.STATES):
+    if state not in (None, *STATES):
         raise NotFound(f"no subscriber state {state!r}")
     page = _page()
     rows, more = service.search(text, state=state, page=page)
@@ -41,11 +42,11 @@ def _list(*, report: service.ImportReport | None = None, error: str | None = Non
         subscribers=rows,
         q=text,
         state=state,
-        states=service.STATES,
+        states=STATES,
         page=page,
         more=more,
         counts=service.counts(),
-        state_of=service.state_of,
+        state_of=state_of,
         report=report,
         error=error,
     )
