@@ -576,6 +576,17 @@ def test_smtp_adds_the_html_twin_and_the_unsubscribe_headers():
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
+def test_a_long_unsubscribe_link_travels_as_is_not_as_an_encoded_word():
+    # Mail providers read List-Unsubscribe raw: an RFC 2047 encoded word hides the link.
+    link = "<https://status.example.com/subscriptions/unsubscribe/" + "WzEsMF0.awtjiA." * 8 + ">"
+    body = payload(headers={"List-Unsubscribe": link})
+    with SmtpSink() as sink, smtp_session(sink) as session:
+        assert send_mail(session, body).sent
+    raw = sink.messages[0].content
+    assert f"List-Unsubscribe: {link}".encode() in raw
+    assert b"=?utf-8?" not in raw
+
+
 def test_smtp_refuses_any_other_header_from_the_payload():
     with SmtpSink() as sink, smtp_session(sink) as session:
         result = send_mail(session, payload(headers={"Bcc": "x@evil.example"}))

@@ -11,6 +11,7 @@ import hashlib
 import re
 import smtplib
 import ssl
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 
@@ -69,6 +70,11 @@ def message_id(key: str, from_address: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
 
 
+#: RFC 5322's line limit: with the default 78, Python folds a long List-Unsubscribe link into
+#: RFC 2047 encoded words, which mail providers do not decode in that header.
+POLICY = email_policy.SMTP.clone(max_line_length=998)
+
+
 def build(delivery: Delivery, spec: ChannelSpec, *, from_address: str) -> EmailMessage:
     """The email for one notification: plain text with the links listed under it, and the
     payload's `html` as an alternative part when given."""
@@ -79,7 +85,7 @@ def build(delivery: Delivery, spec: ChannelSpec, *, from_address: str) -> EmailM
     subject = one_line(str(payload.get("subject") or ""))
     if len(subject) > SUBJECT_CHARS:
         subject = subject[: SUBJECT_CHARS - 1] + "…"
-    email = EmailMessage()
+    email = EmailMessage(policy=POLICY)
     email["Subject"] = subject
     email["From"] = check_address(one_line(from_address))
     email["To"] = ", ".join(recipients)
