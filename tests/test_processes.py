@@ -1,0 +1,118 @@
+"""Two `statuspage serve` processes on one database: a publish through one shows in the other
+at once, warm caches and fast paths included."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.message import Message
+from pathlib import Path
+
+import pytest
+
+from statuspage.database import write_transaction
+from statuspage.services import audit, tokens
+from statuspage.services import users as user_service
+from statuspage.timeutil import utcnow
+
+from .test_cli import write_config
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(config: Path, folder: Path) -> Iterator[str]:
+    """Run `statuspage serve` (one worker process) until the block ends; yield its base URL."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSPAGE_")}
+    command = [sys.executable, "-c", "from statuspage.cli import main; main()", "serve"]
+    command += ["--port", str(port), "--workers", "1", "--config", str(config)]
+    process = subprocess.Popen(
+        command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)
+
+
+def get(url: str, headers: dict | None = None) -> tuple[int, Message, bytes]:
+    """Status, headers (names in any case) and body."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:  # a 304 arrives as an "error"
+        return error.code, error.headers, error.read()
+
+
+def post_json(url: str, token: str, body: dict) -> int:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status
+
+
+@pytest.fixture
+def token(ctx) -> str:
+    with write_transaction():
+        user = user_service.create_user(
+            "pm@example.com",
+            password="a long enough password",
+            role="editor",
+            now=utcnow(),
+            actor=audit.CLI,
+        )
+        return tokens.create(user, "processes test", now=utcnow())[1]
+
+
+def test_a_publish_in_one_process_shows_in_the_other_at_once(ctx, sample, db_url, token, tmp_path):
+    config = write_config(tmp_path / "statuspage.toml", db_url)
+    with serving(config, tmp_path) as first, serving(config, tmp_path) as second:
+        paths = ("/", "/api/v2/summary.json", "/history.rss")
+        before = {}
+        for base in (first, second):
+            for path in paths:
+                for _ in range(2):  # the second answer comes from the fast path
+                    status, headers, body = get(base + path)
+                    assert status == 200
+                before[base, path] = (headers["ETag"], body)
+        title = "Payments failing for some cards"
+        created = post_json(
+            f"{first}/api/v1/incidents",
+            token,
+            {"title": title, "status": "investigating", "impact": "major", "body": "Looking."},
+        )
+        assert created == 201
+        for base in (second, first):
+            for path in paths:
+                etag, old = before[base, path]
+                status, headers, body = get(base + path, {"If-None-Match": etag})
+                assert status == 200, (base, path)
+                assert headers["ETag"] != etag and title.encode() in body and body != old
