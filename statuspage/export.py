@@ -2,8 +2,9 @@
 
 Every file is the body the app itself serves (rendered through its views with the test client),
 so a static host or CDN can serve the status page while the app is down. The one difference:
-history pages 2..N live at `/history/page/N` (a query string cannot name a file), and the
-exported pages link there; the last exported page has no "older" link.
+history pages 2..N live at `/history/page/N`, and the later parts of a busy page at
+`/history/page/P/part/N` (a query string cannot name a file); the exported pages link there and
+the last exported page has no "older" link.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ PRIVATE_TEMPLATES = ("admin", "email")
 
 _INCIDENT_LINK = re.compile(r"/incidents/([0-9]{1,19})(?![0-9])")
 _STATIC_LINK = re.compile(r'(?:href|src)="(/static/[^"?#]+)')
-_HISTORY_LINK = re.compile(r'<a\b[^>]*\bhref="/history\?page=([0-9]+)"[^>]*>.*?</a>', re.S)
+_HISTORY_LINK = re.compile(
+    r'<a\b[^>]*\bhref="(/history\?page=([0-9]+)(?:&amp;part=([0-9]+))?)"[^>]*>.*?</a>', re.S
+)
 
 
 class ExportError(StatuspageError):
@@ -82,8 +85,11 @@ class ExportResult:
     seconds: float
 
 
-def history_url(page: int) -> str:
-    """The exported URL of a history page: `/history`, then `/history/page/2`, ..."""
+def history_url(page: int, part: int = 1) -> str:
+    """The exported URL of a history page: `/history`, then `/history/page/2`, ...; a later
+    part of a busy page is `/history/page/P/part/N` (page 1 included, for nginx's try_files)."""
+    if part > 1:
+        return f"/history/page/{page}/part/{part}"
     return "/history" if page == 1 else f"/history/page/{page}"
 
 
@@ -106,10 +112,11 @@ def rewrite_history_links(html: str, pages: int) -> str:
     """Point `?page=N` links at exported history pages; drop links past the last one."""
 
     def replace(match: re.Match[str]) -> str:
-        page = int(match.group(1))
+        page, part = int(match.group(2)), int(match.group(3) or 1)
         if page > pages:
             return ""
-        return match.group(0).replace(f'href="/history?page={page}"', f'href="{history_url(page)}"')
+        link = match.group(0)
+        return link.replace(f'href="{match.group(1)}"', f'href="{history_url(page, part)}"', 1)
 
     return _HISTORY_LINK.sub(replace, html)
 
@@ -247,6 +254,9 @@ def _render_site(app: Flask, months: int, previous: Path | None) -> Site:
         if renderer.fetch(history_url(page), url=url) is None:
             break  # no history that old
         pages = page
+        part = 2
+        while renderer.fetch(history_url(page, part), url=f"/history?page={page}&part={part}"):
+            part += 1  # a busy page's later parts, until one answers 404
     marker = read_marker(previous) if previous is not None else None
     old = marker.get("incidents", {}) if marker and marker.get("fingerprint") == digest else {}
     signatures: dict[str, str] = {}

@@ -379,13 +379,14 @@ def latest_incidents(
 
 
 def incidents_between(
-    start: datetime, end: datetime, *, limit: int | None = None
+    start: datetime, end: datetime, *, limit: int | None = None, offset: int = 0
 ) -> list[Incident]:
     """Incidents and maintenances that started in [start, end), newest first (a history page)."""
     query = (
         sa.select(Incident)
         .where(Incident.started_at >= start, Incident.started_at < end)
         .order_by(Incident.started_at.desc(), Incident.id.desc())
+        .offset(offset)
         .options(*_with_timeline())
     )
     if limit is not None:

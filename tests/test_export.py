@@ -136,6 +136,29 @@ def test_history_pages_get_static_urls_and_the_last_has_no_older_link(ctx, sampl
     assert exporter.rewrite_history_links(served, 2) == second
 
 
+def test_a_busy_history_page_is_exported_in_parts_with_links_between_them(
+    ctx, sample, tmp_path, monkeypatch
+):
+    from statuspage.web import public
+
+    monkeypatch.setattr(public, "HISTORY_PAGE_CAP", 2)
+    for months_ago in (4, 4, 4, 5, 5):
+        add_old_incident(months_ago)  # five on page 2: parts of 2, 2 and 1
+    out = tmp_path / "site"
+    exporter.export(ctx, out, months=6)
+    second = (out / "history/page/2/index.html").read_text()
+    part_2 = (out / "history/page/2/part/2/index.html").read_text()
+    part_3 = (out / "history/page/2/part/3/index.html").read_text()
+    assert not (out / "history/page/2/part/4").exists()
+    assert 'href="/history/page/2/part/2"' in second
+    assert 'href="/history/page/2/part/3"' in part_2 and 'href="/history/page/2"' in part_2
+    assert "?page=" not in second + part_2 + part_3
+    for html in out.rglob("*.html"):
+        for url in LINK.findall(html.read_text()):
+            if url.startswith("/history"):
+                assert resolve(out, url) is not None, f"{url} in {html.relative_to(out)}"
+
+
 def test_every_link_in_the_export_resolves_inside_it(ctx, sample, tmp_path):
     add_old_incident(4, component=sample["api"])
     add_old_incident(8)

@@ -550,3 +550,12 @@ def test_a_busy_history_page_lists_the_cap_and_counts_the_rest(ctx, client, monk
     assert html.count('class="incident-row') == 3
     assert "Incident 4" in html and "Incident 1" not in html
     assert "These months had 2 more incidents" in html
+    # The rest is one link away: nothing in the history is out of reach.
+    assert 'href="/history?page=1&amp;part=2">the next 2 →' in html
+    rest = page(client, "/history?page=1&part=2")
+    assert rest.count('class="incident-row') == 2
+    assert "Incident 1" in rest and "Incident 0" in rest and "Incident 4" not in rest
+    assert 'href="/history">← The newest incidents' in rest and "more incident" not in rest
+    assert "No incidents reported" not in rest  # months without any in this part are left out
+    for bad in ("3", "0", "x", "99999", "²"):
+        assert client.get(f"/history?page=1&part={bad}").status_code == 404, bad

@@ -29,6 +29,7 @@ MONTHS_PER_PAGE = 3
 #: The most incidents a history page lists; a busier period says how many more it had.
 HISTORY_PAGE_CAP = 150
 MAX_HISTORY_PAGE = 1200  # a century of history; beyond that a page number is nonsense
+MAX_HISTORY_PARTS = 9999  # 1.5 million incidents in three months
 BADGE_CACHE_SECONDS = 60
 
 
@@ -127,20 +128,28 @@ def incident_context(incident_id: int, now: datetime) -> dict[str, Any]:
     }
 
 
-def parse_page(value: str | None) -> int:
-    """Parse a `?page=` number (ASCII digits, 1 to MAX_HISTORY_PAGE), or raise NotFound."""
+def parse_page(value: str | None, maximum: int = MAX_HISTORY_PAGE) -> int:
+    """Parse a `?page=` (or `?part=`) number: ASCII digits, 1 to `maximum`; else NotFound."""
     if value is None:
         return 1
-    if not (value.isascii() and value.isdigit() and len(value) <= 4):
+    if not (value.isascii() and value.isdigit() and len(value) <= len(str(maximum))):
         raise NotFound("no such history page")
     page = int(value)
-    if not 1 <= page <= MAX_HISTORY_PAGE:
+    if not 1 <= page <= maximum:
         raise NotFound("no such history page")
     return page
 
 
-def history_context(page: int, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
-    """Three months of incidents and maintenances per page, newest month first."""
+def history_href(page: int, part: int = 1) -> str:
+    """The URL of a history page, or of a later part of a busy one."""
+    if part > 1:
+        return f"/history?page={page}&part={part}"
+    return f"/history?page={page}" if page > 1 else "/history"
+
+
+def history_context(page: int, now: datetime, tz: ZoneInfo, part: int = 1) -> dict[str, Any]:
+    """Three months of incidents and maintenances per page, newest month first; a busy page
+    comes in parts of HISTORY_PAGE_CAP incidents (`part` 1 is the newest)."""
     this_month = now.astimezone(tz).date().replace(day=1)
     newest = add_months(this_month, -(page - 1) * MONTHS_PER_PAGE)
     months = [add_months(newest, -n) for n in range(MONTHS_PER_PAGE)]
@@ -150,20 +159,29 @@ def history_context(page: int, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
     if page > 1 and (oldest is None or oldest >= end):
         raise NotFound("no such history page")
     by_month: dict[date, list[Incident]] = defaultdict(list)
-    shown = queries.incidents_between(start, end, limit=HISTORY_PAGE_CAP)
+    offset = (part - 1) * HISTORY_PAGE_CAP
+    shown = queries.incidents_between(start, end, limit=HISTORY_PAGE_CAP, offset=offset)
+    if part > 1 and not shown:
+        raise NotFound("no such history page")
     for incident in shown:
         if has_happened(incident, now):
             by_month[incident.started_at.astimezone(tz).date().replace(day=1)].append(incident)
     more = 0
     if len(shown) == HISTORY_PAGE_CAP:
-        more = queries.count_incidents_between(start, end) - HISTORY_PAGE_CAP
+        more = queries.count_incidents_between(start, end) - offset - HISTORY_PAGE_CAP
     return {
         "now": now,
         "page": page,
-        "months": [(month, by_month.get(month, [])) for month in months],
-        # Older incidents of the period beyond the cap, left out so a page stays bounded.
+        "part": part,
+        # A later part lists only the months it has incidents of (the rest are in part 1).
+        "months": [
+            (month, by_month.get(month, [])) for month in months if part == 1 or by_month.get(month)
+        ],
+        # Older incidents of the period beyond this part, one link away, so a page stays bounded.
         "more": more,
         "cut_at": shown[-1].started_at if more else None,
+        "next_part": history_href(page, part + 1) if more else None,
+        "first_part": history_href(page) if part > 1 else None,
         "cap": HISTORY_PAGE_CAP,
         "newer_page": page - 1 if page > 1 else None,
         "older_page": page + 1 if oldest is not None and oldest < start else None,
@@ -199,11 +217,13 @@ def incident(incident_id: int) -> str:
 
 
 @bp.get("/history")
-@cached(query_args=("page",))
+@cached(query_args=("page", "part"))
 def history() -> str:
     """Past incidents and maintenances, three months per page."""
     page = parse_page(request.args.get("page"))
-    return render_template("public/history.html", **history_context(page, utcnow(), _site_tz()))
+    part = parse_page(request.args.get("part"), MAX_HISTORY_PARTS)
+    context = history_context(page, utcnow(), _site_tz(), part=part)
+    return render_template("public/history.html", **context)
 
 
 @bp.get("/components/<id:component_id>")
