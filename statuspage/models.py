@@ -460,7 +460,7 @@ class Subscriber(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: "email" or "webhook".
+    #: "email", "webhook" or "slack".
     kind: Mapped[str] = mapped_column(sa.String(16))
     #: The address that gets the updates (email), or the contact for a webhook.
     email: Mapped[str] = mapped_column(sa.String(254), default="")

@@ -1,8 +1,8 @@
 """The worker loop: advance escalation runs, move maintenances, deliver the outbox.
 
-Rows of email and webhook subscribers go through `services.subscriber_delivery` (`handles`,
-`send`, `settle`), which resolves them against the subscriber at send time, and expands a
-publish's one fan-out row into a row per subscriber when it settles it.
+Rows of email, webhook and Slack subscribers go through `services.subscriber_delivery`
+(`handles`, `send`, `settle`), which resolves them against the subscriber at send time, and
+expands a publish's one fan-out row into a row per subscriber when it settles it.
 
 It keeps nothing in memory that a `kill -9` could lose: every message is committed as sent or
 failed before the next one starts, and the messages a dead worker had claimed are taken over

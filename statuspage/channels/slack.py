@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import ChannelSpec, Delivery, Result, Session, facts, http
+from .. import netguard
+from . import SUBSCRIBER_PREFIX, ChannelSpec, Delivery, Outcome, Result, Session, facts, http
+from .webhook import guard_policy
 
 #: Slack's limits: a section's text, a button's label, a button's URL.
 SECTION_CHARS = 3000
@@ -81,5 +83,18 @@ def message(delivery: Delivery) -> dict[str, Any]:
 
 
 def send(delivery: Delivery, spec: ChannelSpec, session: Session) -> Result:
-    """POST the message to the channel's incoming-webhook URL."""
-    return http.post(session.http, spec.url, http.encode(message(delivery)))
+    """POST the message to the channel's incoming-webhook URL.
+
+    A URL a subscriber typed (a `guarded` row, or any subscriber row) is checked again now and
+    the request goes to the checked address, as for subscriber webhooks; the operator's own
+    escalation channels are sent as configured.
+    """
+    content = http.encode(message(delivery))
+    if not (delivery.payload.get("guarded") or delivery.channel.startswith(SUBSCRIBER_PREFIX)):
+        return http.post(session.http, spec.url, content)
+    try:
+        target = netguard.check_url(spec.url, guard_policy(session))
+    except netguard.UnsafeURL as exc:
+        return Result(Outcome.PERMANENT, error=exc.message)
+    url, extra, extensions = target.pinned()
+    return http.post(session.http, url, content, headers=extra, extensions=extensions)

@@ -23,10 +23,13 @@ from . import audit
 from .subscriber_common import (
     CONFIRMATION,
     EMAIL,
+    KINDS,
+    SLACK,
     STATES,
     active_filter,
     check_email,
     confirmation_subject,
+    shown_url,
     state_of,
     subscriber_settings,
 )
@@ -51,9 +54,18 @@ def _state_filter(state: str) -> sa.ColumnElement[bool]:
 
 
 def search(
-    text: str = "", *, state: str | None = None, page: int = 1, per_page: int = PER_PAGE
+    text: str = "",
+    *,
+    state: str | None = None,
+    kind: str | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
 ) -> tuple[list[Subscriber], bool]:
-    """Subscribers whose address or URL contains `text`, newest first; and whether more follow."""
+    """Subscribers whose address or URL contains `text`, newest first; and whether more follow.
+
+    A Slack URL is a credential: it is not searched, or the search would reveal it piece by
+    piece to anyone who may read the list.
+    """
     query = (
         sa.select(Subscriber)
         .order_by(Subscriber.id.desc())
@@ -64,20 +76,26 @@ def search(
         query = query.where(
             sa.or_(
                 Subscriber.email.icontains(text, autoescape=True),
-                Subscriber.url.icontains(text, autoescape=True),
+                sa.and_(Subscriber.kind != SLACK, Subscriber.url.icontains(text, autoescape=True)),
             )
         )
     if state:
         query = query.where(_state_filter(state))
+    if kind:
+        if kind not in KINDS:
+            raise NotFound(f"no subscriber kind {kind!r}")
+        query = query.where(Subscriber.kind == kind)
     rows = list(db.session.scalars(query.offset((page - 1) * per_page).limit(per_page + 1)))
     return rows[:per_page], len(rows) > per_page
 
 
 @dataclass(frozen=True)
 class Counts:
-    """Active subscribers: in all, following every component, and per chosen component."""
+    """Subscribers per state and per kind (active ones), following every component, and per
+    chosen component."""
 
     by_state: dict[str, int]
+    by_kind: dict[str, int]
     everything: int
     per_component: list[tuple[Component, int]]
 
@@ -104,7 +122,15 @@ def counts() -> Counts:
         ).all()
     )
     per_component = [(c, chosen.get(c.id, 0)) for c in queries.component_tree().components]
-    return Counts(by_state, everything, per_component)
+    by_kind = {kind: 0 for kind in KINDS}
+    by_kind.update(
+        db.session.execute(
+            sa.select(Subscriber.kind, sa.func.count())
+            .where(active_filter())
+            .group_by(Subscriber.kind)
+        ).all()
+    )
+    return Counts(by_state, by_kind, everything, per_component)
 
 
 def remove(subscriber_id: int, *, now: datetime, actor: audit.Actor) -> Subscriber:
@@ -119,7 +145,7 @@ def remove(subscriber_id: int, *, now: datetime, actor: audit.Actor) -> Subscrib
         target_type="subscriber",
         target_id=subscriber.id,
         summary=f"{subscriber.kind} subscriber {subscriber.email} removed",
-        before={"kind": subscriber.kind, "email": subscriber.email, "url": subscriber.url},
+        before={"kind": subscriber.kind, "email": subscriber.email, "url": shown_url(subscriber)},
     )
     db.session.delete(subscriber)
     return subscriber
@@ -278,7 +304,7 @@ def _cell(value: object) -> str:
 
 
 def export_csv(*, now: datetime, actor: audit.Actor) -> str:
-    """Every subscriber as CSV (never the webhook secrets); the export is audited."""
+    """Every subscriber as CSV (never the webhook secrets, Slack URLs masked); audited."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
@@ -297,7 +323,7 @@ def export_csv(*, now: datetime, actor: audit.Actor) -> str:
                     subscriber.id,
                     subscriber.kind,
                     subscriber.email,
-                    subscriber.url,
+                    shown_url(subscriber),
                     "all"
                     if subscriber.all_components
                     else ";".join(sorted(chosen.get(subscriber.id, []))),

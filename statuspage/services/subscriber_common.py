@@ -19,8 +19,14 @@ from ..errors import StatuspageError, ValidationError
 from ..models import Subscriber
 from ..serializers import Site
 
-EMAIL, WEBHOOK = "email", "webhook"
-KINDS = (EMAIL, WEBHOOK)
+EMAIL, WEBHOOK, SLACK = "email", "webhook", "slack"
+KINDS = (EMAIL, WEBHOOK, SLACK)
+#: Kinds that deliver to a URL the subscriber typed (SSRF-guarded), with a contact address.
+URL_KINDS = (WEBHOOK, SLACK)
+#: What each kind is called in messages and pages.
+KIND_LABELS = {EMAIL: "email", WEBHOOK: "webhook", SLACK: "Slack"}
+#: How many characters of a Slack webhook URL's path are shown; the rest is its secret.
+SHOWN_TAIL = 4
 #: Token purposes; each signs with its own salt, so a token of one purpose fails for another.
 CONFIRM, MANAGE, UNSUBSCRIBE = "confirm", "manage", "unsubscribe"
 PURPOSES = (CONFIRM, MANAGE, UNSUBSCRIBE)
@@ -88,6 +94,25 @@ def check_email(text: str, domains: Sequence[str] = ()) -> str:
             field="email",
         )
     return f"{local.lower()}@{domain}"
+
+
+def masked_url(url: str) -> str:
+    """A Slack incoming-webhook URL as it may be shown: the host and the path's last characters.
+
+    The URL is a credential (whoever has it can post to the channel), so pages, emails, CSV
+    exports and the audit log never show it whole.
+    """
+    scheme, _, rest = url.partition("://")
+    host, _, path = rest.partition("/")
+    if not path:
+        return f"{scheme}://{host}/…" if host else "…"
+    tail = path[-SHOWN_TAIL:] if len(path) > 2 * SHOWN_TAIL else ""
+    return f"{scheme}://{host}/…{tail}"
+
+
+def shown_url(subscriber: Subscriber) -> str:
+    """The subscriber's URL as pages and exports may show it: masked for Slack."""
+    return masked_url(subscriber.url) if subscriber.kind == SLACK else subscriber.url
 
 
 # -- tokens --------------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """Delivery to subscribers: the fan-out of notifications through the outbox, maintenance
-reminders, and the worker's side (`handles`, `send`, `settle`) with email and webhook rendering.
+reminders, and the worker's side (`handles`, `send`, `settle`) with email, webhook and Slack
+rendering.
 
 Publishing writes ONE fan-out row in its transaction, whatever the number of subscribers; the
 worker expands it into one row per subscriber (a single INSERT ... SELECT) in the transaction
 that marks it sent. Rows carry no address, URL or secret: `prepare` resolves each one against
 the database when the worker sends it, so a subscriber who left in the meantime gets nothing,
-and the delivery log never shows a signing secret.
+and the delivery log never shows a signing secret or a Slack URL (itself a credential).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 
 from .. import notifications, queries
 from ..channels import SUBSCRIBER_PREFIX, Delivery, Outcome, Result
-from ..enums import IncidentKind, MaintenanceStatus
+from ..enums import Impact, IncidentKind, MaintenanceStatus, status_for
 from ..errors import StatuspageError
 from ..extensions import db
 from ..models import (
@@ -46,14 +47,18 @@ from .subscriber_common import (
     CONFIRMATION,
     DISABLED,
     EMAIL,
+    KIND_LABELS,
     KINDS,
     MANAGE_LINK,
+    SLACK,
+    URL_KINDS,
     WEBHOOK,
     active_filter,
     confirmation_subject,
     current_site,
     enqueue_own,
     links_for,
+    shown_url,
     subscriber_settings,
     token_for,
 )
@@ -119,7 +124,11 @@ def _insert_for_subscribers(
     select = sa.select(
         sa.literal(key_prefix) + sid,
         sa.literal(SUBSCRIBER_PREFIX) + sid,
-        sa.case((s.c.kind == EMAIL, sa.literal("smtp")), else_=sa.literal("webhook")),
+        sa.case(
+            (s.c.kind == EMAIL, sa.literal("smtp")),
+            (s.c.kind == SLACK, sa.literal("slack")),
+            else_=sa.literal("webhook"),
+        ),
         sa.literal(payload, type_=o.c.payload.type),
         sa.literal("pending"),
         sa.literal(0),
@@ -440,6 +449,8 @@ def prepare(delivery: Delivery, *, now: datetime) -> Delivery | Result:
         return _webhook(delivery, subscriber, site, now)
     if purpose == COMPONENT:
         return Result(Outcome.PERMANENT, error="component updates go to webhooks only")
+    if subscriber.kind == SLACK:
+        return _slack(delivery, subscriber, site)
     email = _notification_email(payload, site)
     if email is None:
         return skipped("removed")
@@ -483,6 +494,79 @@ def _webhook(
         "target": {"type": "webhook", "url": subscriber.url, "secret": subscriber.secret},
     }
     return replace(delivery, kind="webhook", payload=sent)
+
+
+def _slack(delivery: Delivery, subscriber: Subscriber, site: Site) -> Delivery | Result:
+    """An incident or maintenance notification as a Slack message: the subject, the update text
+    and its facts (escaped by the Slack channel, so no text can mention or link), and buttons to
+    the incident and to this subscriber's manage and unsubscribe pages."""
+    payload = delivery.payload
+    content = _slack_content(payload, site)
+    if content is None:
+        return skipped("removed")
+    links = links_for(subscriber, site.url)
+    sent = {
+        "purpose": payload.get("purpose"),
+        "subject": payload.get("subject", ""),
+        "text": content["text"],
+        "fields": content["fields"],
+        "links": [
+            {"label": content["link_label"], "url": content["incident_url"]},
+            {"label": "Manage subscription", "url": links.manage},
+            {"label": "Unsubscribe", "url": links.unsubscribe},
+        ],
+        # Checked again by the Slack channel, which connects to the checked address only.
+        "guarded": True,
+        "target": {"type": "slack", "url": subscriber.url},
+    }
+    return replace(delivery, kind="slack", payload=sent)
+
+
+def _slack_content(payload: Mapping[str, Any], site: Site) -> dict[str, Any] | None:
+    """The text and facts of a Slack notification, rendered once per process per update."""
+    purpose = payload.get("purpose")
+    source = _source(payload)
+    if source is None:
+        return None
+    incident_id, update_id = source[0], source[1]
+    starts = str(payload.get("starts") or "")
+
+    def build() -> dict[str, Any]:
+        from .maintenance import format_window_time
+
+        incident = db.session.get(Incident, incident_id)
+        update = db.session.get(IncidentUpdate, update_id) if update_id is not None else None
+        shown = update or (incident.updates[0] if incident.updates else None)
+        status = status_for(incident.kind, update.status if update is not None else incident.status)
+        fields = {"Status": status.label}
+        if incident.is_maintenance:
+            if incident.scheduled_for and incident.scheduled_until:
+                tz = ZoneInfo(site.time_zone)
+                fields["Window"] = (
+                    f"{format_window_time(incident.scheduled_for, tz)} to "
+                    f"{format_window_time(incident.scheduled_until, tz)}"
+                )
+        else:
+            fields["Impact"] = Impact(incident.impact).label
+        lines = notifications.affected_components(incident, update)
+        fields["Components"] = ", ".join(_component_fact(line) for line in lines)
+        text = shown.body if shown is not None else ""
+        if purpose == REMINDER:
+            text = f"Starts {starts}.\n\n{text}".strip()
+        return {
+            "text": text,
+            "fields": fields,
+            "incident_url": site.incident_url(incident.id),
+            "link_label": "View maintenance" if incident.is_maintenance else "View incident",
+        }
+
+    return _cache().get(("slack", purpose, *source, starts), build)
+
+
+def _component_fact(line: notifications.ComponentLine) -> str:
+    if line.old is not None and line.old != line.status:
+        return f"{line.name}: {line.status.label} (was {line.old.label})"
+    return f"{line.name}: {line.status.label}"
 
 
 def _source(payload: Mapping[str, Any]) -> tuple | None:
@@ -571,6 +655,7 @@ def _confirmation_email(subscriber: Subscriber, site: Site) -> notifications.Ema
         site_url=site.url,
         already=False,
         links=None,
+        target=shown_url(subscriber),
     )
 
 
@@ -586,6 +671,7 @@ def _manage_email(subscriber: Subscriber, site: Site) -> notifications.Email:
         site_url=site.url,
         already=True,
         links=links,
+        target=shown_url(subscriber),
     )
     return replace(email, placeholders=None, headers=notifications.unsubscribe_headers(links))
 
@@ -594,14 +680,21 @@ def _disabled_email(subscriber: Subscriber, site: Site) -> notifications.Email:
     links = links_for(subscriber, site.url)
     email = _render_email(
         "webhook_disabled",
-        notifications.subject(site.name, "Webhook subscription disabled"),
+        _disabled_subject(subscriber, site),
         subscriber=subscriber,
+        kind_label=KIND_LABELS.get(subscriber.kind, subscriber.kind),
+        target=shown_url(subscriber),
         failures=subscriber.failure_count,
         last_error=subscriber.last_error,
         site_url=site.url,
         links=links,
     )
     return replace(email, placeholders=None, headers=notifications.unsubscribe_headers(links))
+
+
+def _disabled_subject(subscriber: Subscriber, site: Site) -> str:
+    label = KIND_LABELS.get(subscriber.kind, subscriber.kind)
+    return notifications.subject(site.name, f"{label[:1].upper()}{label[1:]} subscription disabled")
 
 
 def record(message: OutboxMessage, result: Result, *, now: datetime, dead: bool) -> None:
@@ -630,13 +723,8 @@ def record(message: OutboxMessage, result: Result, *, now: datetime, dead: bool)
     limit = subscriber_settings()["disable_after_failures"]
     if subscriber.disabled_at is None and subscriber.failure_count >= limit:
         subscriber.disabled_at = now
-        if subscriber.kind == WEBHOOK:
-            enqueue_own(
-                subscriber,
-                DISABLED,
-                notifications.subject(current_site().name, "Webhook subscription disabled"),
-                now,
-            )
+        if subscriber.kind in URL_KINDS:
+            enqueue_own(subscriber, DISABLED, _disabled_subject(subscriber, current_site()), now)
 
 
 def send(session: Any, delivery: Delivery, *, now: datetime) -> Result:

@@ -1,5 +1,6 @@
-"""Subscribers: double opt-in sign-up, its rate limits, and what a subscriber's signed links do
-(confirm, choose components, rotate a webhook secret, re-enable, unsubscribe)."""
+"""Subscribers: double opt-in sign-up (email, webhook, Slack), its rate limits, and what a
+subscriber's signed links do (confirm, choose components, rotate a webhook secret, re-enable,
+unsubscribe)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ from .subscriber_common import (
     CONFIRM,
     CONFIRMATION,
     EMAIL,
+    KIND_LABELS,
     MANAGE_LINK,
+    SLACK,
     UNSUBSCRIBE,
     WEBHOOK,
     BadLink,
@@ -238,32 +241,63 @@ def sign_up_webhook(
     resolve: Resolver | None = None,
 ) -> Subscriber:
     """Sign a webhook up after the SSRF guard; the confirmation goes to the contact address."""
+    return _sign_up_url(WEBHOOK, url, contact, choice, now=now, source=source, resolve=resolve)
+
+
+def sign_up_slack(
+    url: str,
+    contact: str,
+    choice: Choice,
+    *,
+    now: datetime,
+    source: str = "form",
+    resolve: Resolver | None = None,
+) -> Subscriber:
+    """Sign a Slack incoming webhook up after the SSRF guard; confirmed like a webhook.
+
+    Nothing is posted to the channel before the contact confirms by email: a sign-up form that
+    posts at once would let anyone who holds a Slack URL use this page to write into it.
+    """
+    return _sign_up_url(SLACK, url, contact, choice, now=now, source=source, resolve=resolve)
+
+
+def _sign_up_url(
+    kind: str,
+    url: str,
+    contact: str,
+    choice: Choice,
+    *,
+    now: datetime,
+    source: str,
+    resolve: Resolver | None,
+) -> Subscriber:
+    """Sign up a URL of `kind` with a contact address, which gets the confirmation link."""
     settings = subscriber_settings()
     address = check_email(contact, settings["email_domains"])
     target = check_url(url, webhook_policy(settings), resolve=resolve)
+    # Only webhooks sign their requests; a Slack URL carries its own secret.
+    secret = new_secret() if kind == WEBHOOK else ""
     subscriber = _find_or_add(
         Subscriber(
-            kind=WEBHOOK,
+            kind=kind,
             email=address,
             url=target.url,
-            secret=new_secret(),
+            secret=secret,
             created_at=now,
             source=source,
         )
     )
     if subscriber.active:
         if _may_email(address, now):
+            words = f"Your {KIND_LABELS[kind]} subscription"
             enqueue_own(
-                subscriber,
-                MANAGE_LINK,
-                notifications.subject(current_site().name, "Your webhook subscription"),
-                now,
+                subscriber, MANAGE_LINK, notifications.subject(current_site().name, words), now
             )
         return subscriber
     if subscriber.confirmed_at is not None or subscriber.unsubscribed_at is not None:
         _restart(subscriber, now, source)
         # A fresh secret for a fresh subscription: it is shown when the contact confirms.
-        subscriber.secret = new_secret()
+        subscriber.secret = secret
     _apply_choice(subscriber, choice)
     db.session.flush()
     if _may_email(address, now):

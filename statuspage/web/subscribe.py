@@ -1,4 +1,4 @@
-"""Public subscription pages: sign up by email or webhook, confirm, manage, unsubscribe.
+"""Public subscription pages: sign up by email, webhook or Slack, confirm, manage, unsubscribe.
 
 Links in emails only show a page; the change is a POST (mail scanners open links on their own).
 The unsubscribe POST is exempt from CSRF: its signed token authenticates it, and RFC 8058
@@ -30,6 +30,12 @@ bp = Blueprint("subscribe", __name__)
 #: The field people never see (CSS hides it); scripts that fill every field fill it too.
 HONEYPOT = "website"
 MAX_TOKEN = 300
+#: The sign-up form of each kind of subscription.
+FORMS = {
+    common.EMAIL: "public/subscribe.html",
+    common.WEBHOOK: "public/subscribe_webhook.html",
+    common.SLACK: "public/subscribe_slack.html",
+}
 
 
 @bp.after_request
@@ -70,7 +76,7 @@ def _form_page(template: str, *, status: int = 200, error: StatuspageError | Non
 def _sign_up(kind: str):
     """Count the attempt, drop bots, sign up; answer the same whoever the address is."""
     form = request.form
-    template = "public/subscribe.html" if kind == common.EMAIL else "public/subscribe_webhook.html"
+    template = FORMS[kind]
     now = utcnow()
     try:
         with write_transaction():
@@ -84,6 +90,8 @@ def _sign_up(kind: str):
             choice = service.parse_choice(form.getlist("component"))
             if kind == common.EMAIL:
                 service.sign_up_email(form.get("email", ""), choice, now=now)
+            elif kind == common.SLACK:
+                service.sign_up_slack(form.get("url", ""), form.get("email", ""), choice, now=now)
             else:
                 service.sign_up_webhook(form.get("url", ""), form.get("email", ""), choice, now=now)
     except ValidationError as exc:
@@ -109,6 +117,15 @@ def subscribe_webhook():
     return _form_page("public/subscribe_webhook.html")
 
 
+@bp.route("/subscribe/slack", methods=["GET", "POST"])
+def subscribe_slack():
+    """Subscribe a Slack channel through one of its incoming-webhook URLs."""
+    _offered()
+    if request.method == "POST":
+        return _sign_up(common.SLACK)
+    return _form_page("public/subscribe_slack.html")
+
+
 @bp.get("/subscribe/sent")
 def sent():
     """Check your inbox."""
@@ -128,12 +145,21 @@ def confirm(token: str):
     try:
         if request.method == "GET":
             subscriber = service.from_token(common.CONFIRM, token)
-            return render_template("public/subscribe_confirm.html", subscriber=subscriber)
+            return render_template(
+                "public/subscribe_confirm.html",
+                subscriber=subscriber,
+                target=common.shown_url(subscriber),
+            )
         with write_transaction():
             subscriber = service.confirm(token, now=utcnow())
             secret = subscriber.secret if subscriber.kind == common.WEBHOOK else None
             manage = common.make_token(current_app.config["SECRET_KEY"], common.MANAGE, subscriber)
-            context = {"subscriber": subscriber, "secret": secret, "manage_token": manage}
+            context = {
+                "subscriber": subscriber,
+                "target": common.shown_url(subscriber),
+                "secret": secret,
+                "manage_token": manage,
+            }
             page = render_template("public/subscribe_confirm.html", done=True, **context)
     except common.BadLink as exc:
         return _refused(exc)
@@ -159,6 +185,7 @@ def manage(token: str):
             page = render_template(
                 "public/subscribe_manage.html",
                 subscriber=subscriber,
+                target=common.shown_url(subscriber),
                 state=common.state_of(subscriber),
                 groups=[(g, m) for g in tree.groups if (m := tree.members.get(g.id))],
                 ungrouped=tree.ungrouped,
@@ -209,6 +236,7 @@ def unsubscribe(token: str):
                 done=True,
                 changed=result.changed,
                 subscriber=result.subscriber,
+                target=common.shown_url(result.subscriber) if result.subscriber else "",
             )
     except common.BadLink as exc:
         return _refused(exc)

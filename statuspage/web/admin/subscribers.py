@@ -13,7 +13,7 @@ from ...database import write_transaction
 from ...errors import NotFound, ValidationError
 from ...roles import Permission
 from ...services import subscriber_admin as service
-from ...services.subscriber_common import STATES, state_of
+from ...services.subscriber_common import KIND_LABELS, KINDS, STATES, shown_url, state_of
 from ...timeutil import utcnow
 from ..auth import requires
 from . import bp
@@ -35,14 +35,21 @@ def _list(*, report: service.ImportReport | None = None, error: str | None = Non
     state = request.args.get("state") or None
     if state not in (None, *STATES):
         raise NotFound(f"no subscriber state {state!r}")
+    kind = request.args.get("kind") or None
+    if kind not in (None, *KINDS):
+        raise NotFound(f"no subscriber kind {kind!r}")
     page = _page()
-    rows, more = service.search(text, state=state, page=page)
+    rows, more = service.search(text, state=state, kind=kind, page=page)
     page_html = render_template(
         "admin/subscribers/list.html",
         subscribers=rows,
         q=text,
         state=state,
         states=STATES,
+        kind=kind,
+        kinds=KINDS,
+        kind_labels=KIND_LABELS,
+        shown_url=shown_url,
         page=page,
         more=more,
         counts=service.counts(),
@@ -109,7 +116,7 @@ def subscriber_remove(subscriber_id: int):
     """Delete a subscriber; messages still queued for them are dropped when their turn comes."""
     with write_transaction():
         removed = service.remove(subscriber_id, now=utcnow(), actor=actor())
-        label = removed.email or removed.url
+        label = removed.email or shown_url(removed)
     flash(f"Removed {label}.", "ok")
     return redirect(url_for("admin.subscribers"))
 
