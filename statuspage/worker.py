@@ -11,14 +11,11 @@ by another worker when their lease runs out (at-least-once delivery).
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import os
 import secrets
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,15 +30,14 @@ from flask import Flask
 from . import channels, outbox, rollup
 from .config import Settings
 from .database import write_transaction
+from .escalation import runtime
 from .extensions import db
+from .services import maintenance, subscriber_delivery
 from .timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-RUNTIME_MODULE = "statuspage.escalation.runtime"
-MAINTENANCE_MODULE = "statuspage.services.maintenance"
-SUBSCRIBER_DELIVERY_MODULE = "statuspage.services.subscriber_delivery"
 
 
 class Stopper:
@@ -162,43 +158,26 @@ def _isolated(step: Callable[..., object], *args: Any) -> None:
         db.session.rollback()
 
 
-def _optional(module: str, name: str) -> Callable[..., Any] | None:
-    """A function from a module that may not be written yet (None then)."""
-    if module not in sys.modules and importlib.util.find_spec(module) is None:
-        return None
-    return getattr(importlib.import_module(module), name, None)
-
-
 def advance_runs(now: datetime) -> None:
     """Let escalation runs whose next step is due write their notifications to the outbox."""
-    advance = _optional(RUNTIME_MODULE, "advance_due_runs")
-    if advance is not None:
-        # It takes one write transaction per run itself; end whatever read it left open.
-        advance(now)
-        db.session.commit()
+    # It takes one write transaction per run itself; end whatever read it left open.
+    runtime.advance_due_runs(now)
+    db.session.commit()
 
 
 def tick_maintenances(now: datetime, tz: ZoneInfo) -> None:
     """Start and complete the scheduled maintenances whose time has come."""
-    tick = _optional(MAINTENANCE_MODULE, "tick")
-    if tick is None:
-        return
     with write_transaction():
-        transitions = tick(now, tz=tz)
+        transitions = maintenance.tick(now, tz=tz)
     for transition in transitions:
         log.info("%s", transition)
 
 
 def _subscriber_rows(message: Any) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
     """The subscriber delivery's (send, settle) if this row is one of its own, else None."""
-    handles = _optional(SUBSCRIBER_DELIVERY_MODULE, "handles")
-    if handles is None or not handles(message.channel, message.payload):
+    if not subscriber_delivery.handles(message.channel, message.payload):
         return None
-    send = _optional(SUBSCRIBER_DELIVERY_MODULE, "send")
-    settle = _optional(SUBSCRIBER_DELIVERY_MODULE, "settle")
-    if send is None or settle is None:
-        return None
-    return send, settle
+    return subscriber_delivery.send, subscriber_delivery.settle
 
 
 def lease_margin(lease: timedelta) -> timedelta:
