@@ -36,7 +36,7 @@ from .extensions import db
 from .models import Component, Incident, IncidentUpdate, incident_components
 from .timeutil import isoformat, utcnow
 from .web.cache import PageCache
-from .web.public import MONTHS_PER_PAGE
+from .web.public import MONTHS_PER_PAGE, history_href
 
 log = logging.getLogger(__name__)
 
@@ -250,12 +250,11 @@ def _render_site(app: Flask, months: int, previous: Path | None) -> Site:
             renderer.fetch(f"/components/{component_id}{suffix}")
     pages = 0
     for page in range(1, history_pages_for(months) + 1):
-        url = "/history" if page == 1 else f"/history?page={page}"
-        if renderer.fetch(history_url(page), url=url) is None:
+        if renderer.fetch(history_url(page), url=history_href(page)) is None:
             break  # no history that old
         pages = page
         part = 2
-        while renderer.fetch(history_url(page, part), url=f"/history?page={page}&part={part}"):
+        while renderer.fetch(history_url(page, part), url=history_href(page, part)):
             part += 1  # a busy page's later parts, until one answers 404
     marker = read_marker(previous) if previous is not None else None
     old = marker.get("incidents", {}) if marker and marker.get("fingerprint") == digest else {}

@@ -164,3 +164,13 @@ def test_staleness_bound_is_honoured(make_app):
     assert reader.read() == first
     reader.max_staleness = 0
     assert reader.read()[0] == first[0] + 1
+
+
+def test_the_paths_it_remembers_are_bounded(client, sample, monkeypatch):
+    from statuspage.web import fastpath
+
+    monkeypatch.setattr(fastpath, "MAX_ROUTES", 3)
+    incident = sample["open"].id
+    for zeros in range(6):  # one incident, six spellings of its URL
+        assert client.get(f"/incidents/{'0' * zeros}{incident}").status_code == 200
+    assert len(_fastpath(client.application).routes) <= 3

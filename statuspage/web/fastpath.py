@@ -24,6 +24,7 @@ from werkzeug.http import http_date
 
 from .cache import (
     FASTPATH_KEY,
+    MAX_ENTRIES,
     Entry,
     PageCache,
     Served,
@@ -49,6 +50,8 @@ OWN_HEADERS = frozenset(
 )
 
 Headers = list[tuple[str, str]]
+#: The most paths remembered (each a few dozen bytes).
+MAX_ROUTES = 4 * MAX_ENTRIES
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,10 @@ class FastPath:
         extra = [(name, value) for name, value in headers if name.lower() not in OWN_HEADERS]
         if any(name.lower() == "set-cookie" for name, _ in extra):
             return  # an answer that sets a cookie is never replayed to someone else
+        if path not in self.routes and len(self.routes) >= MAX_ROUTES:
+            # Spellings of one URL are many (/incidents/0001, trailing slashes): start afresh
+            # rather than grow without bound; Flask relearns the paths in use.
+            self.routes.clear()
         self.routes[path] = served.query_args
         wire = Wire(
             entry=served.entry, generation=served.generation, today=served.today, extra=extra
