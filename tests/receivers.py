@@ -9,7 +9,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -229,3 +231,31 @@ def start_worker(config: Path, log: Path, env: dict[str, str] | None = None) -> 
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+@contextmanager
+def serving(config: Path, folder: Path) -> Iterator[str]:
+    """Run `statuspage serve` (one worker process) until the block ends; yield its base URL."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSPAGE_")}
+    command = [sys.executable, "-c", "from statuspage.cli import main; main()", "serve"]
+    command += ["--port", str(port), "--workers", "1", "--config", str(config)]
+    process = subprocess.Popen(
+        command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=2).close()
+                break
+            except OSError as exc:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    output = b"" if process.poll() is None else process.stdout.read()
+                    raise AssertionError(f"statuspage serve did not answer: {output!r}") from exc
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)

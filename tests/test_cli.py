@@ -1,12 +1,8 @@
 """The `statuspage` command: each command's output, and one-line errors instead of tracebacks."""
 
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -20,6 +16,8 @@ from statuspage.extensions import db
 from statuspage.models import Component, ComponentGroup, ComponentStatusChange, Incident, User
 from statuspage.passwords import verify_password
 from statuspage.services import audit
+
+from .receivers import serving
 
 SECRET = "test-secret-key-not-for-production"
 
@@ -260,33 +258,10 @@ def test_serve_refuses_a_port_in_use(cli, monkeypatch):
     assert_one_line_error(result, "cannot listen on 127.0.0.1")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_serve_answers_http_with_the_configured_site(cli, config_file, tmp_path):
-    port = _free_port()
-    env = {**os.environ, "STATUSPAGE_CONFIG": ""}
-    command = [sys.executable, "-c", "from statuspage.cli import main; main()", "serve"]
-    command += ["--port", str(port), "--workers", "1", "--config", str(config_file)]
-    process = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}/api/v2/status.json"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    body = json.load(response)
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.1)
-    finally:
-        process.terminate()
-        output = process.communicate(timeout=20)[0].decode()
-    assert body["page"]["name"] == "CLI Status", output
+    with (
+        serving(config_file, tmp_path) as base,
+        urllib.request.urlopen(f"{base}/api/v2/status.json", timeout=5) as response,
+    ):
+        body = json.load(response)
+    assert body["page"]["name"] == "CLI Status"

@@ -4,16 +4,8 @@ at once, warm caches and fast paths included."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from email.message import Message
-from pathlib import Path
 
 import pytest
 
@@ -22,40 +14,8 @@ from statuspage.services import audit, tokens
 from statuspage.services import users as user_service
 from statuspage.timeutil import utcnow
 
+from .receivers import serving
 from .test_cli import write_config
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def serving(config: Path, folder: Path) -> Iterator[str]:
-    """Run `statuspage serve` (one worker process) until the block ends; yield its base URL."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSPAGE_")}
-    command = [sys.executable, "-c", "from statuspage.cli import main; main()", "serve"]
-    command += ["--port", str(port), "--workers", "1", "--config", str(config)]
-    process = subprocess.Popen(
-        command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.communicate(timeout=20)
 
 
 def get(url: str, headers: dict | None = None) -> tuple[int, Message, bytes]:
