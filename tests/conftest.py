@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,22 +45,41 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             db.engine.dispose()
         yield f"sqlite:///{template}"
         return
-    admin_url = _pg_admin_url(PG_URL)
-    name = f"statuspage_test_{os.getpid()}_{secrets.token_hex(4)}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = admin_url.set(database=name).render_as_string(hide_password=False)
-    try:
+    with _pg_database() as url:
         app = create_app(_base_config(url))
         with app.app_context():
             upgrade()
             db.engine.dispose()
         yield url
+
+
+@contextmanager
+def _pg_database() -> Iterator[str]:
+    """A PostgreSQL database of its own, created here and dropped at the end; yield its URL."""
+    admin_url = _pg_admin_url(PG_URL)
+    name = f"statuspage_test_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture
+def empty_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """An app on an empty database of its own, for migration tests that start from an old
+    revision: a SQLite file, or a PostgreSQL database created and dropped for the test."""
+    monkeypatch.chdir(tmp_path)
+    with ExitStack() as stack:
+        url = stack.enter_context(_pg_database()) if PG_URL else f"sqlite:///{tmp_path}/old.db"
+        app = create_app(_base_config(url))
+        yield app
+        with app.app_context():
+            db.engine.dispose()
 
 
 class HttpsClient(FlaskClient):

@@ -60,18 +60,11 @@ def test_write_transaction_rolls_back_everything_on_error(ctx):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ComponentGroup)) == 0
 
 
-def test_upgrade_from_first_revision_keeps_existing_updates(tmp_path, monkeypatch):
+def test_upgrade_from_first_revision_keeps_existing_updates(empty_app):
     """Column additions with NOT NULL carry server defaults, so old rows survive the upgrade."""
     from alembic import command
 
-    from statuspage import create_app
-    from tests.conftest import PG_URL
-
-    if PG_URL:  # covered on SQLite; the PostgreSQL run uses one shared database
-        return
-    monkeypatch.chdir(tmp_path)
-    app = create_app({"database": {"url": f"sqlite:///{tmp_path}/old.db"}, "secret_key": "k"})
-    with app.app_context(), db.engine.begin() as conn:
+    with empty_app.app_context(), db.engine.begin() as conn:
         cfg = database._alembic_config(conn)
         command.upgrade(cfg, "0001")
         conn.exec_driver_sql(
@@ -82,7 +75,7 @@ def test_upgrade_from_first_revision_keeps_existing_updates(tmp_path, monkeypatc
         conn.exec_driver_sql(
             "INSERT INTO incident_updates (id, incident_id, status, body, body_html, display_at,"
             " deliver_notifications, created_at, updated_at) VALUES (1, 1, 'resolved', 'b',"
-            " '<p>b</p>', '2026-01-01', 1, '2026-01-01', '2026-01-01')"
+            " '<p>b</p>', '2026-01-01', TRUE, '2026-01-01', '2026-01-01')"
         )
         command.upgrade(cfg, "head")
-        assert conn.exec_driver_sql("SELECT text_edited FROM incident_updates").scalar() == 0
+        assert not conn.exec_driver_sql("SELECT text_edited FROM incident_updates").scalar()

@@ -842,29 +842,25 @@ def test_delivery_counts_split_queued_sent_failed_and_skipped(page):
     assert len(ids) == 4 and queued.state == "pending"
 
 
-def test_the_unique_key_migration_keeps_the_oldest_of_duplicate_subscribers(tmp_path, monkeypatch):
+def test_the_unique_key_migration_keeps_the_oldest_of_duplicate_subscribers(empty_app):
     from alembic import command
 
-    from statuspage import create_app, database
-    from tests.conftest import PG_URL
+    from statuspage import database
 
-    if PG_URL:  # covered on SQLite; the PostgreSQL run uses one shared database
-        return
-    monkeypatch.chdir(tmp_path)
-    app = create_app({"database": {"url": f"sqlite:///{tmp_path}/old.db"}, "secret_key": "k"})
-    with app.app_context(), db.engine.begin() as conn:
+    with empty_app.app_context(), db.engine.begin() as conn:
         cfg = database._alembic_config(conn)
         command.upgrade(cfg, "0008")
         conn.exec_driver_sql(
             "INSERT INTO components (id, name, description, status, position, showcase,"
-            " created_at, updated_at) VALUES (1, 'API', '', 'operational', 0, 1,"
+            " created_at, updated_at) VALUES (1, 'API', '', 'operational', 0, TRUE,"
             " '2026-01-01', '2026-01-01')"
         )
         for sid, email in ((1, "a@example.com"), (2, "a@example.com"), (3, "b@example.com")):
             conn.exec_driver_sql(
                 "INSERT INTO subscribers (id, kind, email, url, secret, all_components,"
                 " token_version, created_at, failure_count, last_error, source)"
-                f" VALUES ({sid}, 'email', '{email}', '', '', 0, 0, '2026-01-01', 0, '', 'form')"
+                f" VALUES ({sid}, 'email', '{email}', '', '', FALSE, 0, '2026-01-01', 0, '',"
+                " 'form')"
             )
             conn.exec_driver_sql(f"INSERT INTO subscriber_components VALUES ({sid}, 1)")
         command.upgrade(cfg, "0009")
