@@ -25,12 +25,13 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for the receivers the tests use
 
-from statuspage import create_app, outbox  # noqa: E402
-from statuspage.database import upgrade, write_transaction  # noqa: E402
-from statuspage.extensions import db  # noqa: E402
-from statuspage.models import OutboxMessage  # noqa: E402
-from statuspage.timeutil import utcnow  # noqa: E402
-from tests.receivers import (  # noqa: E402
+from statuspage import create_app
+from statuspage.clock import utcnow
+from statuspage.db.database import upgrade, write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import OutboxMessage
+from statuspage.delivery import outbox
+from tests.receivers import (
     HttpReceiver,
     SmtpSink,
     start_worker,

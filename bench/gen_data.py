@@ -22,12 +22,14 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from statuspage import create_app, generation, rollup
-from statuspage.database import upgrade, write_transaction
-from statuspage.enums import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
-from statuspage.extensions import db
-from statuspage.markup import render_markdown
-from statuspage.models import (
+from statuspage import create_app
+from statuspage.clock import utcnow
+from statuspage.core.enums import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
+from statuspage.core.markup import render_markdown
+from statuspage.db import generation, rollup
+from statuspage.db.database import upgrade, write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import (
     Component,
     ComponentGroup,
     ComponentStatusChange,
@@ -36,7 +38,6 @@ from statuspage.models import (
     UpdateComponentChange,
     incident_components,
 )
-from statuspage.timeutil import utcnow
 
 BATCH = 5000
 SERVICES = (

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen_data
 
 from statuspage import create_app, demo
-from statuspage.database import upgrade, write_transaction
-from statuspage.extensions import db
-from statuspage.timeutil import utcnow
+from statuspage.clock import utcnow
+from statuspage.db.database import upgrade, write_transaction
+from statuspage.db.extensions import db
 
 PATHS = (
     "/",

@@ -44,12 +44,12 @@ import gen_data
 
 from statuspage import create_app, demo, server
 from statuspage import export as exporter
-from statuspage.database import upgrade, write_transaction
-from statuspage.enums import Impact, IncidentStatus
-from statuspage.extensions import db
-from statuspage.models import Incident
-from statuspage.services import incidents as incident_service
-from statuspage.timeutil import utcnow
+from statuspage.clock import utcnow
+from statuspage.core.enums import Impact, IncidentStatus
+from statuspage.db.database import upgrade, write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import Incident
+from statuspage.publishing import incidents as incident_service
 
 PYTHON = sys.executable
 BIN = Path(sys.executable).parent
@@ -101,6 +101,7 @@ UNCACHED_APP = '''
 """The app with its page cache turned off: every request renders (for uncached throughput)."""
 from statuspage import create_app
 from statuspage.web.cache import PageCache
+from statuspage.clock import utcnow
 
 
 class NoCache(PageCache):

@@ -34,15 +34,17 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for the receivers the tests use
 
-from statuspage import channels, create_app, outbox, worker  # noqa: E402
-from statuspage.database import upgrade, write_transaction  # noqa: E402
-from statuspage.extensions import db  # noqa: E402
-from statuspage.models import OutboxMessage, Subscriber  # noqa: E402
-from statuspage.services import audit, subscriber_delivery, tokens, users  # noqa: E402
-from statuspage.services import components as component_service  # noqa: E402
-from statuspage.services import subscribers as subscriber_service  # noqa: E402
-from statuspage.timeutil import utcnow  # noqa: E402
-from tests.receivers import (  # noqa: E402
+from statuspage import create_app
+from statuspage.accounts import tokens, users
+from statuspage.clock import utcnow
+from statuspage.db import audit
+from statuspage.db.database import upgrade, write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import OutboxMessage, Subscriber
+from statuspage.delivery import channels, outbox, subscriber_delivery, worker
+from statuspage.delivery import subscribers as subscriber_service
+from statuspage.publishing import components as component_service
+from tests.receivers import (
     HttpReceiver,
     SmtpSink,
     start_worker,

@@ -10,16 +10,9 @@ from typing import Any
 
 from flask import Flask
 
-from . import database
-from .config import Settings, database_uri, load_settings
-
-PACKAGE_DIR = Path(__file__).parent
-
-
-def resource_dir(name: str) -> Path:
-    """Find a top-level resource folder: inside the package in a wheel, beside it in a checkout."""
-    packaged = PACKAGE_DIR / name
-    return packaged if packaged.is_dir() else PACKAGE_DIR.parent / name
+from statuspage.config import Settings, database_uri, load_settings
+from statuspage.db import database
+from statuspage.resources import PACKAGE_DIR, resource_dir
 
 
 def create_app(
@@ -37,7 +30,7 @@ def create_app(
     configure_flask(app, settings, instance)
     database.init_app(app)
 
-    from .web import init_app as init_web
+    from statuspage.web import init_app as init_web
 
     init_web(app)
     return app

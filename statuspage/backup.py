@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
-from .database import MIGRATIONS
-from .errors import Conflict, StatuspageError, ValidationError
-from .timeutil import utcnow
+from statuspage.clock import utcnow
+from statuspage.db.database import MIGRATIONS
+from statuspage.errors import Conflict, StatuspageError, ValidationError
 
 #: Tables whose rows do not make a database "non-empty": the schema version and the
 #: generation counter exist in a freshly migrated database.

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import ConfigError, StatuspageError
+from statuspage.errors import ConfigError, StatuspageError
 
 ENV_PREFIX = "STATUSPAGE_"
 ROOT = ""  # the section name of top-level keys such as `secret_key`
@@ -226,7 +226,7 @@ SETTINGS: tuple[Setting, ...] = (
 
 SETTINGS_BY_NAME = {(s.section, s.key): s for s in SETTINGS}
 #: Sections whose tables are named by the operator ([channels.NAME], [paths.NAME], ...):
-#: kept raw here and checked as a whole by statuspage.escalation.config.
+#: kept raw here and checked as a whole by statuspage.core.escalation.config.
 NAMED_SECTIONS = ("channels", "paths", "windows")
 SECTIONS = sorted({s.section for s in SETTINGS if s.section} | set(NAMED_SECTIONS))
 
@@ -285,7 +285,7 @@ def load_settings(
     if overrides:
         _merge(values, overrides, "test config")
     _check_values(values, source)
-    from .escalation.config import parse_escalation
+    from statuspage.core.escalation.config import parse_escalation
 
     escalation = parse_escalation(
         {name: values[name] for name in NAMED_SECTIONS}, source=source, environ=environ
@@ -423,7 +423,7 @@ def _check_values(values: dict[str, dict[str, Any]], source: str) -> None:
     for key in ("email_domains", "webhook_allow_networks"):
         if not all(isinstance(item, str) for item in subscribers[key]):
             raise ConfigError(f"{source}: subscribers.{key}: expected an array of strings")
-    from .netguard import parse_networks
+    from statuspage.delivery.netguard import parse_networks
 
     try:
         parse_networks(subscribers["webhook_allow_networks"])

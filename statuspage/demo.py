@@ -9,14 +9,14 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import current_app
 
-from . import rollup
-from .app import resource_dir
-from .enums import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
-from .extensions import db
-from .models import Component, ComponentGroup, Incident, Message
-from .services import components as component_service
-from .services import incidents as incident_service
-from .services import library as library_service
+from statuspage.core.enums import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
+from statuspage.db import rollup
+from statuspage.db.extensions import db
+from statuspage.db.models import Component, ComponentGroup, Incident, Message
+from statuspage.publishing import components as component_service
+from statuspage.publishing import incidents as incident_service
+from statuspage.publishing import library as library_service
+from statuspage.resources import resource_dir
 
 OK = ComponentStatus.OPERATIONAL
 DEGRADED = ComponentStatus.DEGRADED_PERFORMANCE

@@ -29,14 +29,16 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import Flask
 
-from . import __version__, generation
-from .app import PACKAGE_DIR, resource_dir
-from .errors import Conflict, StatuspageError
-from .extensions import db
-from .models import Component, Incident, IncidentUpdate, incident_components
-from .timeutil import isoformat, utcnow
-from .web.cache import PageCache
-from .web.public import MONTHS_PER_PAGE, history_href
+from statuspage import __version__
+from statuspage.clock import utcnow
+from statuspage.core.times import isoformat
+from statuspage.db import generation
+from statuspage.db.extensions import db
+from statuspage.db.models import Component, Incident, IncidentUpdate, incident_components
+from statuspage.errors import Conflict, StatuspageError
+from statuspage.resources import PACKAGE_DIR, resource_dir
+from statuspage.web.cache import PageCache
+from statuspage.web.public import MONTHS_PER_PAGE, history_href
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import os
 import socket
 from pathlib import Path
 
-from .config import ENV_PREFIX
-from .errors import StatuspageError
+from statuspage.config import ENV_PREFIX
+from statuspage.errors import StatuspageError
 
 #: A factory each worker process calls to build its own app; it reads STATUSPAGE_CONFIG.
 TARGET = "statuspage:create_app"

@@ -20,8 +20,9 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from statuspage import create_app
-from statuspage.database import upgrade
-from statuspage.extensions import db
+from statuspage.clock import utcnow
+from statuspage.db.database import upgrade
+from statuspage.db.extensions import db
 
 PG_URL = os.environ.get("STATUSPAGE_TEST_DATABASE_URL", "")
 
@@ -175,11 +176,10 @@ def sample(ctx):
     and an upcoming maintenance. Times are relative to the real clock so pages show them."""
     from datetime import timedelta
 
-    from statuspage.database import write_transaction
-    from statuspage.enums import ComponentStatus, Impact, IncidentStatus
-    from statuspage.services import components as cs
-    from statuspage.services import incidents as inc
-    from statuspage.timeutil import utcnow
+    from statuspage.core.enums import ComponentStatus, Impact, IncidentStatus
+    from statuspage.db.database import write_transaction
+    from statuspage.publishing import components as cs
+    from statuspage.publishing import incidents as inc
 
     now = utcnow()
     data = {}

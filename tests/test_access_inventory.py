@@ -12,15 +12,14 @@ import pytest
 from argon2 import PasswordHasher
 from flask import Flask
 
-from statuspage import passwords
-from statuspage.database import write_transaction
-from statuspage.roles import Permission, allows
-from statuspage.services import audit, tokens
-from statuspage.services import users as user_service
-from statuspage.timeutil import utcnow
+from statuspage.accounts import passwords, tokens
+from statuspage.accounts import users as user_service
+from statuspage.clock import utcnow
+from statuspage.core.roles import Permission, allows
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
 from statuspage.web.auth import PUBLIC, SIGNED_IN, access_rule
-
-from .test_admin_session import PASSWORD, csrf, login
+from tests.test_admin_session import PASSWORD, csrf, login
 
 READ, PUBLISH, MESSAGES, USERS, AUDIT = (
     Permission.READ,

@@ -9,19 +9,18 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from flask import Blueprint
 
-from statuspage import passwords
-from statuspage.database import write_transaction
+from statuspage.accounts import passwords, tokens
+from statuspage.accounts import users as user_service
+from statuspage.clock import utcnow
+from statuspage.core.roles import Permission
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import ApiToken, User
 from statuspage.errors import Conflict
-from statuspage.extensions import db
-from statuspage.models import ApiToken, User
-from statuspage.roles import Permission
-from statuspage.services import audit, tokens
-from statuspage.services import users as user_service
-from statuspage.timeutil import utcnow
 from statuspage.web.auth import current_user, protect_blueprint, requires
-
-from .conftest import NOW
-from .test_admin_session import PASSWORD, csrf, login
+from tests.conftest import NOW
+from tests.test_admin_session import PASSWORD, csrf, login
 
 
 @pytest.fixture(autouse=True)

@@ -9,16 +9,16 @@ import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
-from statuspage import passwords
-from statuspage.database import write_transaction
-from statuspage.enums import ComponentStatus
-from statuspage.extensions import db
-from statuspage.models import ApiToken
-from statuspage.services import audit, publish
-from statuspage.services import users as user_service
-from statuspage.timeutil import utcnow
-
-from .test_admin_session import PASSWORD, csrf, login
+from statuspage.accounts import passwords
+from statuspage.accounts import users as user_service
+from statuspage.clock import utcnow
+from statuspage.core.enums import ComponentStatus
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import ApiToken
+from statuspage.publishing import publish
+from tests.test_admin_session import PASSWORD, csrf, login
 
 
 @pytest.fixture(autouse=True)

@@ -6,17 +6,16 @@ from datetime import timedelta
 
 import pytest
 
-from statuspage.database import write_transaction
-from statuspage.enums import Impact
-from statuspage.models import Incident, IncidentUpdate
-from statuspage.services import audit
-from statuspage.services import incidents as incident_service
-from statuspage.timeutil import utcnow
+from statuspage.clock import utcnow
+from statuspage.core.enums import Impact
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from statuspage.db.models import Incident, IncidentUpdate
+from statuspage.publishing import incidents as incident_service
 from statuspage.web.admin.dashboard import cadence_for, open_incidents
-
-from .conftest import NOW
-from .test_admin_incidents import make_user, sign_in
-from .test_admin_incidents import quick_hashes as quick_hashes  # autouse: cheap Argon2
+from tests.conftest import NOW
+from tests.test_admin_incidents import make_user, sign_in
+from tests.test_admin_incidents import quick_hashes as quick_hashes  # autouse: cheap Argon2
 
 
 @pytest.fixture

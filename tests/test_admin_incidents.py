@@ -18,17 +18,17 @@ import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
-from statuspage import passwords
-from statuspage.database import write_transaction
-from statuspage.enums import ComponentStatus, Impact, IncidentStatus
-from statuspage.extensions import db
-from statuspage.models import Component, Incident, IncidentUpdate
-from statuspage.services import audit
-from statuspage.services import components as component_service
-from statuspage.services import incidents as incident_service
-from statuspage.services import library as library_service
-from statuspage.services import users as user_service
-from statuspage.timeutil import utcnow
+from statuspage.accounts import passwords
+from statuspage.accounts import users as user_service
+from statuspage.clock import utcnow
+from statuspage.core.enums import ComponentStatus, Impact, IncidentStatus
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import Component, Incident, IncidentUpdate
+from statuspage.publishing import components as component_service
+from statuspage.publishing import incidents as incident_service
+from statuspage.publishing import library as library_service
 
 MESSAGES = Path(__file__).resolve().parent.parent / "messages"
 PASSWORD = "correct horse battery"

@@ -10,16 +10,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from statuspage.database import write_transaction
-from statuspage.extensions import db
-from statuspage.models import AuditEntry, Message
-from statuspage.services import audit
-from statuspage.services import library as lib
-from statuspage.services import users as user_service
-from statuspage.timeutil import utcnow
-
-from .conftest import NOW
-from .test_admin_session import PASSWORD, csrf, login
+from statuspage.accounts import users as user_service
+from statuspage.clock import utcnow
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import AuditEntry, Message
+from statuspage.publishing import library as lib
+from tests.conftest import NOW
+from tests.test_admin_session import PASSWORD, csrf, login
 
 STARTER = Path(__file__).resolve().parent.parent / "messages"
 NAMES = (

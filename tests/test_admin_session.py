@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from statuspage.database import write_transaction
-from statuspage.services import audit
-from statuspage.services import users as user_service
-from statuspage.timeutil import utcnow
+from statuspage.accounts import users as user_service
+from statuspage.clock import utcnow
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
 
 PASSWORD = "correct horse battery"
 

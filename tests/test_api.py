@@ -6,11 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from statuspage import queries
-from statuspage.database import write_transaction
-from statuspage.enums import Impact, IncidentStatus, MaintenanceStatus
-from statuspage.services import incidents as incident_service
-from statuspage.timeutil import isoformat, utcnow
+from statuspage.clock import utcnow
+from statuspage.core.enums import Impact, IncidentStatus, MaintenanceStatus
+from statuspage.core.times import isoformat
+from statuspage.db import queries
+from statuspage.db.database import write_transaction
+from statuspage.publishing import incidents as incident_service
 
 ROUTES = [
     "/api/v2/summary.json",

@@ -10,21 +10,20 @@ import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
-from statuspage import passwords
-from statuspage.app import resource_dir
-from statuspage.database import write_transaction
+from statuspage.accounts import passwords, tokens
+from statuspage.accounts import users as user_service
+from statuspage.clock import utcnow
+from statuspage.core.markup import plain_text
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import AuditEntry, Incident, IncidentUpdate, User
 from statuspage.errors import ValidationError
-from statuspage.extensions import db
-from statuspage.markup import plain_text
-from statuspage.models import AuditEntry, Incident, IncidentUpdate, User
-from statuspage.services import audit, tokens
-from statuspage.services import components as cs
-from statuspage.services import library as lib
-from statuspage.services import users as user_service
-from statuspage.timeutil import utcnow
-from statuspage.web import json_input
-
-from .conftest import NOW
+from statuspage.publishing import components as cs
+from statuspage.publishing import library as lib
+from statuspage.resources import resource_dir
+from statuspage.web.api_v1 import json_input
+from tests.conftest import NOW
 
 PASSWORD = "correct horse battery"
 ROLES = ("admin", "editor", "viewer")

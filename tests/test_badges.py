@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from statuspage.badges import COLOURS, FALLBACK_COLOUR, badge_svg, text_width
+from statuspage.core.badges import COLOURS, FALLBACK_COLOUR, badge_svg, text_width
 
 SVG = "{http://www.w3.org/2000/svg}"
 

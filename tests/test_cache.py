@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from statuspage.database import write_transaction
-from statuspage.enums import ComponentStatus, IncidentStatus
-from statuspage.services import incidents as inc
-from statuspage.timeutil import utcnow
+from statuspage.clock import utcnow
+from statuspage.core.enums import ComponentStatus, IncidentStatus
+from statuspage.db.database import write_transaction
+from statuspage.publishing import incidents as inc
 
 PUBLIC_PATHS = [
     "/",

@@ -24,14 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from statuspage import channels
-from statuspage.channels import Delivery, Outcome, Session, make_client, resolve_channel
-from statuspage.channels import http as channel_http
-from statuspage.channels import smtp as smtp_channel
+from statuspage.clock import utcnow
 from statuspage.config import load_settings
-from statuspage.timeutil import utcnow
-
-from .receivers import HttpReceiver, Reply, SmtpSink, free_port
+from statuspage.delivery import channels
+from statuspage.delivery.channels import Delivery, Outcome, Session, make_client, resolve_channel
+from statuspage.delivery.channels import http as channel_http
+from statuspage.delivery.channels import smtp as smtp_channel
+from tests.receivers import HttpReceiver, Reply, SmtpSink, free_port
 
 KEY = "12:major:0:0:ops"
 WHSEC = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -221,7 +220,7 @@ def test_slack_incident_text_cannot_ping_or_hide_a_link(receiver):
 
 
 def test_slack_escape_cuts_without_splitting_an_entity():
-    from statuspage.channels.slack import escape
+    from statuspage.delivery.channels.slack import escape
 
     assert escape("a<b", 4) == "a…"
     assert escape("<<", 8) == "&lt;&lt;"
@@ -386,7 +385,7 @@ def test_pagerduty_severity_follows_impact(receiver, impact, overrides, expected
 
 
 def test_pagerduty_long_dedup_key_is_hashed_to_fit():
-    from statuspage.channels.pagerduty import dedup_key
+    from statuspage.delivery.channels.pagerduty import dedup_key
 
     key = dedup_key(Delivery(key="k" * 300, channel="pd", kind="pagerduty", payload={}))
     assert len(key) <= 255 and key.startswith("sha256:")

@@ -11,13 +11,12 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from statuspage import server
+from statuspage.accounts.passwords import verify_password
 from statuspage.cli import main
-from statuspage.extensions import db
-from statuspage.models import Component, ComponentGroup, ComponentStatusChange, Incident, User
-from statuspage.passwords import verify_password
-from statuspage.services import audit
-
-from .receivers import serving
+from statuspage.db import audit
+from statuspage.db.extensions import db
+from statuspage.db.models import Component, ComponentGroup, ComponentStatusChange, Incident, User
+from tests.receivers import serving
 
 SECRET = "test-secret-key-not-for-production"
 

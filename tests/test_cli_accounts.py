@@ -10,15 +10,15 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from statuspage.accounts import tokens
+from statuspage.accounts.passwords import verify_password
 from statuspage.cli import main
-from statuspage.database import write_transaction
-from statuspage.extensions import db
-from statuspage.models import ApiToken, User
-from statuspage.passwords import verify_password
-from statuspage.services import audit, tokens
-from statuspage.timeutil import utcnow
-
-from .test_cli import assert_one_line_error, write_config
+from statuspage.clock import utcnow
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import ApiToken, User
+from tests.test_cli import assert_one_line_error, write_config
 
 
 @pytest.fixture

@@ -11,10 +11,9 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from statuspage.cli import main
-from statuspage.extensions import db
-from statuspage.models import AuditEntry, Message, MessageVersion
-
-from .test_cli import write_config
+from statuspage.db.extensions import db
+from statuspage.db.models import AuditEntry, Message, MessageVersion
+from tests.test_cli import write_config
 
 STARTER = Path(__file__).resolve().parent.parent / "messages"
 NAMES = ("outage-investigating.md", "outage-resolved.md", "degraded-identified.md")

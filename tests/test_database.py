@@ -6,8 +6,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from statuspage import database
-from statuspage.extensions import db
+from statuspage.db import database
+from statuspage.db.extensions import db
 
 
 def test_migrations_match_the_models(ctx):
@@ -48,7 +48,7 @@ def test_write_transaction_begins_immediate_on_sqlite(ctx):
 
 
 def test_write_transaction_rolls_back_everything_on_error(ctx):
-    from statuspage.models import ComponentGroup
+    from statuspage.db.models import ComponentGroup
 
     try:
         with database.write_transaction():

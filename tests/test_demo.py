@@ -5,13 +5,13 @@ from datetime import UTC, timedelta
 import pytest
 import sqlalchemy as sa
 
-from statuspage import demo, queries
-from statuspage.database import write_transaction
-from statuspage.enums import ComponentStatus, IncidentKind
-from statuspage.extensions import db
-from statuspage.models import Component, ComponentGroup, ComponentStatusChange, Incident
-
-from .conftest import NOW
+from statuspage import demo
+from statuspage.core.enums import ComponentStatus, IncidentKind
+from statuspage.db import queries
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import Component, ComponentGroup, ComponentStatusChange, Incident
+from tests.conftest import NOW
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Side-by-side diff rows: pure, no app."""
 
-from statuspage.diffing import Cell, Kind, Row, side_by_side, summarise
+from statuspage.core.diffing import Cell, Kind, Row, side_by_side, summarise
 
 
 def kinds(rows: list[Row]) -> list[tuple[str, str]]:

@@ -7,18 +7,19 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from statuspage.app import resource_dir
 from statuspage.cli import main
-from statuspage.database import write_transaction
-from statuspage.enums import IncidentStatus
-from statuspage.escalation import ack, runtime
-from statuspage.extensions import db
-from statuspage.models import OutboxMessage
-from statuspage.services import audit
-from statuspage.services import components as cs
-from statuspage.services import incidents as inc
-from statuspage.services import library as lib
-from statuspage.services.publish import Draft, publish
+from statuspage.core.enums import IncidentStatus
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import OutboxMessage
+from statuspage.delivery import escalation as runtime
+from statuspage.publishing import acknowledge as ack
+from statuspage.publishing import components as cs
+from statuspage.publishing import incidents as inc
+from statuspage.publishing import library as lib
+from statuspage.publishing.publish import Draft, publish
+from statuspage.resources import resource_dir
 
 CONFIG = """
 [site]

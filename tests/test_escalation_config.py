@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 from statuspage.config import load_settings
-from statuspage.enums import Impact
-from statuspage.errors import ConfigError
-from statuspage.escalation.config import (
+from statuspage.core.enums import Impact
+from statuspage.core.escalation.config import (
     DEFAULT_SEVERITY,
     EscalationConfig,
     check_escalation,
     matching_paths,
     parse_escalation,
 )
+from statuspage.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"

@@ -12,9 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from statuspage.errors import ConfigError
-from statuspage.escalation.config import parse_escalation
-from statuspage.escalation.planner import (
+from statuspage.core.escalation.config import parse_escalation
+from statuspage.core.escalation.planner import (
     Due,
     IncidentFacts,
     from_snapshot,
@@ -22,6 +21,7 @@ from statuspage.escalation.planner import (
     plan,
     snapshot,
 )
+from statuspage.errors import ConfigError
 
 START = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
 FAR = START + timedelta(days=3)

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from statuspage.errors import ConfigError
-from statuspage.escalation.config import parse_escalation
-from statuspage.escalation.planner import IncidentFacts, plan, snapshot
-from statuspage.escalation.render import (
+from statuspage.core.escalation.config import parse_escalation
+from statuspage.core.escalation.planner import IncidentFacts, plan, snapshot
+from statuspage.core.escalation.render import (
     TEMPLATES,
     IncidentSummary,
     load_templates,
@@ -21,7 +20,8 @@ from statuspage.escalation.render import (
     render,
     render_test,
 )
-from statuspage.library import LibraryError, check_directory
+from statuspage.core.library import LibraryError, check_directory
+from statuspage.errors import ConfigError
 
 INTERNAL = Path(__file__).resolve().parent.parent / "messages" / "internal"
 START = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)

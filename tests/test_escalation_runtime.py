@@ -8,17 +8,17 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from statuspage.app import resource_dir
-from statuspage.database import write_transaction
-from statuspage.escalation import runtime
-from statuspage.extensions import db
-from statuspage.models import EscalationRun, OutboxMessage
-from statuspage.services import audit
-from statuspage.services import components as cs
-from statuspage.services import library as lib
-from statuspage.services.publish import Draft, publish
-
-from .conftest import NOW
+from statuspage.clock import utcnow
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import EscalationRun, OutboxMessage
+from statuspage.delivery import escalation as runtime
+from statuspage.publishing import components as cs
+from statuspage.publishing import library as lib
+from statuspage.publishing.publish import Draft, publish
+from statuspage.resources import resource_dir
+from tests.conftest import NOW
 
 ESCALATION = {
     "channels": {
@@ -101,7 +101,6 @@ def test_worker_advances_due_runs_once(api):
 
 
 def test_acknowledge_link_stops_unacknowledged_steps(app, api):
-    from statuspage.timeutil import utcnow
 
     start = utcnow()  # the link acknowledges at the real time
     incident = open_major(api, now=start)

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from statuspage.escalation.windows import Window, is_open, never_opens, next_opening
+from statuspage.core.escalation.windows import Window, is_open, never_opens, next_opening
 
 PARIS = ZoneInfo("Europe/Paris")
 WEEKDAYS = frozenset(range(5))

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from statuspage import export as exporter
-from statuspage.database import write_transaction
-from statuspage.enums import ComponentStatus, Impact, IncidentStatus
+from statuspage.clock import utcnow
+from statuspage.core.enums import ComponentStatus, Impact, IncidentStatus
+from statuspage.db.database import write_transaction
 from statuspage.errors import Conflict
-from statuspage.services import incidents as inc
-from statuspage.timeutil import utcnow
+from statuspage.publishing import incidents as inc
 
 LINK = re.compile(r'(?:href|src)="([^"]*)"')
 

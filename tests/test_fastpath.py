@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
+from statuspage.clock import utcnow
 from statuspage.web.fastpath import FastPath
-
-from .test_cache import publish_resolution
+from tests.test_cache import publish_resolution
 
 PATHS = ["/", "/history.rss", "/api/v2/summary.json", "/badge.svg", "/history?page=1"]
 #: Added by the test client or the server, not by the app.
@@ -139,7 +139,7 @@ def test_a_failing_generation_read_falls_back_to_flask(client, sample, flask_cal
 
 
 def test_generation_reader_matches_the_database(ctx, sample):
-    from statuspage import generation
+    from statuspage.db import generation
 
     reader = ctx.extensions["statuspage_generation"]
     assert reader.read() == generation.read()
@@ -151,10 +151,9 @@ def test_generation_reader_matches_the_database(ctx, sample):
 
 
 def test_staleness_bound_is_honoured(make_app):
-    from statuspage import generation
-    from statuspage.database import write_transaction
-    from statuspage.extensions import db
-    from statuspage.timeutil import utcnow
+    from statuspage.db import generation
+    from statuspage.db.database import write_transaction
+    from statuspage.db.extensions import db
 
     app = make_app(cache={"max_staleness_seconds": 3600})
     reader = app.extensions["statuspage_generation"]

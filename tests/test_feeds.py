@@ -8,12 +8,12 @@ import feedparser
 import pytest
 from lxml import etree
 
-from statuspage import feeds
-from statuspage.database import write_transaction
-from statuspage.enums import ComponentStatus, Impact, IncidentKind, IncidentStatus
-from statuspage.models import Component, Incident, IncidentUpdate
-from statuspage.services import incidents as incident_service
-from statuspage.timeutil import utcnow
+from statuspage.clock import utcnow
+from statuspage.core import feeds
+from statuspage.core.enums import ComponentStatus, Impact, IncidentKind, IncidentStatus
+from statuspage.db.database import write_transaction
+from statuspage.db.models import Component, Incident, IncidentUpdate
+from statuspage.publishing import incidents as incident_service
 
 SITE_URL = "https://status.example.com"
 T0 = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -217,7 +217,7 @@ def test_feed_of_unknown_component_is_404(ctx, client, kind):
 
 
 def test_component_status_change_alone_adds_no_entry(sample, client):
-    from statuspage.services import components as component_service
+    from statuspage.publishing import components as component_service
 
     with write_transaction():
         component_service.set_status(sample["cdn"], ComponentStatus.MAJOR_OUTAGE, now=utcnow())
@@ -228,9 +228,8 @@ def test_component_status_change_alone_adds_no_entry(sample, client):
 def test_published_postmortem_is_an_entry_of_the_feeds(client, sample):
     import feedparser
 
-    from statuspage.database import write_transaction
-    from statuspage.services import incidents as inc
-    from statuspage.timeutil import utcnow
+    from statuspage.db.database import write_transaction
+    from statuspage.publishing import incidents as inc
 
     with write_transaction():
         inc.publish_postmortem(

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from statuspage.enums import IncidentKind, IncidentStatus, MaintenanceStatus
-from statuspage.errors import NotFound, ValidationError
-from statuspage.library import (
+from statuspage.core.enums import IncidentKind, IncidentStatus, MaintenanceStatus
+from statuspage.core.library import (
     LibraryError,
     Message,
     Problem,
@@ -24,7 +23,8 @@ from statuspage.library import (
     render_source,
     validate_template,
 )
-from statuspage.markup import clean_line, plain_text, render_markdown
+from statuspage.core.markup import clean_line, plain_text, render_markdown
+from statuspage.errors import NotFound, ValidationError
 
 MESSAGES = Path(__file__).resolve().parent.parent / "messages"
 STARTERS = sorted(MESSAGES.glob("*.md"))

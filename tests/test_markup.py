@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from statuspage.markup import clean_line, clean_text, plain_text, render_markdown
+from statuspage.core.markup import clean_line, clean_text, plain_text, render_markdown
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from statuspage.netguard import Policy, UnsafeURL, check_url, forbidden_reason
+from statuspage.delivery.netguard import Policy, UnsafeURL, check_url, forbidden_reason
 
 
 def resolver(mapping):

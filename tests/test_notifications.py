@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from statuspage import notifications
-from statuspage.enums import ComponentStatus
-from statuspage.models import Component, Incident, IncidentUpdate, UpdateComponentChange
-from statuspage.serializers import Site
-
-from .conftest import NOW
+from statuspage.core import notifications
+from statuspage.core.enums import ComponentStatus
+from statuspage.core.serializers import Site
+from statuspage.db.models import Component, Incident, IncidentUpdate, UpdateComponentChange
+from tests.conftest import NOW
 
 SITE = Site(name="Acme Status", url="https://status.example.com", time_zone="UTC")
 

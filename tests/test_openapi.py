@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 
-from statuspage import openapi, passwords
-from statuspage.app import resource_dir
-from statuspage.database import write_transaction
-from statuspage.services import audit, tokens
-from statuspage.services import components as cs
-from statuspage.services import library as lib
-from statuspage.services import users as user_service
+from statuspage.accounts import passwords, tokens
+from statuspage.accounts import users as user_service
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from statuspage.publishing import components as cs
+from statuspage.publishing import library as lib
+from statuspage.resources import resource_dir
 from statuspage.web import MAX_ID
-
-from .conftest import NOW
+from statuspage.web.api_v1 import openapi
+from tests.conftest import NOW
 
 METHODS = {"get", "post", "patch", "put", "delete"}
 DATE_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"

@@ -8,14 +8,13 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from statuspage import outbox
-from statuspage.channels import Outcome, Result
-from statuspage.database import write_transaction
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import OutboxMessage
+from statuspage.delivery import outbox
+from statuspage.delivery.channels import Outcome, Result
 from statuspage.errors import Conflict, NotFound
-from statuspage.extensions import db
-from statuspage.models import OutboxMessage
-
-from .conftest import NOW
+from tests.conftest import NOW
 
 LEASE = timedelta(seconds=60)
 POLICY = outbox.Policy(max_attempts=5, max_age=timedelta(hours=24), base_seconds=10)

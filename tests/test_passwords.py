@@ -3,8 +3,7 @@
 import pytest
 from argon2 import PasswordHasher
 
-from statuspage.errors import ValidationError
-from statuspage.passwords import (
+from statuspage.accounts.passwords import (
     MAX_LENGTH,
     check_new_password,
     generate_password,
@@ -12,6 +11,7 @@ from statuspage.passwords import (
     needs_rehash,
     verify_password,
 )
+from statuspage.errors import ValidationError
 
 
 def test_hash_is_argon2id():

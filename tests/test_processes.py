@@ -9,13 +9,13 @@ from email.message import Message
 
 import pytest
 
-from statuspage.database import write_transaction
-from statuspage.services import audit, tokens
-from statuspage.services import users as user_service
-from statuspage.timeutil import utcnow
-
-from .receivers import serving
-from .test_cli import write_config
+from statuspage.accounts import tokens
+from statuspage.accounts import users as user_service
+from statuspage.clock import utcnow
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from tests.receivers import serving
+from tests.test_cli import write_config
 
 
 def get(url: str, headers: dict | None = None) -> tuple[int, Message, bytes]:

@@ -8,13 +8,13 @@ from html.parser import HTMLParser
 
 import pytest
 
-from statuspage.database import write_transaction
-from statuspage.enums import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
-from statuspage.extensions import db
-from statuspage.services import components as cs
-from statuspage.services import incidents as inc
-from statuspage.timeutil import utcnow
-from statuspage.uptime import DayUptime
+from statuspage.clock import utcnow
+from statuspage.core.enums import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
+from statuspage.core.uptime import DayUptime
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.publishing import components as cs
+from statuspage.publishing import incidents as inc
 from statuspage.web import public
 from statuspage.web.templating import (
     TimeFormatter,

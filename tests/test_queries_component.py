@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from statuspage import queries
-from statuspage.database import write_transaction
-from statuspage.enums import ComponentStatus, Impact, IncidentStatus
-from statuspage.services import components as cs
-from statuspage.services import incidents as inc
+from statuspage.core.enums import ComponentStatus, Impact, IncidentStatus
+from statuspage.db import queries
+from statuspage.db.database import write_transaction
+from statuspage.publishing import components as cs
+from statuspage.publishing import incidents as inc
 
 NOW = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
 

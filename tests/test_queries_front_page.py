@@ -6,14 +6,13 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from statuspage import queries
-from statuspage.database import write_transaction
-from statuspage.enums import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
-from statuspage.extensions import db
-from statuspage.services import components as cs
-from statuspage.services import incidents as inc
-
-from .conftest import NOW
+from statuspage.core.enums import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
+from statuspage.db import queries
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.publishing import components as cs
+from statuspage.publishing import incidents as inc
+from tests.conftest import NOW
 
 
 def busy_history() -> None:

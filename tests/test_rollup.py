@@ -9,12 +9,14 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from statuspage import demo, queries, rollup, uptime
-from statuspage.database import write_transaction
-from statuspage.enums import ComponentStatus
-from statuspage.extensions import db
-from statuspage.models import Component, ComponentStatusChange, UptimeRollup
-from statuspage.services import components as cs
+from statuspage import demo
+from statuspage.core import uptime
+from statuspage.core.enums import ComponentStatus
+from statuspage.db import queries, rollup
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import Component, ComponentStatusChange, UptimeRollup
+from statuspage.publishing import components as cs
 
 # Berlin changes its clocks on 25 Oct 2026, inside the 90 days before NOW: a 25-hour day.
 NOW = datetime(2026, 11, 10, 15, 30, 12, 345678, tzinfo=UTC)

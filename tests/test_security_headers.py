@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 from argon2 import PasswordHasher
 
-from statuspage import passwords
-from statuspage.database import write_transaction
-from statuspage.services import audit
-from statuspage.services import users as user_service
-from statuspage.timeutil import utcnow
-
-from .test_admin_session import PASSWORD, login
+from statuspage.accounts import passwords
+from statuspage.accounts import users as user_service
+from statuspage.clock import utcnow
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from tests.test_admin_session import PASSWORD, login
 
 
 def csp_directives(response) -> dict[str, list[str]]:

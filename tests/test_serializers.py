@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta, timezone
 
-from statuspage import serializers
-from statuspage.enums import (
+from statuspage.core import serializers
+from statuspage.core.enums import (
     ComponentStatus,
     Impact,
     IncidentKind,
@@ -14,15 +14,15 @@ from statuspage.enums import (
     Indicator,
     MaintenanceStatus,
 )
-from statuspage.models import (
+from statuspage.core.status import OverallStatus
+from statuspage.db.models import (
     Component,
     ComponentGroup,
     Incident,
     IncidentUpdate,
     UpdateComponentChange,
 )
-from statuspage.queries import ComponentTree
-from statuspage.status import OverallStatus
+from statuspage.db.queries import ComponentTree
 
 SITE = serializers.Site(name="Acme Status", url="https://status.example.com", time_zone="UTC")
 T0 = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)

@@ -7,15 +7,14 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from statuspage.database import write_transaction
-from statuspage.enums import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
+from statuspage.core.enums import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import ComponentStatusChange
 from statuspage.errors import Conflict, ValidationError
-from statuspage.extensions import db
-from statuspage.models import ComponentStatusChange
-from statuspage.services import components as cs
-from statuspage.services import incidents as inc
-
-from .conftest import NOW
+from statuspage.publishing import components as cs
+from statuspage.publishing import incidents as inc
+from tests.conftest import NOW
 
 
 @pytest.fixture

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from statuspage import library
-from statuspage.database import write_transaction
+from statuspage.core import library
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from statuspage.db.models import AuditEntry
 from statuspage.errors import Conflict, ValidationError
-from statuspage.models import AuditEntry
-from statuspage.services import audit
-from statuspage.services import library as lib
-
-from .conftest import NOW
+from statuspage.publishing import library as lib
+from tests.conftest import NOW
 
 MESSAGES = Path(__file__).resolve().parent.parent / "messages"
 
@@ -100,7 +99,7 @@ def test_edit_makes_a_version_with_author_reason_and_audit(ctx, messages_dir):
             actor=audit.CLI,
         )
     assert version.number == 2 and version.reason == "warmer close"
-    from statuspage.extensions import db
+    from statuspage.db.extensions import db
 
     actions = [e.action for e in db.session.query(AuditEntry).order_by(AuditEntry.id)]
     assert actions[-1] == "message.edited"

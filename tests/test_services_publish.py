@@ -8,16 +8,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from statuspage.database import write_transaction
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import IncidentUpdate
 from statuspage.errors import ValidationError
-from statuspage.extensions import db
-from statuspage.models import IncidentUpdate
-from statuspage.services import audit
-from statuspage.services import components as cs
-from statuspage.services import library as lib
-from statuspage.services.publish import Draft, correct_update, prepare, publish
-
-from .conftest import NOW
+from statuspage.publishing import components as cs
+from statuspage.publishing import library as lib
+from statuspage.publishing.publish import Draft, correct_update, prepare, publish
+from tests.conftest import NOW
 
 MESSAGES = Path(__file__).resolve().parent.parent / "messages"
 
@@ -82,7 +81,7 @@ def test_hostile_values_are_published_as_literal_text(library_loaded, value):
     update, _ = do_publish(Draft(message="outage-investigating", variables={"component": value}))
     assert "<script>" not in update.body_html
     assert "49" not in update.body_html
-    from statuspage.markup import plain_text
+    from statuspage.core.markup import plain_text
 
     assert value in plain_text(update.body_html)
     assert update.incident.name == f"{value} unavailable"
@@ -147,7 +146,7 @@ def test_correcting_an_update_keeps_the_original_in_the_audit_log(library_loaded
     with write_transaction():
         correct_update(update, body="Corrected text.", now=NOW, actor=audit.CLI)
     assert update.edited_at == NOW and update.body == "Corrected text."
-    from statuspage.services.audit import entries
+    from statuspage.db.audit import entries
 
     [entry] = entries(action="update.corrected")
     assert entry.before == {"body": original}

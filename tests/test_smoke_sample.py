@@ -1,6 +1,6 @@
 """The shared `sample` fixture builds a page on every database backend."""
 
-from statuspage import queries
+from statuspage.db import queries
 
 
 def test_sample_builds_components_and_incidents(sample):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from statuspage.enums import ComponentStatus as C
-from statuspage.enums import Impact, Indicator
-from statuspage.status import overall_status
+from statuspage.core.enums import ComponentStatus as C
+from statuspage.core.enums import Impact, Indicator
+from statuspage.core.status import overall_status
 
 OP, DEG, PART, MAJ, MAINT = (
     C.OPERATIONAL,

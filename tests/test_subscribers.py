@@ -14,24 +14,23 @@ from flask import current_app
 from itsdangerous import timed
 from sqlalchemy.exc import IntegrityError
 
-from statuspage import outbox
-from statuspage.channels import Delivery, Outcome, Result
-from statuspage.database import write_transaction
-from statuspage.enums import ComponentStatus
+from statuspage.core.enums import ComponentStatus
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import AuditEntry, IncidentUpdate, OutboxMessage, Subscriber
+from statuspage.delivery import outbox
+from statuspage.delivery import subscriber_admin as subs_admin
+from statuspage.delivery import subscriber_common as subs_common
+from statuspage.delivery import subscriber_delivery as subs_delivery
+from statuspage.delivery import subscribers as subs
+from statuspage.delivery.channels import Delivery, Outcome, Result
+from statuspage.delivery.netguard import UnsafeURL
 from statuspage.errors import ValidationError
-from statuspage.extensions import db
-from statuspage.models import AuditEntry, IncidentUpdate, OutboxMessage, Subscriber
-from statuspage.netguard import UnsafeURL
-from statuspage.services import audit
-from statuspage.services import components as cs
-from statuspage.services import subscriber_admin as subs_admin
-from statuspage.services import subscriber_common as subs_common
-from statuspage.services import subscriber_delivery as subs_delivery
-from statuspage.services import subscribers as subs
-from statuspage.services.maintenance import tick
-from statuspage.services.publish import Draft, correct_update, publish, set_component_status
-
-from .conftest import NOW
+from statuspage.publishing import components as cs
+from statuspage.publishing.maintenance import tick
+from statuspage.publishing.publish import Draft, correct_update, publish, set_component_status
+from tests.conftest import NOW
 
 UTC = ZoneInfo("UTC")
 HOOK_CONFIG = {"webhook_allow_http": True, "webhook_allow_networks": ["127.0.0.0/8"]}
@@ -845,7 +844,7 @@ def test_delivery_counts_split_queued_sent_failed_and_skipped(page):
 def test_the_unique_key_migration_keeps_the_oldest_of_duplicate_subscribers(empty_app):
     from alembic import command
 
-    from statuspage import database
+    from statuspage.db import database
 
     with empty_app.app_context(), db.engine.begin() as conn:
         cfg = database._alembic_config(conn)

@@ -22,21 +22,20 @@ import pytest
 import sqlalchemy as sa
 from flask import current_app
 
-from statuspage import netguard
-from statuspage.database import write_transaction
-from statuspage.extensions import db
-from statuspage.models import OutboxMessage, Subscriber
-from statuspage.services import audit
-from statuspage.services import components as cs
-from statuspage.services import subscriber_common as subs_common
-from statuspage.services import subscriber_delivery as subs_delivery
-from statuspage.services import subscribers as subs
-from statuspage.services.publish import Draft, publish
-from statuspage.timeutil import utcnow
-from statuspage.worker import run_worker
-
-from .receivers import HttpReceiver, Reply, SmtpSink
-from .test_notifications import (
+from statuspage.clock import utcnow
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import OutboxMessage, Subscriber
+from statuspage.delivery import netguard
+from statuspage.delivery import subscriber_common as subs_common
+from statuspage.delivery import subscriber_delivery as subs_delivery
+from statuspage.delivery import subscribers as subs
+from statuspage.delivery.worker import run_worker
+from statuspage.publishing import components as cs
+from statuspage.publishing.publish import Draft, publish
+from tests.receivers import HttpReceiver, Reply, SmtpSink
+from tests.test_notifications import (
     STATUSPAGE_COMPONENT,
     STATUSPAGE_INCIDENT,
     STATUSPAGE_INCIDENT_UPDATE,

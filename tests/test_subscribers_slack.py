@@ -13,21 +13,20 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from statuspage.database import write_transaction
-from statuspage.enums import ComponentStatus
-from statuspage.extensions import db
-from statuspage.models import AuditEntry, OutboxMessage, Subscriber
-from statuspage.services import audit
-from statuspage.services import components as cs
-from statuspage.services import subscriber_common as subs_common
-from statuspage.services import subscribers as subs
-from statuspage.services import users as user_service
-from statuspage.services.publish import set_component_status
-from statuspage.timeutil import utcnow
-
-from .receivers import HttpReceiver, Reply
-from .test_admin_session import PASSWORD, login
-from .test_subscribers_e2e import (
+from statuspage.accounts import users as user_service
+from statuspage.clock import utcnow
+from statuspage.core.enums import ComponentStatus
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import AuditEntry, OutboxMessage, Subscriber
+from statuspage.delivery import subscriber_common as subs_common
+from statuspage.delivery import subscribers as subs
+from statuspage.publishing import components as cs
+from statuspage.publishing.publish import set_component_status
+from tests.receivers import HttpReceiver, Reply
+from tests.test_admin_session import PASSWORD, login
+from tests.test_subscribers_e2e import (
     OPEN_LOCAL,
     SITE,
     build,
@@ -47,7 +46,7 @@ SLACK_PATH = "/services/T0001/B0002/s3cretT0kenXYZabcd"
 
 @pytest.fixture
 def sink():
-    from .receivers import SmtpSink
+    from tests.receivers import SmtpSink
 
     with SmtpSink() as server:
         yield server

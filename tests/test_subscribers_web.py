@@ -10,19 +10,18 @@ import pytest
 import sqlalchemy as sa
 from flask import current_app
 
-from statuspage.database import write_transaction
-from statuspage.extensions import db
-from statuspage.models import AuditEntry, OutboxMessage, Subscriber
-from statuspage.services import audit
-from statuspage.services import components as cs
-from statuspage.services import subscriber_common as subs_common
-from statuspage.services import subscriber_delivery as subs_delivery
-from statuspage.services import subscribers as subs
-from statuspage.services import users as user_service
-from statuspage.timeutil import utcnow
-
-from .conftest import NOW
-from .test_admin_session import PASSWORD, login
+from statuspage.accounts import users as user_service
+from statuspage.clock import utcnow
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import AuditEntry, OutboxMessage, Subscriber
+from statuspage.delivery import subscriber_common as subs_common
+from statuspage.delivery import subscriber_delivery as subs_delivery
+from statuspage.delivery import subscribers as subs
+from statuspage.publishing import components as cs
+from tests.conftest import NOW
+from tests.test_admin_session import PASSWORD, login
 
 HOOK_CONFIG = {"webhook_allow_http": True, "webhook_allow_networks": ["127.0.0.0/8"]}
 
@@ -380,7 +379,7 @@ def test_an_admin_removes_a_subscriber(admin_client):
 
 
 def test_the_deliveries_page_shows_counts_per_update(admin_client):
-    from statuspage.services.publish import Draft, publish
+    from statuspage.publishing.publish import Draft, publish
 
     active("a@example.com")
     with write_transaction():

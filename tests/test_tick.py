@@ -12,18 +12,17 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from statuspage.cli import main
-from statuspage.database import write_transaction
-from statuspage.enums import ComponentStatus, Impact
-from statuspage.extensions import db
-from statuspage.models import Incident, IncidentUpdate
-from statuspage.services import audit
-from statuspage.services import components as component_service
-from statuspage.services import incidents as incident_service
-from statuspage.services import library as library_service
-from statuspage.services.maintenance import format_window_time, tick
-from statuspage.timeutil import utcnow
-
-from .conftest import NOW
+from statuspage.clock import utcnow
+from statuspage.core.enums import ComponentStatus, Impact
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import Incident, IncidentUpdate
+from statuspage.publishing import components as component_service
+from statuspage.publishing import incidents as incident_service
+from statuspage.publishing import library as library_service
+from statuspage.publishing.maintenance import format_window_time, tick
+from tests.conftest import NOW
 
 MESSAGES = Path(__file__).resolve().parent.parent / "messages"
 UTC = ZoneInfo("UTC")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from statuspage.enums import ComponentStatus as C
-from statuspage.uptime import Change, daily_uptime, uptime_percent
+from statuspage.core.enums import ComponentStatus as C
+from statuspage.core.uptime import Change, daily_uptime, uptime_percent
 
 UTC_ZONE = ZoneInfo("UTC")
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)

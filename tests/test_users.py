@@ -2,12 +2,12 @@
 
 import pytest
 
-from statuspage.database import write_transaction
+from statuspage.accounts import users
+from statuspage.accounts.passwords import verify_password
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
 from statuspage.errors import Conflict, ValidationError
-from statuspage.passwords import verify_password
-from statuspage.services import audit, users
-
-from .conftest import NOW
+from tests.conftest import NOW
 
 
 @pytest.mark.parametrize(

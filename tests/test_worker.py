@@ -12,17 +12,16 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from statuspage import channels, outbox
 from statuspage.cli import main
-from statuspage.database import write_transaction
-from statuspage.extensions import db
-from statuspage.models import Incident, OutboxMessage
-from statuspage.services import components as component_service
-from statuspage.services import incidents as incident_service
-from statuspage.timeutil import utcnow
-from statuspage.worker import Stopper, deliver_batch, run_worker
-
-from .receivers import HttpReceiver, Reply, SmtpSink, start_worker, write_worker_config
+from statuspage.clock import utcnow
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import Incident, OutboxMessage
+from statuspage.delivery import channels, outbox
+from statuspage.delivery.worker import Stopper, deliver_batch, run_worker
+from statuspage.publishing import components as component_service
+from statuspage.publishing import incidents as incident_service
+from tests.receivers import HttpReceiver, Reply, SmtpSink, start_worker, write_worker_config
 
 SECRET = "whsec_c2VjcmV0LWZvci10ZXN0cw=="
 
@@ -220,7 +219,7 @@ def test_escalation_runs_are_advanced_and_their_messages_delivered(
                 outbox.enqueue(key="run:1", channel="ops-hook", kind="webhook", payload={}, now=now)
             )
 
-    from statuspage.escalation import runtime
+    from statuspage.delivery import escalation as runtime
 
     monkeypatch.setattr(runtime, "advance_due_runs", advance_due_runs)
     with worker_app.app_context():
@@ -231,7 +230,7 @@ def test_escalation_runs_are_advanced_and_their_messages_delivered(
 
 
 def test_a_failing_escalation_step_does_not_hold_up_deliveries(worker_app, receiver, monkeypatch):
-    from statuspage.escalation import runtime
+    from statuspage.delivery import escalation as runtime
 
     failed = []
 

@@ -17,13 +17,12 @@ import time
 
 import sqlalchemy as sa
 
-from statuspage import outbox
-from statuspage.database import write_transaction
-from statuspage.extensions import db
-from statuspage.models import OutboxMessage
-from statuspage.timeutil import utcnow
-
-from .receivers import HttpReceiver, Reply, start_worker, write_worker_config
+from statuspage.clock import utcnow
+from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import OutboxMessage
+from statuspage.delivery import outbox
+from tests.receivers import HttpReceiver, Reply, start_worker, write_worker_config
 
 MESSAGES = 300
 GONE = 10  # of which this many go to a URL answering 410: dead at once, with the reason

@@ -29,7 +29,18 @@ def init_app(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
     app.url_map.strict_slashes = False
 
-    from . import ack, api, cache, compression, csrf, errors, feeds, public, security, templating
+    from statuspage.web import (
+        ack,
+        api,
+        cache,
+        compression,
+        csrf,
+        errors,
+        feeds,
+        public,
+        security,
+        templating,
+    )
 
     templating.init_app(app)
     cache.init_app(app)
@@ -42,7 +53,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(ack.bp)
 
-    from . import admin, api_v1, subscribe
+    from statuspage.web import admin, subscribe
+    from statuspage.web.api_v1 import routes as api_v1
 
     app.register_blueprint(admin.bp)
     app.register_blueprint(api_v1.bp)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
 
-from ..database import write_transaction
-from ..errors import ValidationError
-from ..escalation import ack
-from ..services import audit
-from ..services import incidents as incident_service
-from ..timeutil import utcnow
-from .auth import current_user
+from statuspage.clock import utcnow
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from statuspage.errors import ValidationError
+from statuspage.publishing import acknowledge as ack
+from statuspage.publishing import incidents as incident_service
+from statuspage.web.auth import current_user
 
 bp = Blueprint("ack", __name__)
 
@@ -49,7 +49,7 @@ def acknowledge(token: str):
         now = utcnow()
         changed = ack.acknowledge(incident, by=by, now=now, actor=actor)
         if changed:
-            from ..escalation import runtime
+            from statuspage.delivery import escalation as runtime
 
             runtime.on_incident_changed(incident, now=now)
     return render_template("ack.html", incident=incident, done=True, changed=changed)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from .. import queries, serializers
-from ..enums import IncidentKind
-from .cache import cached
+from statuspage.core import serializers
+from statuspage.core.enums import IncidentKind
+from statuspage.db import queries
+from statuspage.web.cache import cached
 
 bp = Blueprint("api", __name__, url_prefix="/api/v2")
 

@@ -19,11 +19,11 @@ from flask import (
 )
 from werkzeug.exceptions import Forbidden, Unauthorized
 
-from ..extensions import db
-from ..models import ApiToken, User
-from ..roles import Permission, allows
-from ..services import tokens
-from ..timeutil import utcnow
+from statuspage.accounts import tokens
+from statuspage.clock import utcnow
+from statuspage.core.roles import Permission, allows
+from statuspage.db.extensions import db
+from statuspage.db.models import ApiToken, User
 
 ACCESS_ATTR = "statuspage_access"
 PUBLIC = "public"

@@ -21,9 +21,9 @@ from typing import Any
 from flask import Response, current_app, make_response, request
 from werkzeug.http import parse_date, parse_etags
 
-from .. import generation
-from ..extensions import db
-from .compression import CODINGS, ENCODERS, MIN_SIZE, negotiate
+from statuspage.db import generation
+from statuspage.db.extensions import db
+from statuspage.web.compression import CODINGS, ENCODERS, MIN_SIZE, negotiate
 
 MAX_ENTRIES = 2048
 FASTPATH_KEY = "statuspage.served"
@@ -112,7 +112,7 @@ def init_app(app) -> None:
     with app.app_context():
         reader = generation.Reader(db.engine, max_staleness=staleness)
     app.extensions["statuspage_generation"] = reader
-    from .fastpath import FastPath
+    from statuspage.web.fastpath import FastPath
 
     fastpath = FastPath(app.wsgi_app, app)
     app.extensions["statuspage_fastpath"] = fastpath

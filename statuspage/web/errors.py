@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ..errors import StatuspageError
+from statuspage.errors import StatuspageError
 
 
 def init_app(app: Flask) -> None:

@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 from flask import Blueprint, Response, current_app, request
 
-from .. import feeds, queries
-from ..services import components as component_service
-from .cache import cached
+from statuspage.core import feeds
+from statuspage.db import queries
+from statuspage.publishing import components as component_service
+from statuspage.web.cache import cached
 
 bp = Blueprint("feeds", __name__)
 

@@ -12,15 +12,16 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import badges, queries
-from ..enums import ComponentStatus
-from ..errors import NotFound
-from ..extensions import db
-from ..models import Component, ComponentGroup, Incident
-from ..services import components as component_service
-from ..timeutil import utcnow
-from .cache import cached
-from .templating import tone, worst_status
+from statuspage.clock import utcnow
+from statuspage.core import badges
+from statuspage.core.enums import ComponentStatus
+from statuspage.db import queries
+from statuspage.db.extensions import db
+from statuspage.db.models import Component, ComponentGroup, Incident
+from statuspage.errors import NotFound
+from statuspage.publishing import components as component_service
+from statuspage.web.cache import cached
+from statuspage.web.templating import tone, worst_status
 
 bp = Blueprint("public", __name__)
 

@@ -17,13 +17,13 @@ from flask import (
     url_for,
 )
 
-from .. import queries
-from ..database import write_transaction
-from ..errors import NotFound, StatuspageError, ValidationError
-from ..services import subscriber_common as common
-from ..services import subscribers as service
-from ..timeutil import utcnow
-from . import csrf
+from statuspage.clock import utcnow
+from statuspage.db import queries
+from statuspage.db.database import write_transaction
+from statuspage.delivery import subscriber_common as common
+from statuspage.delivery import subscribers as service
+from statuspage.errors import NotFound, StatuspageError, ValidationError
+from statuspage.web import csrf
 
 bp = Blueprint("subscribe", __name__)
 

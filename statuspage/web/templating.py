@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 from flask import Flask, has_request_context, request, url_for
 from markupsafe import Markup, escape
 
-from ..enums import ComponentStatus, Impact, Indicator, status_for
-from ..queries import ClosedDays, ComponentUptime
-from ..timeutil import as_utc, isoformat
-from ..uptime import DayUptime
+from statuspage.core.enums import ComponentStatus, Impact, Indicator, status_for
+from statuspage.core.times import as_utc, isoformat
+from statuspage.core.uptime import DayUptime
+from statuspage.db.queries import ClosedDays, ComponentUptime
 
 #: The colour family ("tone") of every status word; CSS classes `t-<tone>` and icons follow it.
 #: Keyed by enum class first: `Impact.NONE == Indicator.NONE == "none"` as string enums.

@@ -12,12 +12,13 @@ import urllib.request
 
 import pytest
 
-from statuspage.app import resource_dir
-from statuspage.database import write_transaction
-from statuspage.services import audit, users
-from statuspage.services import components as cs
-from statuspage.services import library as lib
-from statuspage.timeutil import utcnow
+from statuspage.accounts import users
+from statuspage.clock import utcnow
+from statuspage.db import audit
+from statuspage.db.database import write_transaction
+from statuspage.publishing import components as cs
+from statuspage.publishing import library as lib
+from statuspage.resources import resource_dir
 
 PASSWORD = "correct horse battery"
 

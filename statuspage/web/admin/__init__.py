@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, request
 
-from ...roles import Permission, allows
-from ..auth import current_user, protect_blueprint
+from statuspage.core.roles import Permission, allows
+from statuspage.web.auth import current_user, protect_blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 protect_blueprint(bp)
@@ -45,7 +45,7 @@ def admin_globals() -> dict:
 
 
 # The view modules register their routes on `bp` when imported.
-from . import (  # noqa: E402, F401
+from statuspage.web.admin import (  # noqa: E402, F401
     accounts,
     audit,
     dashboard,

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
-from ...database import write_transaction
-from ...errors import StatuspageError
-from ...passwords import generate_password
-from ...roles import Permission, Role, allows
-from ...services import tokens as token_service
-from ...services import users as user_service
-from ...timeutil import utcnow
-from ..auth import current_user, login_user, requires
-from . import bp
-from .common import actor
+from statuspage.accounts import tokens as token_service
+from statuspage.accounts import users as user_service
+from statuspage.accounts.passwords import generate_password
+from statuspage.clock import utcnow
+from statuspage.core.roles import Permission, Role, allows
+from statuspage.db.database import write_transaction
+from statuspage.errors import StatuspageError
+from statuspage.web.admin import bp
+from statuspage.web.admin.common import actor
+from statuspage.web.auth import current_user, login_user, requires
 
 #: Pages that show a password or token: never kept by a browser or proxy cache.
 NO_STORE = {"Cache-Control": "no-store"}

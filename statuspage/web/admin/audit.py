@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template, request
 
-from ...errors import ValidationError
-from ...roles import Permission
-from ...services import audit as audit_service
-from ...timeutil import utcnow
-from .. import MAX_ID
-from ..auth import requires
-from . import bp
+from statuspage.clock import utcnow
+from statuspage.core.roles import Permission
+from statuspage.db import audit as audit_service
+from statuspage.errors import ValidationError
+from statuspage.web import MAX_ID
+from statuspage.web.admin import bp
+from statuspage.web.auth import requires
 
 PAGE_SIZE = 50
 

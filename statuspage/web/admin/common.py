@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import request
 
-from ...services.audit import Actor
-from ..auth import current_token, current_user
+from statuspage.db.audit import Actor
+from statuspage.web.auth import current_token, current_user
 
 
 def client_ip() -> str:

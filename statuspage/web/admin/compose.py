@@ -14,13 +14,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from ... import library
-from ...enums import ComponentStatus, Impact, IncidentKind, IncidentStatus, MaintenanceStatus
-from ...errors import ValidationError
-from ...models import Component, Incident, MessageVersion
-from ...services import library as library_service
-from ...services.maintenance import format_window_time
-from ...services.publish import Draft, Prepared
+from statuspage.core import library
+from statuspage.core.enums import (
+    ComponentStatus,
+    Impact,
+    IncidentKind,
+    IncidentStatus,
+    MaintenanceStatus,
+)
+from statuspage.db.models import Component, Incident, MessageVersion
+from statuspage.errors import ValidationError
+from statuspage.publishing import library as library_service
+from statuspage.publishing.maintenance import format_window_time
+from statuspage.publishing.publish import Draft, Prepared
 
 #: What comes next in a lifecycle: the statuses offered first when posting an update.
 NEXT_STATUSES: dict[str, tuple[str, ...]] = {

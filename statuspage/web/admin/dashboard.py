@@ -7,14 +7,13 @@ from datetime import datetime, timedelta
 
 from flask import current_app, render_template, url_for
 
-from ... import queries
-from ...models import AuditEntry, Incident
-from ...roles import Permission
-from ...services import audit
-from ...timeutil import utcnow
-from ..auth import requires
-from . import bp
-from .incidents import view_url
+from statuspage.clock import utcnow
+from statuspage.core.roles import Permission
+from statuspage.db import audit, queries
+from statuspage.db.models import AuditEntry, Incident
+from statuspage.web.admin import bp
+from statuspage.web.admin.incidents import view_url
+from statuspage.web.auth import requires
 
 #: Activity shown on the dashboard: the work, not the security log (that is the audit page's).
 ACTIVITY_TYPES = ("incident", "component", "message")

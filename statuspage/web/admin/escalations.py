@@ -6,18 +6,20 @@ import secrets
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
-from ... import outbox
-from ...database import write_transaction
-from ...errors import StatuspageError
-from ...escalation import ack, render, runtime
-from ...escalation.config import EscalationConfig
-from ...models import OutboxMessage
-from ...roles import Permission
-from ...services import incidents as incident_service
-from ...timeutil import utcnow
-from ..auth import current_user, requires
-from . import bp
-from .common import actor
+from statuspage.clock import utcnow
+from statuspage.core.escalation import render
+from statuspage.core.escalation.config import EscalationConfig
+from statuspage.core.roles import Permission
+from statuspage.db.database import write_transaction
+from statuspage.db.models import OutboxMessage
+from statuspage.delivery import escalation as runtime
+from statuspage.delivery import outbox
+from statuspage.errors import StatuspageError
+from statuspage.publishing import acknowledge as ack
+from statuspage.publishing import incidents as incident_service
+from statuspage.web.admin import bp
+from statuspage.web.admin.common import actor
+from statuspage.web.auth import current_user, requires
 
 STATES = ("pending", "retrying", "sent", "dead")
 
@@ -57,7 +59,7 @@ def deliveries():
 @requires(Permission.READ)
 def delivery(message_id: int):
     """One message: its payload and its delivery state."""
-    from ...extensions import db
+    from statuspage.db.extensions import db
 
     message = db.session.get(OutboxMessage, message_id)
     if message is None:

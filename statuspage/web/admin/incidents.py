@@ -9,21 +9,27 @@ from zoneinfo import ZoneInfo
 from flask import current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from ... import queries
-from ...database import write_transaction
-from ...enums import ComponentStatus, Impact, IncidentKind, IncidentStatus, MaintenanceStatus
-from ...errors import Conflict, NotFound, StatuspageError, ValidationError
-from ...escalation import runtime
-from ...models import Incident, IncidentUpdate, MessageVersion
-from ...roles import Permission
-from ...services import components as component_service
-from ...services import incidents as incident_service
-from ...services import library as library_service
-from ...services import publish as publish_service
-from ...timeutil import utcnow
-from ..auth import requires
-from . import bp, compose
-from .common import actor
+from statuspage.clock import utcnow
+from statuspage.core.enums import (
+    ComponentStatus,
+    Impact,
+    IncidentKind,
+    IncidentStatus,
+    MaintenanceStatus,
+)
+from statuspage.core.roles import Permission
+from statuspage.db import queries
+from statuspage.db.database import write_transaction
+from statuspage.db.models import Incident, IncidentUpdate, MessageVersion
+from statuspage.delivery import escalation as runtime
+from statuspage.errors import Conflict, NotFound, StatuspageError, ValidationError
+from statuspage.publishing import components as component_service
+from statuspage.publishing import incidents as incident_service
+from statuspage.publishing import library as library_service
+from statuspage.publishing import publish as publish_service
+from statuspage.web.admin import bp, compose
+from statuspage.web.admin.common import actor
+from statuspage.web.auth import requires
 
 PER_PAGE = 25
 MAX_PAGE = 10_000

@@ -8,18 +8,18 @@ from collections.abc import Mapping
 from flask import abort, flash, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
-from ... import diffing, markup
-from ...database import write_transaction
-from ...enums import Impact, IncidentStatus, MaintenanceStatus
-from ...errors import Conflict, ValidationError
-from ...library import LibraryError, Problem
-from ...models import Message, MessageVersion
-from ...roles import Permission
-from ...services import library as library_service
-from ...timeutil import utcnow
-from ..auth import requires
-from . import bp
-from .common import actor
+from statuspage.clock import utcnow
+from statuspage.core import diffing, markup
+from statuspage.core.enums import Impact, IncidentStatus, MaintenanceStatus
+from statuspage.core.library import LibraryError, Problem
+from statuspage.core.roles import Permission
+from statuspage.db.database import write_transaction
+from statuspage.db.models import Message, MessageVersion
+from statuspage.errors import Conflict, ValidationError
+from statuspage.publishing import library as library_service
+from statuspage.web.admin import bp
+from statuspage.web.admin.common import actor
+from statuspage.web.auth import requires
 
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
 # Stored versions passed the library's checks, so every `{{ ... }}` left is a placeholder.

@@ -6,14 +6,14 @@ from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
 
-from ...database import write_transaction
-from ...errors import ValidationError
-from ...services import auth as auth_service
-from ...services import users as user_service
-from ...timeutil import utcnow
-from ..auth import current_user, login_user, logout_user, public, requires
-from . import bp
-from .common import actor, client_ip
+from statuspage.accounts import auth as auth_service
+from statuspage.accounts import users as user_service
+from statuspage.clock import utcnow
+from statuspage.db.database import write_transaction
+from statuspage.errors import ValidationError
+from statuspage.web.admin import bp
+from statuspage.web.admin.common import actor, client_ip
+from statuspage.web.auth import current_user, login_user, logout_user, public, requires
 
 
 def _safe_next(target: str | None) -> str:

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from flask import Response, flash, redirect, render_template, request, url_for
 
-from ...database import write_transaction
-from ...errors import NotFound, ValidationError
-from ...roles import Permission
-from ...services import subscriber_admin as service
-from ...services.subscriber_common import KIND_LABELS, KINDS, STATES, shown_url, state_of
-from ...timeutil import utcnow
-from ..auth import requires
-from . import bp
-from .common import actor
+from statuspage.clock import utcnow
+from statuspage.core.roles import Permission
+from statuspage.db.database import write_transaction
+from statuspage.delivery import subscriber_admin as service
+from statuspage.delivery.subscriber_common import KIND_LABELS, KINDS, STATES, shown_url, state_of
+from statuspage.errors import NotFound, ValidationError
+from statuspage.web.admin import bp
+from statuspage.web.admin.common import actor
+from statuspage.web.auth import requires
 
 MAX_PAGE = 10_000
 MAX_SEARCH = 200

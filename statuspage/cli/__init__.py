@@ -1,0 +1,292 @@
+"""The `statuspage` command: schema upgrades, the first admin, demo data, components, serving."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+
+from statuspage import __version__, server
+from statuspage import demo as demo_data
+from statuspage.accounts import users
+from statuspage.accounts.passwords import generate_password
+from statuspage.app import create_app
+from statuspage.clock import utcnow
+from statuspage.config import ENV_PREFIX
+from statuspage.core.roles import Role
+from statuspage.db import audit, database, queries
+from statuspage.db.extensions import db
+from statuspage.errors import ConfigError, Conflict, StatuspageError
+from statuspage.publishing import components as component_service
+
+DEMO_EMAIL = "admin@example.com"
+
+
+class Cli(click.Group):
+    """The command group; it turns every expected failure into one line on stderr and exit 1."""
+
+    def invoke(self, ctx: click.Context):
+        # Subcommands (and sub-groups) run inside this call, so this is the one handler.
+        try:
+            return super().invoke(ctx)
+        except StatuspageError as exc:
+            raise click.ClickException(str(exc)) from None
+        except sa.exc.DBAPIError as exc:
+            raise click.ClickException(f"database error: {_first_line(exc.orig)}") from None
+
+
+def _first_line(exc: BaseException | None) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    metavar="PATH",
+    envvar=ENV_PREFIX + "CONFIG",
+    show_envvar=True,
+    help="The TOML configuration file.",
+)
+
+
+@contextmanager
+def app_context(config_file: str | None) -> Iterator[Flask]:
+    """Build the app from the config file and run the block in its context."""
+    try:
+        app = create_app(config_file=config_file)
+    except sa.exc.ArgumentError as exc:
+        raise ConfigError(f"database.url: {exc}") from None
+    with app.app_context():
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def require_current_schema() -> None:
+    """Refuse to go on unless the database schema is at this version's newest migration."""
+    current, head = database.current_revision(), database.head_revision()
+    if current is None:
+        raise Conflict("the database has no schema yet: run `statuspage db upgrade`")
+    if current != head:
+        raise Conflict(
+            f"the database schema is at revision {current}, this version needs {head}: "
+            "run `statuspage db upgrade`"
+        )
+
+
+def describe_upgrade(before: str | None, after: str | None) -> str:
+    """Say what a schema upgrade did, in one line."""
+    if before == after:
+        return f"database already up to date (revision {after})"
+    return f"database at revision {after} (was {before or 'empty'})"
+
+
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="statuspage")
+def main() -> None:
+    """Run and manage a statuspage site."""
+
+
+@main.group("db")
+def db_commands() -> None:
+    """Manage the database schema."""
+
+
+@db_commands.command("upgrade")
+@config_option
+def db_upgrade(config_file: str | None) -> None:
+    """Upgrade the database schema to this version (safe to run again)."""
+    with app_context(config_file):
+        before, after = database.upgrade()
+    click.echo(describe_upgrade(before, after))
+
+
+@main.command()
+@click.option("--email", required=True, help="The admin's email address (the login).")
+@click.option("--name", default="", help="The admin's display name.")
+@config_option
+def init(email: str, name: str, config_file: str | None) -> None:
+    """Create the schema and the first admin user, and print its password once."""
+    email = users.normalize_email(email)
+    password = generate_password()
+    with app_context(config_file):
+        before, after = database.upgrade()
+        with database.write_transaction():
+            users.create_user(
+                email, password=password, name=name, role=Role.ADMIN, now=utcnow(), actor=audit.CLI
+            )
+    click.echo(describe_upgrade(before, after))
+    click.echo(f"Created admin user {email}")
+    click.echo(f"  email:    {email}")
+    click.echo(f"  password: {password}")
+    click.echo("This password is not shown again: keep it somewhere safe.")
+
+
+@main.command("demo")
+@click.option("--email", default=DEMO_EMAIL, show_default=True, help="The demo admin's login.")
+@config_option
+def demo(email: str, config_file: str | None) -> None:
+    """Load sample components and incidents, and print a working demo admin login."""
+    email = users.normalize_email(email)
+    password = generate_password()
+    now = utcnow()
+    with app_context(config_file) as app:
+        before, after = database.upgrade()
+        with database.write_transaction():
+            summary = demo_data.load(now)
+            user = users.get_user_by_email(email)
+            if user is None:
+                users.create_user(
+                    email,
+                    password=password,
+                    name="Demo admin",
+                    role=Role.ADMIN,
+                    now=now,
+                    actor=audit.CLI,
+                )
+            else:
+                # Demo only: a rerun hands out a fresh password rather than a dead end.
+                users.set_password(user, password, now=now, actor=audit.CLI)
+                user.role = Role.ADMIN.value
+                user.active = True
+        site_url = app.config["STATUSPAGE"].site["url"]
+    click.echo(describe_upgrade(before, after))
+    if summary is None:
+        click.echo("demo data already loaded: nothing added")
+    else:
+        click.echo(
+            f"loaded demo data: {summary.components} components in {summary.groups} groups, "
+            f"{summary.incidents} incidents, {summary.maintenances} maintenances, "
+            f"{summary.messages} canned messages"
+        )
+    click.echo(f"Admin login: {site_url}/admin/login  email: {email}  password: {password}")
+
+
+@main.command()
+@click.option("--host", help="Address to listen on.  [default: server.host]")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port.  [default: server.port]")
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="Worker processes.  [default: server.workers]"
+)
+@config_option
+def serve(host: str | None, port: int | None, workers: int | None, config_file: str | None) -> None:
+    """Serve the site over HTTP until interrupted."""
+    with app_context(config_file) as app:
+        require_current_schema()
+        settings = app.config["STATUSPAGE"].server
+    host = host or settings["host"]
+    port = port or settings["port"]
+    workers = workers or settings["workers"]
+    server.check_address(host, port)
+    click.echo(f"Serving {server.url_for(host, port)} with {workers} worker(s); Ctrl+C stops.")
+    server.serve(host=host, port=port, workers=workers, config_file=config_file)
+
+
+@main.group("components")
+def components_commands() -> None:
+    """List, add and change components."""
+
+
+@components_commands.command("list")
+@config_option
+def components_list(config_file: str | None) -> None:
+    """List components in display order."""
+    with app_context(config_file):
+        require_current_schema()
+        tree = queries.component_tree()
+        groups = {g.id: g.name for g in tree.groups}
+        rows = [(str(c.id), groups.get(c.group_id, ""), c.name, c.status) for c in tree.components]
+    if not rows:
+        click.echo("no components yet: add one with `statuspage components add NAME`")
+        return
+    _print_table(("ID", "GROUP", "NAME", "STATUS"), rows)
+
+
+@components_commands.command("add")
+@click.argument("name")
+@click.option("--group", "group_name", help="Put it in this group (created if needed).")
+@click.option("--description", default="", help="A short description shown on the page.")
+@click.option("--status", default="operational", show_default=True, help="Its current status.")
+@config_option
+def components_add(
+    name: str, group_name: str | None, description: str, status: str, config_file: str | None
+) -> None:
+    """Add a component."""
+    parsed = component_service.parse_status(status)
+    with app_context(config_file):
+        require_current_schema()
+        with database.write_transaction():
+            group = component_service.get_or_create_group(group_name) if group_name else None
+            now = utcnow()
+            component = component_service.add_component(
+                name, group=group, description=description, status=parsed, now=now
+            )
+            added = (component.id, component.name)
+            audit.record(
+                audit.CLI,
+                "component.created",
+                now=now,
+                target_type="component",
+                target_id=component.id,
+                summary=f"added component {component.name}",
+                after={"name": component.name, "status": parsed.value},
+            )
+    click.echo(f"added component {added[0]}: {added[1]} ({parsed.value})")
+
+
+@components_commands.command("set-status")
+@click.argument("ref", metavar="ID_OR_NAME")
+@click.argument("status")
+@config_option
+def components_set_status(ref: str, status: str, config_file: str | None) -> None:
+    """Change a component's status (recorded in its uptime history)."""
+    parsed = component_service.parse_status(status)
+    with app_context(config_file):
+        require_current_schema()
+        with database.write_transaction():
+            component = component_service.find_component(ref)
+            old, name = component.status, component.name
+            now = utcnow()
+            changed = component_service.set_status(component, parsed, now=now)
+            if changed:
+                audit.record(
+                    audit.CLI,
+                    "component.status",
+                    now=now,
+                    target_type="component",
+                    target_id=component.id,
+                    summary=f"{name}: {old} -> {parsed.value}",
+                    before={"status": old},
+                    after={"status": parsed.value},
+                )
+    if changed:
+        click.echo(f"{name}: {old} -> {parsed.value}")
+    else:
+        click.echo(f"{name} is already {parsed.value}")
+
+
+def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+# Command groups that live in their own modules; each lists its commands in COMMANDS.
+from statuspage.cli import accounts as cli_accounts  # noqa: E402
+from statuspage.cli import escalation as cli_escalation  # noqa: E402
+from statuspage.cli import incidents as cli_incidents  # noqa: E402
+from statuspage.cli import library as cli_library  # noqa: E402
+from statuspage.cli import ops as cli_ops  # noqa: E402
+from statuspage.cli import worker as cli_worker  # noqa: E402
+
+for _module in (cli_accounts, cli_escalation, cli_incidents, cli_library, cli_ops, cli_worker):
+    for _command in _module.COMMANDS:
+        main.add_command(_command)

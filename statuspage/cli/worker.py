@@ -1,0 +1,36 @@
+"""Command-line command: `statuspage worker` delivers notifications and runs timed work."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from statuspage.cli import app_context, config_option, require_current_schema
+from statuspage.delivery.worker import run_worker
+
+COMMANDS: list[click.Command] = []
+
+
+@click.command("worker")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Work until nothing is due, then exit (for cron or a systemd timer).",
+)
+@config_option
+def worker(once: bool, config_file: str | None) -> None:
+    """Advance escalations, move maintenances and deliver notifications.
+
+    Run one or more of these next to the web processes. SIGTERM or Ctrl+C finishes the
+    message in hand and exits; a worker killed outright loses nothing: its messages are
+    taken over by another worker after `worker.lease_seconds`.
+    """
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    with app_context(config_file) as app:
+        require_current_schema()
+        run_worker(app, once=once)
+
+
+COMMANDS.append(worker)

@@ -1,0 +1,795 @@
+"""The canned-message library: read, check, fill and write back `messages/*.md` files.
+
+Placeholders are `{{ name }}` and nothing else; a value goes in as text and is never evaluated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from statuspage.core import markup
+from statuspage.core.enums import Impact, IncidentKind, IncidentStatus, MaintenanceStatus
+from statuspage.errors import NotFound, ValidationError
+
+__all__ = [
+    "MAX_VALUE_LENGTH",
+    "Filled",
+    "LibraryError",
+    "Message",
+    "Problem",
+    "Variable",
+    "check_directory",
+    "content_hash",
+    "edit_message",
+    "escape_markdown",
+    "escape_markdown_strict",
+    "fill",
+    "make_message",
+    "normalise_source",
+    "parse_message",
+    "render_source",
+    "validate_template",
+]
+
+DELIMITER = "+++"
+MAX_VALUE_LENGTH = 500
+MAX_ID_LENGTH = 100
+
+ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
+NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
+_PLACEHOLDER_RE = re.compile(r"[ \t]*([a-z][a-z0-9_]*)[ \t]*")
+
+MESSAGE_KEYS = ("id", "title", "status", "impact", "tags", "variables")
+VARIABLE_KEYS = ("label", "required", "default", "help", "choices")
+
+# Markdown that a value must not start, wherever it stands in a line: emphasis, code, links
+# and images (with brackets escaped, "(", ")" and "!" are plain), table cells, escapes.
+_INLINE = frozenset("\\`*_[]|")
+# Only the start of a line makes these into blocks (headings, lists, quotes, rules, setext
+# underlines); a value has no line breaks, so only its first character can stand there.
+_LINE_START = frozenset("#+->")
+_ORDERED = re.compile(r"(\d+)\.(?=[ \t]|$)")
+# "<" opening a tag or an autolink, "&" opening an entity, "=" starting a line (a setext
+# underline) cannot be backslash-escaped; as entities they render as the character itself.
+_TAG_OR_ENTITY = re.compile(r"<(?=[A-Za-z/!?])|&(?=#?\w+;)")
+# For chat dialects that read more (Slack's <@user> and <!channel>): every character
+# Python-Markdown accepts a backslash escape for, and entities for the rest.
+_STRICT_BACKSLASHED = frozenset("\\`*_{}[]()#+-.!|>")
+_STRICT_ENTITIES = {"<": "&lt;", "&": "&amp;", "=": "&#61;"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a message, located as `file:line`."""
+
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+class LibraryError(ValidationError):
+    """A message was refused; `problems` says where and why."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.path, p.line))
+        if not self.problems:
+            text = "the message was refused"
+        elif len(self.problems) == 1:
+            text = str(self.problems[0])
+        else:
+            text = f"{len(self.problems)} problems, first: {self.problems[0]}"
+        super().__init__(text)
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A blank in a message that the editor fills in."""
+
+    name: str
+    label: str
+    required: bool = True
+    default: str | None = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One version of a canned message, as read from its file."""
+
+    id: str
+    title: str
+    status: IncidentStatus | MaintenanceStatus
+    impact: Impact | None
+    tags: tuple[str, ...]
+    variables: Mapping[str, Variable] = field(hash=False)
+    body: str
+    source: str = field(repr=False)
+    content_hash: str
+
+    @property
+    def kind(self) -> IncidentKind:
+        """Whether the message is for incidents or for scheduled maintenances."""
+        if isinstance(self.status, MaintenanceStatus):
+            return IncidentKind.MAINTENANCE
+        return IncidentKind.INCIDENT
+
+
+@dataclass(frozen=True)
+class Filled:
+    """A message with its blanks filled in: plain-text title, Markdown body, values used."""
+
+    title: str
+    body: str
+    variables_used: Mapping[str, str] = field(hash=False)
+
+
+# -- source text ---------------------------------------------------------------------------
+
+
+def normalise_source(text: str) -> str:
+    """Return `text` with LF line endings, no trailing whitespace and one final newline."""
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    return "\n".join(line.rstrip() for line in text.split("\n")).rstrip("\n") + "\n"
+
+
+def content_hash(text: str) -> str:
+    """Return the SHA-256 hex digest of the normalised source, the identity of a version."""
+    return hashlib.sha256(normalise_source(text).encode("utf-8")).hexdigest()
+
+
+def render_source(message: Message) -> str:
+    """Write a message in the file format, in canonical layout (comments are not kept)."""
+    return _render(
+        id=message.id,
+        title=message.title,
+        status=message.status,
+        impact=message.impact,
+        tags=message.tags,
+        variables=message.variables.values(),
+        body=message.body,
+    )
+
+
+def make_message(
+    *,
+    id: str,
+    title: str,
+    status: str,
+    impact: str | None,
+    tags: Iterable[str],
+    variables: Iterable[Variable],
+    body: str,
+) -> Message:
+    """Build a message from its parts, checked by the same rules as a file (LibraryError)."""
+    source = _render(
+        id=id,
+        title=title,
+        status=status,
+        impact=impact,
+        tags=tags,
+        variables=variables,
+        body=normalise_source(body).strip("\n"),
+    )
+    return parse_message(source, f"{id}.md")
+
+
+def edit_message(message: Message, *, title: str, body: str) -> Message:
+    """Return a new version of `message` with an edited title and body (LibraryError)."""
+    problems = validate_template(title, body, message.variables)
+    if problems:
+        raise LibraryError(problems)
+    return make_message(
+        id=message.id,
+        title=title.strip(),
+        status=message.status,
+        impact=message.impact,
+        tags=message.tags,
+        variables=message.variables.values(),
+        body=body,
+    )
+
+
+def _render(
+    *,
+    id: str,
+    title: str,
+    status: str,
+    impact: str | None,
+    tags: Iterable[str],
+    variables: Iterable[Variable],
+    body: str,
+) -> str:
+    lines = [DELIMITER, f"id = {_toml(id)}", f"title = {_toml(title)}", f"status = {_toml(status)}"]
+    if impact is not None:
+        lines.append(f"impact = {_toml(impact)}")
+    lines.append(f"tags = {_toml_list(tags)}")
+    for variable in variables:
+        lines += ["", f"[variables.{variable.name}]", f"label = {_toml(variable.label)}"]
+        lines.append(f"required = {'true' if variable.required else 'false'}")
+        if variable.default is not None:
+            lines.append(f"default = {_toml(variable.default)}")
+        if variable.help:
+            lines.append(f"help = {_toml(variable.help)}")
+        if variable.choices:
+            lines.append(f"choices = {_toml_list(variable.choices)}")
+    lines += [DELIMITER, body]
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: str) -> str:
+    """Quote `value` as a TOML basic string."""
+    escaped = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t"}
+    out = []
+    for char in str(value):
+        if char in escaped:
+            out.append(escaped[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_list(values: Iterable[str]) -> str:
+    return "[" + ", ".join(_toml(value) for value in values) + "]"
+
+
+# -- reading and checking --------------------------------------------------------------------
+
+
+def parse_message(text: str, path: str | os.PathLike[str]) -> Message:
+    """Parse one message file; raise LibraryError listing every problem found."""
+    message, problems, _ = _Reader(text, os.fspath(path)).read()
+    if problems or message is None:
+        raise LibraryError(problems)
+    return message
+
+
+def check_directory(path: str | os.PathLike[str]) -> tuple[list[Message], list[Problem]]:
+    """Read every `*.md` file directly in `path`; return the good messages and all problems."""
+    directory = Path(path)
+    if not directory.is_dir():
+        raise NotFound(f"{directory} is not a directory")
+    messages: list[Message] = []
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+    for file in sorted(directory.glob("*.md")):
+        # Editors leave hidden lock and backup files next to the ones being edited.
+        if file.name.startswith(".") or not file.is_file():
+            continue
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            problems.append(Problem(str(file), 1, "the file is not UTF-8 text"))
+            continue
+        message, found, declared = _Reader(text, str(file)).read()
+        if declared is not None:
+            id_, line = declared
+            if id_ in seen:
+                found.append(
+                    Problem(str(file), line, f"duplicate id '{id_}' (also in {seen[id_]})")
+                )
+            else:
+                seen[id_] = file.name
+        if found:
+            problems += found
+        elif message is not None:
+            messages.append(message)
+    messages.sort(key=lambda m: m.id)
+    problems.sort(key=lambda p: (p.path, p.line))
+    return messages, problems
+
+
+def validate_template(title: str, body: str, variables: Mapping[str, Variable]) -> list[Problem]:
+    """Check an edited title and body against declared variables; paths are title and body."""
+    problems: list[Problem] = []
+    used: set[str] = set()
+    title_lines = title.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if len(title_lines) > 1:
+        problems.append(Problem("title", 1, "the title must be one line"))
+    elif not title.strip():
+        problems.append(Problem("title", 1, "the title is empty"))
+    problems += _check_template(title, "title", 1, variables, used)
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
+    if not body.strip():
+        problems.append(Problem("body", 1, "the body is empty"))
+    problems += _check_template(body, "body", 1, variables, used)
+    for name in variables:
+        if name not in used:
+            problems.append(Problem("body", 1, _unused(name)))
+    return problems
+
+
+def _unused(name: str) -> str:
+    return f"variable '{name}' is declared but not used in the title or the body"
+
+
+def _check_template(
+    text: str, path: str, first_line: int, declared: Mapping[str, object], used: set[str]
+) -> list[Problem]:
+    """Check every line of a template; record the placeholder names it uses in `used`."""
+    problems = []
+    for offset, line in enumerate(text.split("\n")):
+        lineno = first_line + offset
+        if markup.clean_text(line) != line:
+            problems.append(Problem(path, lineno, "control characters are not allowed"))
+        spans, found = _scan_line(line)
+        problems += [Problem(path, lineno, message) for message in found]
+        for _start, _end, name in spans:
+            used.add(name)
+            if name not in declared:
+                problems.append(
+                    Problem(
+                        path,
+                        lineno,
+                        f"placeholder {{{{ {name} }}}} is not declared: "
+                        f"add [variables.{name}] to the front matter",
+                    )
+                )
+    return problems
+
+
+def _scan_line(line: str) -> tuple[list[tuple[int, int, str]], list[str]]:
+    """Find the `{{ name }}` placeholders on one line, and everything else that uses braces."""
+    spans: list[tuple[int, int, str]] = []
+    problems: list[str] = []
+    i = 0
+    while i < len(line):
+        pair = line[i : i + 2]
+        if pair == "{{":
+            end = line.find("}}", i + 2)
+            if end == -1:
+                problems.append("'{{' is not closed on the same line")
+                break
+            match = _PLACEHOLDER_RE.fullmatch(line[i + 2 : end])
+            if match:
+                spans.append((i, end + 2, match.group(1)))
+            else:
+                problems.append(
+                    f"{_quote(line[i : end + 2])} is not a placeholder: write {{{{ name }}}} "
+                    "with a lower-case name; expressions, attributes and filters are not allowed"
+                )
+            i = end + 2
+        elif pair in ("{%", "{#"):
+            kind = "tags {% ... %}" if pair == "{%" else "comments {# ... #}"
+            problems.append(
+                f"template {kind} are not allowed; placeholders are {{{{ name }}}} only"
+            )
+            end = line.find(pair[1] + "}", i + 2)
+            i = len(line) if end == -1 else end + 2
+        elif pair == "${":
+            problems.append("'${...}' is not allowed; placeholders are {{ name }} only")
+            end = line.find("}", i + 2)
+            i = len(line) if end == -1 else end + 1
+        elif pair == "}}":
+            problems.append("'}}' without a matching '{{'")
+            i += 2
+        elif line[i] == "{":
+            end = line.find("}", i + 1)
+            if end != -1 and "{" not in line[i + 1 : end]:
+                problems.append(
+                    f"single-brace field {_quote(line[i : end + 1])} is not a placeholder "
+                    "(format fields are not allowed): write {{ name }}"
+                )
+                i = end + 1
+            else:
+                problems.append("stray '{': braces are only allowed in {{ name }} placeholders")
+                i += 1
+        elif line[i] == "}":
+            problems.append("stray '}': braces are only allowed in {{ name }} placeholders")
+            i += 1
+        else:
+            i += 1
+    return spans, problems
+
+
+def _quote(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+class _Reader:
+    """Read one message file, collecting every problem with the line it is on."""
+
+    def __init__(self, text: str, path: str) -> None:
+        self.path = path
+        self.source = normalise_source(text)
+        self.lines = self.source.split("\n")[:-1]
+        self.problems: list[Problem] = []
+        self.key_lines: dict[tuple[str, ...], int] = {}
+        # Every variable named in the front matter, valid or not, so that a variable refused for
+        # a bad setting is not reported a second time as undeclared where it is used.
+        self.declared: list[str] = []
+
+    def problem(self, line: int, message: str) -> None:
+        self.problems.append(Problem(self.path, line, message))
+
+    def line_of(self, *key: str) -> int:
+        """Return the line a front-matter key is on, or that of its nearest known parent."""
+        for n in range(len(key), 0, -1):
+            if key[:n] in self.key_lines:
+                return self.key_lines[key[:n]]
+        return 1
+
+    def read(self) -> tuple[Message | None, list[Problem], tuple[str, int] | None]:
+        """Return the message (None if refused), the problems and the declared id with its line."""
+        for lineno, line in enumerate(self.lines, 1):
+            if markup.clean_text(line) != line:
+                self.problem(lineno, "control characters are not allowed")
+        if not self.lines or self.lines[0] != DELIMITER:
+            self.problem(1, "a message starts with a '+++' line, TOML front matter, then '+++'")
+            return None, self.problems, None
+        try:
+            close = self.lines.index(DELIMITER, 1)
+        except ValueError:
+            self.problem(1, "the front matter opened here is not closed by a '+++' line")
+            return None, self.problems, None
+        front = self.lines[1:close]
+        duplicates = self._index_keys(front, first=2)
+        try:
+            data = tomllib.loads("\n".join(front))
+        except tomllib.TOMLDecodeError as exc:
+            self._toml_problem(exc, duplicates, last=close)
+            return None, self.problems, None
+
+        declared = None
+        if isinstance(data.get("id"), str):
+            declared = (data["id"], self.line_of("id"))
+        for key in data:
+            if key not in MESSAGE_KEYS:
+                self.problem(
+                    self.line_of(key), f"unknown key '{key}' (allowed: {', '.join(MESSAGE_KEYS)})"
+                )
+        id_ = self._id(data)
+        title = self._string(data, ("title",), required=True)
+        if title is not None and not title.strip():
+            self.problem(self.line_of("title"), "'title' is empty")
+        status = self._status(data)
+        impact = self._impact(data, status)
+        tags = self._tags(data)
+        variables = self._variables(data)
+
+        body_lines = self.lines[close + 1 :]
+        skipped = next((n for n, line in enumerate(body_lines) if line), len(body_lines))
+        body = "\n".join(body_lines[skipped:])
+        if not body:
+            self.problem(close + 1, "the body is empty")
+        used: set[str] = set()
+        if title is not None:
+            self.problems += _check_template(
+                title, self.path, self.line_of("title"), dict.fromkeys(self.declared), used
+            )
+        self.problems += _check_template(
+            body, self.path, close + 2 + skipped, dict.fromkeys(self.declared), used
+        )
+        for name in self.declared:
+            if name not in used:
+                self.problem(self.line_of("variables", name), _unused(name))
+
+        if self.problems or id_ is None or title is None or status is None:
+            return None, self.problems, declared
+        message = Message(
+            id=id_,
+            title=title,
+            status=status,
+            impact=impact,
+            tags=tags,
+            variables=MappingProxyType(variables),
+            body=body,
+            source=self.source,
+            content_hash=hashlib.sha256(self.source.encode("utf-8")).hexdigest(),
+        )
+        return message, self.problems, declared
+
+    def _index_keys(self, front: list[str], first: int) -> list[tuple[tuple[str, ...], int]]:
+        """Map each front-matter key to its line (tomllib keeps no positions); find repeats."""
+        table: tuple[str, ...] = ()
+        closing: str | None = None
+        duplicates = []
+        for offset, raw in enumerate(front):
+            line = raw.strip()
+            if closing is not None:
+                if closing in line:
+                    closing = None
+                continue
+            if not line or line.startswith("#"):
+                continue
+            header = re.match(r"\[\[?([^\]]*)\]\]?", line)
+            if header:
+                table = _split_key(header.group(1))
+                self.key_lines.setdefault(table, first + offset)
+                continue
+            key = re.match(r"""((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'|\s*\.\s*)+?)\s*=(.*)""", line)
+            if not key:
+                continue
+            path = table + _split_key(key.group(1))
+            if path in self.key_lines:
+                duplicates.append((path, first + offset))
+            self.key_lines.setdefault(path, first + offset)
+            rest = key.group(2)
+            for quotes in ('"""', "'''"):
+                if rest.count(quotes) == 1:
+                    closing = quotes
+        return duplicates
+
+    def _toml_problem(
+        self,
+        exc: tomllib.TOMLDecodeError,
+        duplicates: list[tuple[tuple[str, ...], int]],
+        last: int,
+    ) -> None:
+        if duplicates:
+            for path, line in duplicates:
+                first = self.key_lines[path]
+                self.problem(line, f"'{'.'.join(path)}' is set twice (first on line {first})")
+            return
+        text = str(exc)
+        where = re.search(r" \(at line (\d+), column (\d+)\)$", text)
+        if where:
+            line = int(where.group(1)) + 1
+            text = f"{text[: where.start()]} (column {where.group(2)})"
+        else:
+            line = last
+            text = text.removesuffix(" (at end of document)")
+        self.problem(line, f"invalid TOML: {text}")
+
+    def _string(
+        self, table: Mapping[str, object], key: tuple[str, ...], *, required: bool = False
+    ) -> str | None:
+        """Return a one-line string setting, or None (with a problem if it was wrong)."""
+        name = key[-1]
+        if name not in table:
+            if required:
+                self.problem(self.line_of(*key[:-1]), f"missing '{name}'")
+            return None
+        value = table[name]
+        if not isinstance(value, str):
+            self.problem(self.line_of(*key), f"'{name}' must be a string")
+            return None
+        if "\n" in value or "\r" in value:
+            self.problem(self.line_of(*key), f"'{name}' must be one line")
+            return None
+        if markup.clean_text(value) != value:
+            self.problem(self.line_of(*key), f"'{name}' contains control characters")
+            return None
+        return value
+
+    def _strings(self, table: Mapping[str, object], key: tuple[str, ...]) -> tuple[str, ...]:
+        value = table.get(key[-1], [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            self.problem(self.line_of(*key), f"'{key[-1]}' must be a list of strings")
+            return ()
+        if any("\n" in item or markup.clean_text(item) != item for item in value):
+            self.problem(self.line_of(*key), f"'{key[-1]}' items must be one line of text")
+            return ()
+        return tuple(value)
+
+    def _id(self, data: Mapping[str, object]) -> str | None:
+        id_ = self._string(data, ("id",), required=True)
+        if id_ is None:
+            return None
+        line = self.line_of("id")
+        stem = Path(self.path).stem
+        if not ID_RE.fullmatch(id_) or len(id_) > MAX_ID_LENGTH:
+            self.problem(
+                line,
+                f"id '{id_}' must be lower-case letters, digits and '-', starting with a letter "
+                f"or digit, at most {MAX_ID_LENGTH} characters",
+            )
+        elif id_ != stem:
+            self.problem(line, f"id '{id_}' does not match the file name '{stem}.md'")
+        return id_
+
+    def _status(self, data: Mapping[str, object]) -> IncidentStatus | MaintenanceStatus | None:
+        value = self._string(data, ("status",), required=True)
+        if value is None:
+            return None
+        for enum in (IncidentStatus, MaintenanceStatus):
+            if value in enum._value2member_map_:
+                return enum(value)
+        allowed = [s.value for s in IncidentStatus] + [s.value for s in MaintenanceStatus]
+        self.problem(
+            self.line_of("status"), f"unknown status '{value}' (allowed: {', '.join(allowed)})"
+        )
+        return None
+
+    def _impact(
+        self, data: Mapping[str, object], status: IncidentStatus | MaintenanceStatus | None
+    ) -> Impact | None:
+        value = self._string(data, ("impact",))
+        if value is None:
+            return None
+        line = self.line_of("impact")
+        if value not in Impact._value2member_map_:
+            allowed = ", ".join(i.value for i in Impact)
+            self.problem(line, f"unknown impact '{value}' (allowed: {allowed})")
+            return None
+        impact = Impact(value)
+        maintenance = isinstance(status, MaintenanceStatus)
+        if status is not None and maintenance != (impact is Impact.MAINTENANCE):
+            if maintenance:
+                self.problem(line, "a maintenance message suggests impact 'maintenance' or none")
+            else:
+                self.problem(line, "impact 'maintenance' is only for maintenance messages")
+        return impact
+
+    def _tags(self, data: Mapping[str, object]) -> tuple[str, ...]:
+        tags = self._strings(data, ("tags",))
+        for tag in tags:
+            if not ID_RE.fullmatch(tag):
+                self.problem(self.line_of("tags"), f"tag '{tag}' must be lower-case words and '-'")
+        return tags
+
+    def _variables(self, data: Mapping[str, object]) -> dict[str, Variable]:
+        table = data.get("variables", {})
+        if not isinstance(table, dict):
+            self.problem(self.line_of("variables"), "'variables' must be a table of variables")
+            return {}
+        variables = {}
+        for name, settings in table.items():
+            self.declared.append(name)
+            line = self.line_of("variables", name)
+            if not NAME_RE.fullmatch(name):
+                self.problem(
+                    line,
+                    f"variable name '{name}' must be lower-case letters, digits and '_', "
+                    "starting with a letter",
+                )
+                continue
+            if not isinstance(settings, dict):
+                self.problem(line, f"variable '{name}' must be a table ([variables.{name}])")
+                continue
+            variable = self._variable(name, settings)
+            if variable is not None:
+                variables[name] = variable
+        return variables
+
+    def _variable(self, name: str, settings: Mapping[str, object]) -> Variable | None:
+        key = ("variables", name)
+        before = len(self.problems)
+        for setting in settings:
+            if setting not in VARIABLE_KEYS:
+                self.problem(
+                    self.line_of(*key, setting),
+                    f"unknown key '{setting}' in variable '{name}' "
+                    f"(allowed: {', '.join(VARIABLE_KEYS)})",
+                )
+        label = self._string(settings, (*key, "label"), required=True)
+        if label is not None and not label.strip():
+            self.problem(self.line_of(*key, "label"), f"variable '{name}' has an empty label")
+        required = settings.get("required", True)
+        if not isinstance(required, bool):
+            self.problem(self.line_of(*key, "required"), "'required' must be true or false")
+        default = self._string(settings, (*key, "default"))
+        help_ = self._string(settings, (*key, "help")) or ""
+        choices = self._strings(settings, (*key, "choices"))
+        clean_choices = [markup.clean_line(choice) for choice in choices]
+        if len(set(clean_choices)) != len(clean_choices):
+            self.problem(self.line_of(*key, "choices"), f"variable '{name}' repeats a choice")
+        if "" in clean_choices:
+            self.problem(self.line_of(*key, "choices"), f"variable '{name}' has an empty choice")
+        if default is not None and choices and markup.clean_line(default) not in clean_choices:
+            self.problem(
+                self.line_of(*key, "default"),
+                f"default '{default}' of variable '{name}' is not one of its choices",
+            )
+        if len(self.problems) > before or label is None or not isinstance(required, bool):
+            return None
+        return Variable(
+            name=name, label=label, required=required, default=default, choices=choices, help=help_
+        )
+
+
+def _split_key(text: str) -> tuple[str, ...]:
+    """Split a dotted TOML key into its parts, unquoted."""
+    parts = re.findall(r""""([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+)""", text)
+    return tuple(next(p for p in part if p) if any(part) else "" for part in parts)
+
+
+# -- filling in --------------------------------------------------------------------------------
+
+
+def escape_markdown(text: str) -> str:
+    """Escape one line of `text` so Markdown shows it as it is: no links, HTML, emphasis or blocks.
+
+    Only what could mean something is escaped, so the text a PM edits in the preview stays
+    readable ("api.example.com", "eu-west-1" are left alone).
+    """
+    escaped = "".join("\\" + char if char in _INLINE else char for char in text)
+    escaped = _TAG_OR_ENTITY.sub(lambda m: "&lt;" if m.group() == "<" else "&amp;", escaped)
+    if escaped[:1] in _LINE_START:
+        escaped = "\\" + escaped
+    elif escaped[:1] == "=":
+        escaped = "&#61;" + escaped[1:]
+    elif ordered := _ORDERED.match(escaped):  # "1. item" would start an ordered list
+        escaped = f"{ordered.group(1)}\\.{escaped[ordered.end() :]}"
+    return escaped
+
+
+def escape_markdown_strict(text: str) -> str:
+    """Escape every Markdown character of `text`, for chat platforms (see `_STRICT_BACKSLASHED`)."""
+    return "".join(
+        "\\" + char if char in _STRICT_BACKSLASHED else _STRICT_ENTITIES.get(char, char)
+        for char in text
+    )
+
+
+def fill(
+    message: Message,
+    values: Mapping[str, str | None],
+    *,
+    escape: Callable[[str], str] = escape_markdown,
+) -> Filled:
+    """Fill a message's blanks with `values`, as text; raise ValidationError naming the field."""
+    problems = validate_template(message.title, message.body, message.variables)
+    if problems:
+        raise LibraryError(problems)
+    for name in values:
+        if name not in message.variables:
+            raise ValidationError(
+                f"'{name}' is not a variable of message '{message.id}'", field=f"var_{name}"
+            )
+    used = {
+        name: _value(variable, values.get(name)) for name, variable in message.variables.items()
+    }
+    escaped = {name: escape(value) for name, value in used.items()}
+    return Filled(
+        title=markup.clean_line(_substitute(message.title, used)),
+        body=_tidy(_substitute(message.body, escaped)),
+        variables_used=MappingProxyType(used),
+    )
+
+
+def _value(variable: Variable, raw: object) -> str:
+    """Return the cleaned value for one variable, its default if blank; refuse a bad one."""
+    field_name = f"var_{variable.name}"
+    if raw is not None and not isinstance(raw, str):
+        raise ValidationError(f"{variable.label}: the value must be text", field=field_name)
+    value = markup.clean_line(raw or "")
+    if not value and variable.default is not None:
+        value = markup.clean_line(variable.default)
+    if not value:
+        if variable.required:
+            raise ValidationError(f"{variable.label}: a value is required", field=field_name)
+        return ""
+    if len(value) > MAX_VALUE_LENGTH:
+        raise ValidationError(
+            f"{variable.label}: at most {MAX_VALUE_LENGTH} characters (this is {len(value)})",
+            field=field_name,
+        )
+    choices = [markup.clean_line(choice) for choice in variable.choices]
+    if choices and value not in choices:
+        raise ValidationError(
+            f"{variable.label}: choose one of {', '.join(choices)}", field=field_name
+        )
+    return value
+
+
+def _substitute(template: str, values: Mapping[str, str]) -> str:
+    """Replace each placeholder by its value in one pass: values are never scanned again."""
+    lines = []
+    for line in template.split("\n"):
+        spans, _ = _scan_line(line)
+        parts, position = [], 0
+        for start, end, name in spans:
+            parts += [line[position:start], values[name]]
+            position = end
+        parts.append(line[position:])
+        lines.append("".join(parts))
+    return "\n".join(lines)
+
+
+def _tidy(body: str) -> str:
+    """Drop the blank lines an empty optional value leaves behind."""
+    lines = [line.rstrip() for line in body.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")

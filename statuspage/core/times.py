@@ -1,0 +1,20 @@
+"""Time helpers: everything is stored and computed in UTC, shown in the site's zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def as_utc(value: datetime) -> datetime:
+    """Return `value` as an aware UTC datetime; naive values are taken to be UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def isoformat(value: datetime | None) -> str | None:
+    """Format like Statuspage does: ISO 8601 with milliseconds and a `Z`."""
+    if value is None:
+        return None
+    value = as_utc(value)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"

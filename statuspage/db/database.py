@@ -1,0 +1,103 @@
+"""Engine set-up (SQLite pragmas, immediate write transactions) and schema migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Flask
+
+from statuspage.db.extensions import db
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT_MS = 10_000
+
+
+def engine_options(uri: str) -> dict:
+    """Return SQLAlchemy engine options suited to the database in `uri`."""
+    if uri.startswith("sqlite"):
+        # Autocommit at the driver level; we issue BEGIN ourselves (see `_sqlite_begin`).
+        return {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000, "isolation_level": None}}
+    return {"pool_pre_ping": True}
+
+
+def init_app(app: Flask) -> None:
+    """Bind the database to the app and install the SQLite connection hooks."""
+    db.init_app(app)
+    from statuspage.db import generation
+
+    generation.init_app()
+    with app.app_context():
+        engine = db.engine
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "connect", _sqlite_connect)
+            sa.event.listen(engine, "begin", _sqlite_begin)
+
+
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers carry on while one writer writes; the busy timeout makes writers queue.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    # A write transaction takes the write lock up front (BEGIN IMMEDIATE), so two writers
+    # queue on the busy timeout instead of failing on lock upgrade half-way through.
+    if conn.get_execution_options().get("statuspage_write"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """Run the block as one write transaction: commit on success, roll back on any error."""
+    if db.session().in_transaction():
+        # Reads made earlier in the request hold a deferred transaction; start afresh.
+        db.session.rollback()
+    db.session.connection(execution_options={"statuspage_write": True})
+    try:
+        yield
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+def _alembic_config(connection: sa.Connection) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade() -> tuple[str | None, str | None]:
+    """Upgrade the schema to the newest migration; return (revision before, revision after)."""
+    with db.engine.begin() as connection:
+        before = MigrationContext.configure(connection).get_current_revision()
+        command.upgrade(_alembic_config(connection), "head")
+        after = MigrationContext.configure(connection).get_current_revision()
+    return before, after
+
+
+def current_revision() -> str | None:
+    """Return the revision the database is at, or None when it has no schema yet."""
+    with db.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str | None:
+    """Return the newest migration shipped with this version."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()

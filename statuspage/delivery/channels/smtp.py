@@ -1,0 +1,173 @@
+"""Email over SMTP (smtplib): one connection per batch, plain, STARTTLS or implicit TLS.
+
+Header values are built with `email.message.EmailMessage` from text stripped of line breaks,
+and recipients are checked addresses passed to the envelope explicitly, so an incident title
+cannot add a header or a recipient.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import smtplib
+import ssl
+from email import policy as email_policy
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from statuspage.clock import utcnow
+from statuspage.delivery.channels import (
+    ChannelError,
+    ChannelSpec,
+    Delivery,
+    Outcome,
+    Result,
+    Session,
+)
+
+SUBJECT_CHARS = 200
+#: Headers a payload may add (`headers`): RFC 2369 / RFC 8058 unsubscribe, nothing structural.
+EXTRA_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post")
+#: A bare address: no spaces, brackets, quotes, commas or line breaks (what a config holds).
+ADDRESS = re.compile(r"[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+")
+_LINE_BREAKS = re.compile(r"[\r\n\x00\x0b\x0c\x85\u2028\u2029]+")
+
+
+def tls_context() -> ssl.SSLContext:
+    """The TLS context for STARTTLS and implicit TLS: the system's trusted CAs, verified."""
+    return ssl.create_default_context()
+
+
+def one_line(text: str) -> str:
+    """Text fit for a header value: line breaks become spaces."""
+    return " ".join(_LINE_BREAKS.sub(" ", text).split())
+
+
+def check_address(address: str) -> str:
+    """Return `address` if it is a plain mailbox address, else refuse it."""
+    if not ADDRESS.fullmatch(address):
+        raise ChannelError(f"not an email address: {address[:100]!r}")
+    return address
+
+
+def connect(session: Session) -> smtplib.SMTP:
+    """Open and authenticate a connection to the configured SMTP server."""
+    cfg = session.settings.smtp
+    host, port, timeout = cfg["host"], cfg["port"], cfg["timeout_seconds"]
+    if cfg["security"] == "tls":
+        connection: smtplib.SMTP = smtplib.SMTP_SSL(
+            host, port, timeout=timeout, context=tls_context()
+        )
+    else:
+        connection = smtplib.SMTP(host, port, timeout=timeout)
+    try:
+        if cfg["security"] == "starttls":
+            connection.starttls(context=tls_context())
+        if cfg["username"]:
+            connection.login(cfg["username"], cfg["password"])
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def message_id(key: str, from_address: str) -> str:
+    """A Message-ID that is the same on every retry, so mail clients can fold duplicates."""
+    domain = from_address.rpartition("@")[2] or "localhost"
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
+
+
+#: RFC 5322's line limit: with the default 78, Python folds a long List-Unsubscribe link into
+#: RFC 2047 encoded words, which mail providers do not decode in that header.
+POLICY = email_policy.SMTP.clone(max_line_length=998)
+
+
+def build(delivery: Delivery, spec: ChannelSpec, *, from_address: str) -> EmailMessage:
+    """The email for one notification: plain text with the links listed under it, and the
+    payload's `html` as an alternative part when given."""
+    if not spec.to:
+        raise ChannelError(f"channel {spec.name!r} has no `to` addresses")
+    recipients = [check_address(one_line(address)) for address in spec.to]
+    payload = delivery.payload
+    subject = one_line(str(payload.get("subject") or ""))
+    if len(subject) > SUBJECT_CHARS:
+        subject = subject[: SUBJECT_CHARS - 1] + "…"
+    email = EmailMessage(policy=POLICY)
+    email["Subject"] = subject
+    email["From"] = check_address(one_line(from_address))
+    email["To"] = ", ".join(recipients)
+    email["Date"] = format_datetime(utcnow())
+    email["Message-ID"] = message_id(delivery.key, from_address)
+    # RFC 3834: machines (vacation responders) must not answer us.
+    email["Auto-Submitted"] = "auto-generated"
+    lines = [str(payload.get("text") or "").rstrip()]
+    links = [link for link in payload.get("links") or [] if link.get("url")]
+    if links:
+        lines.append("")
+        lines.extend(
+            f"{one_line(str(link.get('label') or 'Link'))}: {link['url']}" for link in links
+        )
+    for name, value in (payload.get("headers") or {}).items():
+        allowed = {header.lower(): header for header in EXTRA_HEADERS}
+        if name.lower() not in allowed:
+            raise ChannelError(f"the header {one_line(str(name))[:60]!r} may not be set")
+        email[allowed[name.lower()]] = one_line(str(value))
+    email.set_content("\n".join(lines).strip() + "\n")
+    if payload.get("html"):
+        email.add_alternative(str(payload["html"]), subtype="html")
+    return email
+
+
+def send(delivery: Delivery, spec: ChannelSpec, session: Session) -> Result:
+    """Send the email over the batch's connection, reconnecting once if the server hung up."""
+    email = build(delivery, spec, from_address=session.settings.smtp["from_address"])
+    recipients = [check_address(one_line(address)) for address in spec.to]
+    for _ in range(2):
+        try:
+            connection = session.smtp(connect)
+            refused = connection.send_message(email, to_addrs=recipients)
+        except smtplib.SMTPServerDisconnected as exc:
+            reused = session.smtp_reused
+            session.drop_smtp()
+            if reused:
+                continue  # the server closed an idle connection: one fresh try
+            return Result(Outcome.RETRY, error=f"SMTP server disconnected: {exc}")
+        except (smtplib.SMTPException, OSError) as exc:
+            session.drop_smtp()
+            return classify(exc)
+        if refused:
+            # Some recipients took it: count it as sent and say who did not.
+            details = "; ".join(f"{addr}: {code}" for addr, (code, _msg) in refused.items())
+            return Result(Outcome.SENT, status=250, error=f"some recipients refused: {details}")
+        return Result(Outcome.SENT, status=250)
+    return Result(Outcome.RETRY, error="SMTP server disconnected twice")
+
+
+def classify(exc: BaseException) -> Result:
+    """Sort an SMTP failure: 5xx about the message or its recipients is permanent."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _msg in exc.recipients.values()]
+        details = "; ".join(
+            f"{addr}: {code} {_text(msg)}" for addr, (code, msg) in exc.recipients.items()
+        )
+        permanent = bool(codes) and all(500 <= code < 600 for code in codes)
+        outcome = Outcome.PERMANENT if permanent else Outcome.RETRY
+        return Result(
+            outcome, status=max(codes, default=None), error=f"recipients refused: {details}"
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        code = exc.smtp_code
+        error = f"SMTP {code}: {_text(exc.smtp_error)}"
+        # A rejected message (552 too big, 554 refused) will be rejected again; a refused
+        # sender or failed login is the server's configuration, which the operator can fix.
+        permanent = isinstance(exc, smtplib.SMTPDataError) and 500 <= code < 600
+        return Result(Outcome.PERMANENT if permanent else Outcome.RETRY, status=code, error=error)
+    if isinstance(exc, TimeoutError):
+        return Result(Outcome.RETRY, error="SMTP connection timed out")
+    return Result(Outcome.RETRY, error=f"SMTP failed: {type(exc).__name__}: {exc}")
+
+
+def _text(value: bytes | str) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return one_line(value)[:200]

@@ -1,1 +1,0 @@
-"""Escalation paths: who hears about an incident, when, and until when."""

@@ -1,1 +1,0 @@
-"""Services own transactions: each public function here is one user action."""

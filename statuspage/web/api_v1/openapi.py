@@ -1,0 +1,745 @@
+"""The OpenAPI 3.1 document of the management API under `/api/v1/`, built as a plain dict.
+
+The request schemas here are also what the API checks bodies against (web/json_input.py), so
+what the document promises and what the API accepts cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from statuspage.core.enums import (
+    ComponentStatus,
+    Impact,
+    IncidentKind,
+    IncidentStatus,
+    MaintenanceStatus,
+)
+from statuspage.core.library import MAX_VALUE_LENGTH
+
+PREFIX = "/api/v1"
+#: Primary keys are 32-bit INTEGER columns (the same bound as web.MAX_ID).
+MAX_ID = 2**31 - 1
+MAX_TITLE = 300
+MAX_BODY = 20_000
+MAX_COMPONENTS = 200
+#: The longest Idempotency-Key accepted (keys are stored with a per-user prefix).
+MAX_IDEMPOTENCY_KEY = 80
+
+JSON = "application/json"
+INCIDENT_IMPACTS = [i.value for i in Impact if i is not Impact.MAINTENANCE]
+COMPONENT_STATUSES = [s.value for s in ComponentStatus]
+INCIDENT_STATUSES = [s.value for s in IncidentStatus]
+MAINTENANCE_STATUSES = [s.value for s in MaintenanceStatus]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _strings() -> dict[str, Any]:
+    return {"type": "array", "items": {"type": "string"}}
+
+
+def _nullable(kind: str, **extra: Any) -> dict[str, Any]:
+    return {"type": [kind, "null"], **extra}
+
+
+def _object(properties: dict[str, Any], *, required: list[str] | None = None, **extra: Any):
+    """A closed object: every property listed, nothing else allowed."""
+    schema: dict[str, Any] = {"type": "object", **extra, "properties": properties}
+    schema["required"] = list(properties) if required is None else required
+    schema["additionalProperties"] = False
+    return schema
+
+
+# -- request bodies (also the API's input checks) ------------------------------------------
+
+MESSAGE_ID = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 100,
+    "pattern": "^[a-z0-9][a-z0-9-]*$",
+    "description": "the id of a canned message of the library, e.g. outage-investigating",
+}
+VARIABLES = {
+    "type": "object",
+    "description": "Values for the message's variables. They are text: inserted literally, "
+    "never evaluated. A blank or missing value takes the variable's default.",
+    "maxProperties": 50,
+    "propertyNames": {
+        "type": "string",
+        "maxLength": 100,
+        "pattern": "^[a-z][a-z0-9_]*$",
+        "description": "a variable name",
+    },
+    "additionalProperties": {"type": "string", "maxLength": MAX_VALUE_LENGTH},
+}
+TITLE = {"type": "string", "minLength": 1, "maxLength": MAX_TITLE}
+BODY = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_BODY,
+    "description": "The update in Markdown (raw HTML is shown as text). With `message`, it "
+    "replaces the filled text and the update is recorded as edited.",
+}
+NOTIFY = {
+    "type": "boolean",
+    "default": True,
+    "description": "Whether subscribers are notified of this update.",
+}
+COMPONENT_STATUS_MAP = {
+    "type": "object",
+    "description": "The new status of each affected component, by component id.",
+    "maxProperties": MAX_COMPONENTS,
+    "propertyNames": {
+        "type": "string",
+        "pattern": "^[1-9][0-9]{0,9}$",
+        "description": "a component id",
+    },
+    "additionalProperties": {"type": "string", "enum": COMPONENT_STATUSES},
+}
+IMPACT = {"type": "string", "enum": INCIDENT_IMPACTS}
+
+REQUESTS: dict[str, dict[str, Any]] = {
+    "CreateIncident": _object(
+        {
+            "message": MESSAGE_ID,
+            "variables": VARIABLES,
+            "title": {**TITLE, "description": "The incident title (default: the message's)."},
+            "body": BODY,
+            "status": {
+                "type": "string",
+                "enum": INCIDENT_STATUSES,
+                "description": "Default: the message's status, or investigating.",
+            },
+            "impact": {**IMPACT, "description": "Default: the message's suggestion."},
+            "components": COMPONENT_STATUS_MAP,
+            "notify": NOTIFY,
+        },
+        required=[],
+        description="Either `message` with its `variables`, or free text: `title`, `body` "
+        "and `impact`.",
+    ),
+    "IncidentUpdate": _object(
+        {
+            "message": MESSAGE_ID,
+            "variables": VARIABLES,
+            "body": BODY,
+            "status": {
+                "type": "string",
+                "enum": INCIDENT_STATUSES,
+                "description": "Required with free text; default: the message's status.",
+            },
+            "impact": IMPACT,
+            "components": COMPONENT_STATUS_MAP,
+            "notify": NOTIFY,
+        },
+        required=[],
+        description="Either `message` with its `variables`, or `body` and `status`.",
+    ),
+    "ResolveIncident": _object(
+        {
+            "message": {**MESSAGE_ID, "description": "a message whose status is resolved"},
+            "variables": VARIABLES,
+            "body": {**BODY, "description": "Default: 'This incident has been resolved.'"},
+            "components_operational": {
+                "type": "boolean",
+                "default": True,
+                "description": "Return every component of the incident to operational.",
+            },
+            "notify": NOTIFY,
+        },
+        required=[],
+    ),
+    "CreateMaintenance": _object(
+        {
+            "message": {**MESSAGE_ID, "description": "a message whose status is scheduled"},
+            "variables": VARIABLES,
+            "title": {**TITLE, "description": "Required without `message`."},
+            "body": {**BODY, "description": "Markdown; required without `message`."},
+            "scheduled_for": {
+                "type": "string",
+                "format": "date-time",
+                "description": "ISO 8601 with a UTC offset, e.g. 2026-06-20T22:00:00+02:00",
+            },
+            "scheduled_until": {"type": "string", "format": "date-time"},
+            "components": {
+                "type": "array",
+                "description": "Ids of the components the maintenance affects.",
+                "items": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                "maxItems": MAX_COMPONENTS,
+                "uniqueItems": True,
+            },
+            "notify": NOTIFY,
+        },
+        required=["scheduled_for", "scheduled_until"],
+        description="Either `message` with its `variables`, or `title` and `body`.",
+    ),
+    "MaintenanceUpdate": _object(
+        {
+            "message": MESSAGE_ID,
+            "variables": VARIABLES,
+            "body": BODY,
+            "status": {
+                "type": "string",
+                "enum": MAINTENANCE_STATUSES,
+                "description": "Required with free text; default: the message's status.",
+            },
+            "components": COMPONENT_STATUS_MAP,
+            "scheduled_for": {
+                "type": "string",
+                "format": "date-time",
+                "description": "Move the start (only while still scheduled).",
+            },
+            "scheduled_until": {
+                "type": "string",
+                "format": "date-time",
+                "description": "Move the end, e.g. when the work is extended.",
+            },
+            "notify": NOTIFY,
+        },
+        required=[],
+        description="Either `message` with its `variables`, or `body` and `status`.",
+    ),
+    "SetComponentStatus": _object({"status": {"type": "string", "enum": COMPONENT_STATUSES}}),
+    "PreviewRequest": _object(
+        {
+            "variables": VARIABLES,
+            "version": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_ID,
+                "description": "Default: the current version.",
+            },
+        },
+        required=[],
+    ),
+}
+
+# -- responses ------------------------------------------------------------------------------
+
+DATE_TIME = {"type": "string", "format": "date-time"}
+NULLABLE_TIME = _nullable("string", format="date-time")
+
+RESPONSES: dict[str, dict[str, Any]] = {
+    "Error": _object(
+        {
+            "error": _object(
+                {
+                    "code": {"type": "string", "description": "stable, e.g. invalid"},
+                    "message": {"type": "string", "description": "for people"},
+                    "field": _nullable("string", description="the field at fault, if any"),
+                }
+            )
+        }
+    ),
+    "ComponentRef": _object(
+        {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "status": {"type": "string", "enum": COMPONENT_STATUSES},
+        }
+    ),
+    "ComponentChange": _object(
+        {
+            "component_id": _nullable("integer"),
+            "name": {"type": "string"},
+            "old_status": {"type": "string", "enum": COMPONENT_STATUSES},
+            "new_status": {"type": "string", "enum": COMPONENT_STATUSES},
+        }
+    ),
+    "Provenance": _object(
+        {
+            "id": {"type": "string"},
+            "version": {"type": "integer"},
+            "content_hash": {"type": "string"},
+        },
+        description="The reviewed message text an update came from.",
+    ),
+    "Update": _object(
+        {
+            "id": {"type": "integer"},
+            "incident_id": {"type": "integer"},
+            "status": {"type": "string"},
+            "body": {"type": "string", "description": "Markdown"},
+            "body_html": {"type": "string", "description": "sanitised HTML"},
+            "display_at": DATE_TIME,
+            "created_at": DATE_TIME,
+            "edited_at": {**NULLABLE_TIME, "description": "set when corrected after publishing"},
+            "notify": {"type": "boolean"},
+            "author": _nullable("string", description="the author's email"),
+            "message": {"oneOf": [_ref("Provenance"), {"type": "null"}]},
+            "variables": _nullable("object", additionalProperties={"type": "string"}),
+            "text_edited": {"type": "boolean"},
+            "component_changes": {"type": "array", "items": _ref("ComponentChange")},
+        }
+    ),
+    "Postmortem": _object(
+        {"body": {"type": "string"}, "body_html": {"type": "string"}, "published_at": DATE_TIME}
+    ),
+    "Incident": _object(
+        {
+            "id": {"type": "integer"},
+            "kind": {"type": "string", "enum": [k.value for k in IncidentKind]},
+            "title": {"type": "string"},
+            "status": {"type": "string", "enum": INCIDENT_STATUSES + MAINTENANCE_STATUSES},
+            "impact": {"type": "string", "enum": [i.value for i in Impact]},
+            "started_at": DATE_TIME,
+            "identified_at": NULLABLE_TIME,
+            "monitoring_at": NULLABLE_TIME,
+            "resolved_at": NULLABLE_TIME,
+            "scheduled_for": NULLABLE_TIME,
+            "scheduled_until": NULLABLE_TIME,
+            "created_at": DATE_TIME,
+            "updated_at": DATE_TIME,
+            "url": {"type": "string", "description": "the public permalink"},
+            "components": {"type": "array", "items": _ref("ComponentRef")},
+            "updates": {
+                "type": "array",
+                "items": _ref("Update"),
+                "description": "newest first",
+            },
+            "postmortem": {"oneOf": [_ref("Postmortem"), {"type": "null"}]},
+        },
+        description="An incident, or a scheduled maintenance (kind maintenance).",
+    ),
+    "IncidentList": _object(
+        {
+            "incidents": {"type": "array", "items": _ref("Incident")},
+            "next_cursor": _nullable("string", description="pass as ?cursor= for more"),
+        }
+    ),
+    "MaintenanceList": _object(
+        {
+            "maintenances": {"type": "array", "items": _ref("Incident")},
+            "next_cursor": _nullable("string", description="pass as ?cursor= for more"),
+        }
+    ),
+    "Published": _object(
+        {"incident": _ref("Incident"), "update": _ref("Update")},
+        description="201 when published now; 200 when the Idempotency-Key was seen before "
+        "(nothing was published again).",
+    ),
+    "Component": _object(
+        {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "status": {"type": "string", "enum": COMPONENT_STATUSES},
+            "description": {"type": "string"},
+            "group": _nullable("string", description="the group's name"),
+            "position": {"type": "integer"},
+            "updated_at": DATE_TIME,
+        }
+    ),
+    "ComponentList": _object({"components": {"type": "array", "items": _ref("Component")}}),
+    "Variable": _object(
+        {
+            "name": {"type": "string"},
+            "label": {"type": "string"},
+            "required": {"type": "boolean"},
+            "default": _nullable("string"),
+            "choices": _strings(),
+            "help": {"type": "string"},
+        }
+    ),
+    "MessageSummary": _object(
+        {
+            "id": {"type": "string"},
+            "version": {"type": "integer", "description": "the current version"},
+            "title": {"type": "string"},
+            "status": {"type": "string", "enum": INCIDENT_STATUSES + MAINTENANCE_STATUSES},
+            "impact": _nullable("string", enum=[*(i.value for i in Impact), None]),
+            "tags": _strings(),
+            "variables": {"type": "array", "items": _ref("Variable")},
+        }
+    ),
+    "MessageList": _object({"messages": {"type": "array", "items": _ref("MessageSummary")}}),
+    "MessageVersion": _object(
+        {
+            "number": {"type": "integer"},
+            "title": {"type": "string"},
+            "body": {"type": "string"},
+            "status": {"type": "string"},
+            "impact": _nullable("string"),
+            "tags": _strings(),
+            "variables": {"type": "array", "items": _ref("Variable")},
+            "author": _nullable("string", description="the author's email; null for sync"),
+            "reason": {"type": "string"},
+            "content_hash": {"type": "string"},
+            "created_at": DATE_TIME,
+        }
+    ),
+    "MessageDetail": _object(
+        {
+            "id": {"type": "string"},
+            "current_version": {"type": "integer"},
+            "archived": {"type": "boolean"},
+            "versions": {
+                "type": "array",
+                "items": _ref("MessageVersion"),
+                "description": "every version, oldest first",
+            },
+        }
+    ),
+    "Preview": _object(
+        {
+            "message": {"type": "string"},
+            "version": {"type": "integer"},
+            "title": {"type": "string"},
+            "body": {"type": "string", "description": "Markdown, as it would be published"},
+            "body_html": {"type": "string", "description": "sanitised HTML"},
+            "status": {"type": "string"},
+            "variables": {"type": "object", "additionalProperties": {"type": "string"}},
+        }
+    ),
+}
+
+# -- parameters and error responses ---------------------------------------------------------
+
+
+def _path_id(name: str, what: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": f"the {what}'s id",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    }
+
+
+PARAMETERS: dict[str, dict[str, Any]] = {
+    "IncidentId": _path_id("incident_id", "incident"),
+    "MaintenanceId": _path_id("maintenance_id", "maintenance"),
+    "ComponentId": _path_id("component_id", "component"),
+    "MessageId": {
+        "name": "slug",
+        "in": "path",
+        "required": True,
+        "description": "the message id",
+        "schema": {"type": "string"},
+    },
+    "Status": {
+        "name": "status",
+        "in": "query",
+        "description": "open, closed or all (default)",
+        "schema": {"type": "string", "enum": ["open", "closed", "all"], "default": "all"},
+    },
+    "Limit": {
+        "name": "limit",
+        "in": "query",
+        "description": "how many per page",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+    },
+    "Cursor": {
+        "name": "cursor",
+        "in": "query",
+        "description": "the next_cursor of the previous page",
+        "schema": {"type": "string"},
+    },
+    "IdempotencyKey": {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "description": "A key unique to this request: sending it again publishes nothing "
+        "and answers 200 with the update published the first time.",
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_IDEMPOTENCY_KEY,
+            "pattern": "^[\\x21-\\x7e]+$",
+        },
+    },
+}
+
+ERRORS: dict[str, tuple[str, str]] = {
+    "400": ("BadRequest", "The body is not a JSON object."),
+    "401": ("Unauthorized", "No token, or a wrong, revoked or disabled user's token."),
+    "403": ("Forbidden", "The token's user has a role that may not do this."),
+    "404": ("NotFound", "No such id."),
+    "409": ("Conflict", "Clashes with the current state (e.g. already resolved)."),
+    "413": ("TooLarge", "The body is too large."),
+    "415": ("UnsupportedMediaType", "The body is not sent as application/json."),
+    "422": ("Invalid", "A field was refused: `error.field` names it."),
+}
+
+
+def _error_response(description: str, code: str) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {JSON: {"schema": _ref("Error")}},
+    }
+    if code == "401":
+        response["headers"] = {
+            "WWW-Authenticate": {
+                "description": "Bearer",
+                "schema": {"type": "string"},
+            }
+        }
+    return response
+
+
+# -- operations -----------------------------------------------------------------------------
+
+
+def _param(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/parameters/{name}"}
+
+
+def _op(
+    operation_id: str,
+    summary: str,
+    *,
+    tag: str,
+    ok: str,
+    ok_status: str = "200",
+    params: tuple[str, ...] = (),
+    body: str | None = None,
+    errors: tuple[str, ...] = ("401", "403"),
+    permission: str | None = "read",
+    description: str = "",
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": operation_id,
+        "summary": summary,
+        "tags": [tag],
+    }
+    if permission is None:
+        operation["security"] = []
+    else:
+        operation["description"] = (description + " " if description else "") + (
+            f"Needs the `{permission}` permission (role viewer: read; editor and admin: "
+            "read and publish)."
+        )
+    if params:
+        operation["parameters"] = [_param(name) for name in params]
+    if body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {JSON: {"schema": _ref(body)}},
+        }
+    responses: dict[str, Any] = {
+        ok_status: {"description": "OK", "content": {JSON: {"schema": _ref(ok)}}}
+    }
+    if ok_status == "201":
+        responses["200"] = {
+            "description": "Already published with this Idempotency-Key",
+            "content": {JSON: {"schema": _ref(ok)}},
+        }
+    for code in errors:
+        responses[code] = {"$ref": f"#/components/responses/{ERRORS[code][0]}"}
+    operation["responses"] = dict(sorted(responses.items()))
+    return operation
+
+
+WRITE_ERRORS = ("400", "401", "403", "404", "409", "413", "415", "422")
+CREATE_ERRORS = ("400", "401", "403", "409", "413", "415", "422")
+
+
+def _paths() -> dict[str, dict[str, Any]]:
+    return {
+        f"{PREFIX}/openapi.json": {
+            "get": {
+                "operationId": "getOpenApi",
+                "summary": "This document",
+                "tags": ["meta"],
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1",
+                        "content": {JSON: {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+        f"{PREFIX}/incidents": {
+            "get": _op(
+                "listIncidents",
+                "List incidents, newest first",
+                tag="incidents",
+                ok="IncidentList",
+                params=("Status", "Limit", "Cursor"),
+                errors=("401", "403", "422"),
+            ),
+            "post": _op(
+                "createIncident",
+                "Open an incident from a message or free text",
+                tag="incidents",
+                ok="Published",
+                ok_status="201",
+                params=("IdempotencyKey",),
+                body="CreateIncident",
+                errors=CREATE_ERRORS,
+                permission="publish",
+            ),
+        },
+        f"{PREFIX}/incidents/{{incident_id}}": {
+            "get": _op(
+                "getIncident",
+                "One incident with its updates",
+                tag="incidents",
+                ok="Incident",
+                params=("IncidentId",),
+                errors=("401", "403", "404"),
+            )
+        },
+        f"{PREFIX}/incidents/{{incident_id}}/updates": {
+            "post": _op(
+                "postIncidentUpdate",
+                "Post an update to an incident",
+                tag="incidents",
+                ok="Published",
+                ok_status="201",
+                params=("IncidentId", "IdempotencyKey"),
+                body="IncidentUpdate",
+                errors=WRITE_ERRORS,
+                permission="publish",
+            )
+        },
+        f"{PREFIX}/incidents/{{incident_id}}/resolve": {
+            "post": _op(
+                "resolveIncident",
+                "Resolve an incident",
+                tag="incidents",
+                ok="Published",
+                ok_status="201",
+                params=("IncidentId", "IdempotencyKey"),
+                body="ResolveIncident",
+                errors=WRITE_ERRORS,
+                permission="publish",
+            )
+        },
+        f"{PREFIX}/maintenances": {
+            "get": _op(
+                "listMaintenances",
+                "List maintenances, latest window first",
+                tag="maintenances",
+                ok="MaintenanceList",
+                params=("Status", "Limit", "Cursor"),
+                errors=("401", "403", "422"),
+            ),
+            "post": _op(
+                "scheduleMaintenance",
+                "Schedule a maintenance",
+                tag="maintenances",
+                ok="Published",
+                ok_status="201",
+                params=("IdempotencyKey",),
+                body="CreateMaintenance",
+                errors=CREATE_ERRORS,
+                permission="publish",
+            ),
+        },
+        f"{PREFIX}/maintenances/{{maintenance_id}}": {
+            "get": _op(
+                "getMaintenance",
+                "One maintenance with its updates",
+                tag="maintenances",
+                ok="Incident",
+                params=("MaintenanceId",),
+                errors=("401", "403", "404"),
+            )
+        },
+        f"{PREFIX}/maintenances/{{maintenance_id}}/updates": {
+            "post": _op(
+                "postMaintenanceUpdate",
+                "Post an update to a maintenance",
+                tag="maintenances",
+                ok="Published",
+                ok_status="201",
+                params=("MaintenanceId", "IdempotencyKey"),
+                body="MaintenanceUpdate",
+                errors=WRITE_ERRORS,
+                permission="publish",
+            )
+        },
+        f"{PREFIX}/components": {
+            "get": _op(
+                "listComponents",
+                "List components in display order",
+                tag="components",
+                ok="ComponentList",
+            )
+        },
+        f"{PREFIX}/components/{{component_id}}": {
+            "patch": _op(
+                "setComponentStatus",
+                "Set a component's status outside an incident",
+                tag="components",
+                ok="Component",
+                params=("ComponentId",),
+                body="SetComponentStatus",
+                errors=("400", "401", "403", "404", "413", "415", "422"),
+                permission="publish",
+            )
+        },
+        f"{PREFIX}/messages": {
+            "get": _op(
+                "listMessages",
+                "List the library's messages (current versions)",
+                tag="messages",
+                ok="MessageList",
+            )
+        },
+        f"{PREFIX}/messages/{{slug}}": {
+            "get": _op(
+                "getMessage",
+                "One message with every version",
+                tag="messages",
+                ok="MessageDetail",
+                params=("MessageId",),
+                errors=("401", "403", "404"),
+            )
+        },
+        f"{PREFIX}/messages/{{slug}}/preview": {
+            "post": _op(
+                "previewMessage",
+                "Fill a message's variables and show the result, publishing nothing",
+                tag="messages",
+                ok="Preview",
+                params=("MessageId",),
+                body="PreviewRequest",
+                errors=("400", "401", "403", "404", "413", "415", "422"),
+            )
+        },
+    }
+
+
+def document(site_url: str, version: str = "1") -> dict[str, Any]:
+    """The OpenAPI 3.1 document for a site whose public URL is `site_url`."""
+    doc = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "statuspage management API",
+            "version": version,
+            "description": "Publish incident updates from the canned-message library, manage "
+            "maintenances and component statuses. Authenticate with a bearer token "
+            "(`statuspage tokens create`); it acts with its user's current role. Errors are "
+            '`{"error": {"code", "message", "field"}}`.',
+        },
+        "servers": [{"url": site_url}],
+        "security": [{"bearer": []}],
+        "tags": [
+            {"name": name}
+            for name in ("incidents", "maintenances", "components", "messages", "meta")
+        ],
+        "paths": _paths(),
+        "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "sp_...",
+                    "description": "An API token from `statuspage tokens create`.",
+                }
+            },
+            "schemas": {**REQUESTS, **RESPONSES},
+            "parameters": PARAMETERS,
+            "responses": {
+                name: _error_response(description, code)
+                for code, (name, description) in ERRORS.items()
+            },
+        },
+    }
+    # Callers may change their copy; the request schemas double as the API's input checks.
+    return copy.deepcopy(doc)
