@@ -20,14 +20,15 @@ test: $(VENV)/.installed-test
 	@bash .ci/ensure-chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-## lint: ruff check and ruff format --check
+## lint: ruff check, ruff format --check and mypy
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy statuspage
 
 ## clean: remove the virtualenv and build and cache files (instance/, with the database, stays)
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 $(BIN)/python:

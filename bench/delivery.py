@@ -31,7 +31,7 @@ from statuspage.db.database import upgrade, write_transaction
 from statuspage.db.extensions import db
 from statuspage.db.models import OutboxMessage
 from statuspage.delivery import outbox
-from tests.receivers import (
+from tests.support.receivers import (
     HttpReceiver,
     SmtpSink,
     start_worker,

@@ -44,7 +44,7 @@ from statuspage.db.models import OutboxMessage, Subscriber
 from statuspage.delivery import channels, outbox, subscriber_delivery, worker
 from statuspage.delivery import subscribers as subscriber_service
 from statuspage.publishing import components as component_service
-from tests.receivers import (
+from tests.support.receivers import (
     HttpReceiver,
     SmtpSink,
     start_worker,

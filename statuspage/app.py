@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from statuspage.config import Settings, database_uri, load_settings
 from statuspage.db import database
@@ -54,6 +55,8 @@ def configure_flask(app: Flask, settings: Settings, instance: Path) -> None:
         SEND_FILE_MAX_AGE_DEFAULT=365 * 24 * 3600,
         PERMANENT_SESSION_LIFETIME=12 * 3600,
     )
+    if not isinstance(app.json, DefaultJSONProvider):  # the settings below are its own
+        raise TypeError(f"unexpected JSON provider {type(app.json).__name__}")
     app.json.sort_keys = False
     app.json.compact = True
 

@@ -3,6 +3,9 @@
 SQLite: the schema is migrated once into a template file that each test copies.
 PostgreSQL (`STATUSPAGE_TEST_DATABASE_URL`): one database per run, created and dropped here,
 migrated once; each test empties every table afterwards.
+
+The helpers and fixtures the test modules share live in tests/support/; its fixtures are
+loaded here as a plugin.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,11 +25,11 @@ from statuspage import create_app
 from statuspage.clock import utcnow
 from statuspage.db.database import upgrade
 from statuspage.db.extensions import db
+from tests.support import NOW as NOW  # where some test modules still import it from
+
+pytest_plugins = ["tests.support.fixtures"]
 
 PG_URL = os.environ.get("STATUSPAGE_TEST_DATABASE_URL", "")
-
-#: A fixed "now" for tests that need a clock; services take `now` as a parameter.
-NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
 
 def _pg_admin_url(url: str) -> sa.URL:
@@ -173,7 +175,8 @@ def runner(app):
 @pytest.fixture
 def sample(ctx):
     """A small page: two groups, an ungrouped component, a resolved and an open incident,
-    and an upcoming maintenance. Times are relative to the real clock so pages show them."""
+    and an upcoming maintenance. Times are relative to `utcnow()` so pages show them (the
+    `frozen_clock` fixture, requested first, pins them)."""
     from datetime import timedelta
 
     from statuspage.core.enums import ComponentStatus, Impact, IncidentStatus

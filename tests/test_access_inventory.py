@@ -9,17 +9,17 @@ from __future__ import annotations
 import re
 
 import pytest
-from argon2 import PasswordHasher
 from flask import Flask
 
-from statuspage.accounts import passwords, tokens
+from statuspage.accounts import tokens
 from statuspage.accounts import users as user_service
 from statuspage.clock import utcnow
 from statuspage.core.roles import Permission, allows
 from statuspage.db import audit
 from statuspage.db.database import write_transaction
 from statuspage.web.auth import PUBLIC, SIGNED_IN, access_rule
-from tests.test_admin_session import PASSWORD, csrf, login
+from tests.support import PASSWORD
+from tests.support.auth import csrf_token, signed_in
 
 READ, PUBLISH, MESSAGES, USERS, AUDIT = (
     Permission.READ,
@@ -184,14 +184,8 @@ def url_for_rule(rule) -> str:
     return PARAMETER.sub(value, rule.rule)
 
 
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    """Cheap Argon2 parameters: this file signs in hundreds of times to test authorisation."""
-    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=64))
-
-
 @pytest.fixture
-def world(app, sample):
+def world(app, sample, fast_hashing):
     """Sample data, a placeholder user and token with id 1, one user and token per role."""
     now = utcnow()
     with write_transaction():
@@ -210,10 +204,8 @@ def world(app, sample):
 
 
 def browser(app, role: str):
-    client = app.test_client()
-    if role != "anonymous":
-        assert login(client, email=f"{role}@example.com").status_code == 302
-    return client
+    """A client signed in as `role` (its `world` user), or signed out for "anonymous"."""
+    return app.test_client() if role == "anonymous" else signed_in(app, role)
 
 
 def admin_check(app, role: str, rule_name: str, url: str, methods: set[str]) -> list[str]:
@@ -233,7 +225,7 @@ def admin_check(app, role: str, rule_name: str, url: str, methods: set[str]) -> 
         if ok and (response.status_code in (401, 403) or response.status_code >= 500 or to_login):
             problems.append(f"GET {url} as {role}: {response.status_code}, expected access")
     if "POST" in methods:
-        token = csrf(client, "/admin/login" if role == "anonymous" else "/admin/password")
+        token = csrf_token(client, "/admin/login" if role == "anonymous" else "/admin/password")
         response = client.post(url, data={"csrf_token": token})
         expected = 401 if role == "anonymous" else 403
         if not ok and response.status_code != expected:

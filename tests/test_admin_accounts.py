@@ -6,10 +6,9 @@ import re
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 from flask import Blueprint
 
-from statuspage.accounts import passwords, tokens
+from statuspage.accounts import tokens
 from statuspage.accounts import users as user_service
 from statuspage.clock import utcnow
 from statuspage.core.roles import Permission
@@ -19,40 +18,12 @@ from statuspage.db.extensions import db
 from statuspage.db.models import ApiToken, User
 from statuspage.errors import Conflict
 from statuspage.web.auth import current_user, protect_blueprint, requires
-from tests.conftest import NOW
-from tests.test_admin_session import PASSWORD, csrf, login
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    """Cheap Argon2 parameters: these tests are about accounts, not hashing strength."""
-    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=64))
-
-
-def add_user(email: str, role: str, **kwargs) -> User:
-    with write_transaction():
-        return user_service.create_user(
-            email, password=PASSWORD, role=role, now=utcnow(), actor=audit.CLI, **kwargs
-        )
-
-
-@pytest.fixture
-def people(ctx):
-    """An admin, an editor and a viewer, by role."""
-    return {
-        role: add_user(f"{role}@example.com", role, name=role.title())
-        for role in ("admin", "editor", "viewer")
-    }
-
-
-def signed_in(app, role: str):
-    client = app.test_client()
-    assert login(client, email=f"{role}@example.com").status_code == 302
-    return client
+from tests.support import NOW
+from tests.support.auth import csrf_token, make_user, sign_in, signed_in
 
 
 def post(client, path: str, **data):
-    return client.post(path, data={"csrf_token": csrf(client, "/admin/tokens"), **data})
+    return client.post(path, data={"csrf_token": csrf_token(client, "/admin/tokens"), **data})
 
 
 def shown_secret(response) -> str:
@@ -97,7 +68,7 @@ def test_adding_a_user_shows_the_generated_password_once(app, people):
     assert password not in client.get("/admin/users").get_data(as_text=True)
     created = user("new@example.com")
     assert (created.name, created.role) == ("Nina", "viewer")
-    assert login(app.test_client(), email="new@example.com", password=password).status_code == 302
+    assert sign_in(app.test_client(), "new@example.com", password=password).status_code == 302
 
 
 def test_adding_a_user_with_a_taken_email_keeps_what_was_typed(app, people):
@@ -155,7 +126,7 @@ def test_disabling_a_user_ends_their_sessions_and_sign_in(app, people):
     response = post(admin, f"/admin/users/{people['editor'].id}/disable")
     assert response.status_code == 302
     assert editor.get("/admin/").status_code == 302
-    assert login(app.test_client(), email="editor@example.com").status_code == 401
+    assert sign_in(app.test_client(), "editor@example.com").status_code == 401
     assert [e.action for e in audit.entries(action="user.disabled")] == ["user.disabled"]
 
 
@@ -172,7 +143,7 @@ def test_enabling_a_user_lets_them_sign_in_again(app, people):
     post(admin, f"/admin/users/{people['editor'].id}/disable")
     post(admin, f"/admin/users/{people['editor'].id}/enable")
     assert user("editor@example.com").active
-    assert login(app.test_client(), email="editor@example.com").status_code == 302
+    assert sign_in(app.test_client(), "editor@example.com").status_code == 302
 
 
 def test_the_last_active_admin_cannot_demote_themselves(app, people):
@@ -193,7 +164,7 @@ def test_the_last_active_admin_cannot_disable_themselves(app, people):
 
 
 def test_an_admin_may_step_down_when_another_admin_is_active(app, people):
-    add_user("second@example.com", "admin")
+    make_user("second@example.com", "admin")
     admin = signed_in(app, "admin")
     response = post(admin, f"/admin/users/{people['admin'].id}/role", role="editor")
     assert response.headers["Location"] == "/admin/"
@@ -201,7 +172,7 @@ def test_an_admin_may_step_down_when_another_admin_is_active(app, people):
 
 
 def test_a_disabled_admin_does_not_count_as_another_admin(app, people):
-    second = add_user("second@example.com", "admin")
+    second = make_user("second@example.com", "admin")
     with write_transaction():
         user_service.set_active(second, False, now=NOW, actor=audit.CLI)
     response = post(
@@ -223,9 +194,9 @@ def test_reset_password_shows_a_new_one_once_and_ends_their_sessions(app, people
     password = shown_secret(response)
     assert response.headers["Cache-Control"] == "no-store"
     assert editor.get("/admin/").status_code == 302
-    assert login(app.test_client(), email="editor@example.com").status_code == 401
+    assert sign_in(app.test_client(), "editor@example.com").status_code == 401
     fresh = app.test_client()
-    assert login(fresh, email="editor@example.com", password=password).status_code == 302
+    assert sign_in(fresh, "editor@example.com", password=password).status_code == 302
     [entry] = audit.entries(action="user.password_reset")
     assert password not in repr(audit.as_dict(entry))
 

@@ -7,10 +7,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 
-from statuspage.accounts import passwords
-from statuspage.accounts import users as user_service
 from statuspage.clock import utcnow
 from statuspage.core.enums import ComponentStatus
 from statuspage.db import audit
@@ -18,30 +15,7 @@ from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
 from statuspage.db.models import ApiToken
 from statuspage.publishing import publish
-from tests.test_admin_session import PASSWORD, csrf, login
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=64))
-
-
-@pytest.fixture
-def people(ctx):
-    with write_transaction():
-        return {
-            role: user_service.create_user(
-                f"{role}@example.com", password=PASSWORD, role=role, now=utcnow(), actor=audit.CLI
-            )
-            for role in ("admin", "editor", "viewer")
-        }
-
-
-@pytest.fixture
-def admin(app, people):
-    client = app.test_client()
-    assert login(client, email="admin@example.com").status_code == 302
-    return client
+from tests.support.auth import csrf_token, sign_in, signed_in
 
 
 def add_entry(action="test.thing", *, age=timedelta(0), **fields) -> int:
@@ -60,9 +34,7 @@ def actions_shown(response) -> list[str]:
 
 def test_audit_log_is_for_admins_only(app, people):
     for role in ("editor", "viewer"):
-        client = app.test_client()
-        login(client, email=f"{role}@example.com")
-        assert client.get("/admin/audit").status_code == 403
+        assert signed_in(app, role).get("/admin/audit").status_code == 403
 
 
 def test_audit_log_shows_time_actor_action_target_and_summary(admin):
@@ -83,14 +55,13 @@ def test_audit_log_shows_time_actor_action_target_and_summary(admin):
 
 
 def test_audit_log_shows_logins_and_failed_logins_newest_first(app, admin):
-    login(app.test_client(), email="editor@example.com", password="wrong password!!")
+    sign_in(app.test_client(), "editor@example.com", "wrong password!!")
     assert actions_shown(admin.get("/admin/audit"))[:2] == ["login.failed", "login"]
 
 
 def test_signing_out_is_in_the_audit_log(app, admin):
-    editor = app.test_client()
-    login(editor, email="editor@example.com")
-    token = csrf(editor, "/admin/")
+    editor = signed_in(app, "editor")
+    token = csrf_token(editor, "/admin/")
     assert editor.post("/admin/logout", data={"csrf_token": token}).status_code == 302
     shown = actions_shown(admin.get("/admin/audit"))
     assert shown[0] == "logout"
@@ -184,7 +155,7 @@ def test_a_malformed_before_id_is_ignored(admin, before_id):
 
 
 def test_account_actions_in_the_admin_are_all_audited(app, admin, people):
-    token = csrf(admin, "/admin/users")
+    token = csrf_token(admin, "/admin/users")
     editor_id = people["editor"].id
 
     def send(path, **data):

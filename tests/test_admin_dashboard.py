@@ -13,21 +13,10 @@ from statuspage.db.database import write_transaction
 from statuspage.db.models import Incident, IncidentUpdate
 from statuspage.publishing import incidents as incident_service
 from statuspage.web.admin.dashboard import cadence_for, open_incidents
-from tests.conftest import NOW
-from tests.test_admin_incidents import make_user, sign_in
-from tests.test_admin_incidents import quick_hashes as quick_hashes  # autouse: cheap Argon2
+from tests.support import NOW
 
-
-@pytest.fixture
-def editor(app, ctx):
-    make_user("pm@example.com", "editor")
-    return sign_in(app.test_client(), "pm@example.com")
-
-
-@pytest.fixture
-def viewer(app, ctx):
-    make_user("viewer@example.com", "viewer")
-    return sign_in(app.test_client(), "viewer@example.com")
+# "2 h ago", "5 min ago": what the dashboard shows depends on the time it is.
+pytestmark = pytest.mark.usefixtures("frozen_clock")
 
 
 def incident_at(impact: str, last_update: timedelta) -> Incident:

@@ -16,10 +16,7 @@ from urllib.parse import urljoin
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 
-from statuspage.accounts import passwords
-from statuspage.accounts import users as user_service
 from statuspage.clock import utcnow
 from statuspage.core.enums import ComponentStatus, Impact, IncidentStatus
 from statuspage.db import audit
@@ -29,9 +26,9 @@ from statuspage.db.models import Component, Incident, IncidentUpdate
 from statuspage.publishing import components as component_service
 from statuspage.publishing import incidents as incident_service
 from statuspage.publishing import library as library_service
+from tests.support.auth import csrf_token, make_user, signed_in
 
 MESSAGES = Path(__file__).resolve().parent.parent / "messages"
-PASSWORD = "correct horse battery"
 
 
 # -- a small browser without JavaScript ---------------------------------------------------------
@@ -216,31 +213,6 @@ def _is_compose(form: dict) -> bool:
 # -- fixtures -------------------------------------------------------------------------------------
 
 
-def make_user(email: str, role: str):
-    with write_transaction():
-        return user_service.create_user(
-            email, password=PASSWORD, now=utcnow(), actor=audit.CLI, role=role
-        )
-
-
-def sign_in(client, email: str):
-    page = client.get("/admin/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    response = client.post(
-        "/admin/login", data={"email": email, "password": PASSWORD, "csrf_token": token}
-    )
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return client
-
-
-@pytest.fixture(autouse=True)
-def quick_hashes(monkeypatch):
-    """Cheap Argon2 parameters: these tests sign in often and are not about hashing."""
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-
-
 @pytest.fixture
 def site(ctx):
     """The starter library and two components, API and Website."""
@@ -253,19 +225,8 @@ def site(ctx):
 
 
 @pytest.fixture
-def editor(app, site):
-    make_user("pm@example.com", "editor")
-    return sign_in(app.test_client(), "pm@example.com")
-
-
-@pytest.fixture
-def viewer(app, site):
-    make_user("viewer@example.com", "viewer")
-    return sign_in(app.test_client(), "viewer@example.com")
-
-
-@pytest.fixture
-def browser(editor):
+def browser(site, editor):
+    """A browser signed in as the editor (the shared `editor` client) on the `site`."""
     return Browser(editor)
 
 
@@ -468,9 +429,10 @@ def test_correcting_an_update_keeps_the_original_in_the_audit_log(browser, clien
     incident = only_incident()
     update = incident.updates[0]
     original = update.body
+    token = csrf_token(browser.client, "/admin/")
     response = browser.client.post(
         f"/admin/incidents/{incident.id}/updates/{update.id}/correct",
-        data={"body": "Corrected: only the EU region is slow.", "csrf_token": _csrf(browser)},
+        data={"body": "Corrected: only the EU region is slow.", "csrf_token": token},
     )
     assert response.status_code == 302
     [entry] = audit.entries(action="update.corrected")
@@ -485,16 +447,12 @@ def test_a_correction_that_changes_nothing_is_refused_with_the_text_kept(browser
     open_incident(browser)
     incident = only_incident()
     update = incident.updates[0]
+    token = csrf_token(browser.client, "/admin/")
     response = browser.client.post(
         f"/admin/incidents/{incident.id}/updates/{update.id}/correct",
-        data={"body": update.body, "csrf_token": _csrf(browser)},
+        data={"body": update.body, "csrf_token": token},
     )
     assert response.status_code == 422 and b"nothing changed" in response.data
-
-
-def _csrf(browser: Browser) -> str:
-    page = browser.client.get("/admin/").get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
 # -- the lifecycle -----------------------------------------------------------------------------
@@ -541,9 +499,10 @@ def test_postmortem_is_published_on_the_incident_page(browser, client):
     browser.click("Resolve").click("performance back to normal")
     browser.type("var_resolved_at", "14:20 UTC").press("preview").press("publish")
     incident = only_incident()
+    token = csrf_token(browser.client, "/admin/")
     response = browser.client.post(
         f"/admin/incidents/{incident.id}/postmortem",
-        data={"body": "## What happened\n\nA bad **deploy**.", "csrf_token": _csrf(browser)},
+        data={"body": "## What happened\n\nA bad **deploy**.", "csrf_token": token},
     )
     assert response.status_code == 302
     page = client.get(f"/incidents/{incident.id}").get_data(as_text=True)
@@ -554,9 +513,10 @@ def test_postmortem_is_published_on_the_incident_page(browser, client):
 def test_postmortem_of_an_open_incident_is_refused(browser):
     open_incident(browser)
     incident = only_incident()
+    token = csrf_token(browser.client, "/admin/")
     response = browser.client.post(
         f"/admin/incidents/{incident.id}/postmortem",
-        data={"body": "Too early.", "csrf_token": _csrf(browser)},
+        data={"body": "Too early.", "csrf_token": token},
     )
     assert response.status_code == 409 and b"resolve the incident" in response.data
 
@@ -599,10 +559,10 @@ def test_maintenance_window_that_is_not_a_date_is_refused(browser):
     assert "Starts: enter a date and time" in browser.html
 
 
-def test_maintenance_from_message_takes_its_times_from_the_window(make_app, site):
+def test_maintenance_from_message_takes_its_times_from_the_window(make_app, site, fast_hashing):
     app = make_app(site={"time_zone": "Europe/Paris"})
     make_user("pm2@example.com", "editor")
-    browser = Browser(sign_in(app.test_client(), "pm2@example.com"))
+    browser = Browser(signed_in(app, "pm2@example.com"))
     browser.open("/admin/maintenances/new").click("Scheduled maintenance:")
     browser.type("scheduled_for", "2030-03-12T22:00").type("scheduled_until", "2030-03-13T01:00")
     browser.tick("component", str(site["api"])).press("preview")
@@ -634,7 +594,7 @@ def test_extending_a_maintenance_moves_its_end(browser):
 # -- lists and components -------------------------------------------------------------------
 
 
-def test_incident_list_shows_open_incidents_first_then_closed_pages(editor, ctx):
+def test_incident_list_shows_open_incidents_first_then_closed_pages(site, editor):
     now = utcnow()
     with write_transaction():
         for n in range(27):
@@ -654,7 +614,7 @@ def test_incident_list_shows_open_incidents_first_then_closed_pages(editor, ctx)
     assert editor.get("/admin/incidents?page=x").status_code == 404
 
 
-def test_maintenance_list_shows_scheduled_ones(editor, ctx):
+def test_maintenance_list_shows_scheduled_ones(site, editor):
     now = utcnow()
     with write_transaction():
         incident_service.schedule_maintenance(
@@ -667,9 +627,8 @@ def test_maintenance_list_shows_scheduled_ones(editor, ctx):
     assert "Network work" in editor.get("/admin/maintenances").get_data(as_text=True)
 
 
-def test_component_status_form_changes_it_and_audits(editor, site):
-    page = editor.get("/admin/components").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+def test_component_status_form_changes_it_and_audits(site, editor):
+    token = csrf_token(editor, "/admin/components")
     response = editor.post(
         f"/admin/components/{site['api']}/status",
         data={"status": "partial_outage", "csrf_token": token},
@@ -677,12 +636,11 @@ def test_component_status_form_changes_it_and_audits(editor, site):
     assert response.status_code == 302
     assert component(site["api"]).status == "partial_outage"
     [entry] = audit.entries(action="component.status")
-    assert entry.actor == "pm@example.com" and entry.after == {"status": "partial_outage"}
+    assert entry.actor == "editor@example.com" and entry.after == {"status": "partial_outage"}
 
 
-def test_component_status_form_refuses_an_unknown_status(editor, site):
-    page = editor.get("/admin/components").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+def test_component_status_form_refuses_an_unknown_status(site, editor):
+    token = csrf_token(editor, "/admin/components")
     response = editor.post(
         f"/admin/components/{site['api']}/status",
         data={"status": "on_fire", "csrf_token": token},
@@ -738,10 +696,9 @@ def test_every_write_route_is_covered_by_the_role_tests(app):
 
 
 @pytest.mark.parametrize("index", range(7))
-def test_viewer_gets_403_on_every_write(viewer, ids, index):
+def test_viewer_gets_403_on_every_write(ids, viewer, index):
     path = _posts(ids)[index]
-    page = viewer.get("/admin/").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    token = csrf_token(viewer, "/admin/")
     data = {"csrf_token": token, "body": "x", "status": "major_outage", "action": "publish"}
     assert viewer.post(path, data=data).status_code == 403
     assert count_updates() == 1
@@ -758,7 +715,7 @@ def test_viewer_gets_403_on_every_write(viewer, ids, index):
         "/admin/maintenances/{incident}",
     ],
 )
-def test_viewer_reads_every_page_without_publish_controls(viewer, ids, path):
+def test_viewer_reads_every_page_without_publish_controls(ids, viewer, path):
     response = viewer.get(path.format(**ids))
     assert response.status_code == 200
     html = response.get_data(as_text=True)
@@ -770,7 +727,7 @@ def test_viewer_reads_every_page_without_publish_controls(viewer, ids, path):
     "path",
     ["/admin/incidents/new", "/admin/maintenances/new", "/admin/incidents/{incident}/update"],
 )
-def test_viewer_cannot_open_the_compose_forms(viewer, ids, path):
+def test_viewer_cannot_open_the_compose_forms(ids, viewer, path):
     assert viewer.get(path.format(**ids)).status_code == 403
 
 
@@ -780,7 +737,7 @@ def test_signed_out_publish_is_refused(client, ids):
     assert count_updates() == 1
 
 
-def test_publish_without_csrf_token_is_refused(editor, site):
+def test_publish_without_csrf_token_is_refused(site, editor):
     form = {"message": "degraded-investigating", "var_component": "API", "action": "publish"}
     assert editor.post("/admin/incidents/new", data=form).status_code == 400
     assert count_updates() == 0

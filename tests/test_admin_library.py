@@ -10,15 +10,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from statuspage.accounts import users as user_service
-from statuspage.clock import utcnow
 from statuspage.db import audit
 from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
 from statuspage.db.models import AuditEntry, Message
 from statuspage.publishing import library as lib
-from tests.conftest import NOW
-from tests.test_admin_session import PASSWORD, csrf, login
+from tests.support import NOW
+from tests.support.auth import csrf_token
 
 STARTER = Path(__file__).resolve().parent.parent / "messages"
 NAMES = (
@@ -29,6 +27,9 @@ NAMES = (
 )
 SLUG = "outage-investigating"
 BASE = f"/admin/library/{SLUG}"
+
+# Every test here reads or writes the library: `editor` and `viewer` are the shared role clients.
+pytestmark = pytest.mark.usefixtures("messages")
 
 
 @pytest.fixture
@@ -43,27 +44,6 @@ def messages(ctx, tmp_path):
     return target
 
 
-def make_user(email: str, role: str) -> None:
-    with write_transaction():
-        user_service.create_user(email, password=PASSWORD, now=utcnow(), actor=audit.CLI, role=role)
-
-
-@pytest.fixture
-def editor(app, ctx, client, messages):
-    """A client signed in as an editor."""
-    make_user("pm@example.com", "editor")
-    assert login(client).status_code == 302
-    return client
-
-
-@pytest.fixture
-def viewer(app, ctx, client, messages):
-    """A client signed in as a viewer."""
-    make_user("viewer@example.com", "viewer")
-    assert login(client, email="viewer@example.com").status_code == 302
-    return client
-
-
 def page(client, path: str) -> str:
     response = client.get(path)
     assert response.status_code == 200, response.status_code
@@ -71,7 +51,9 @@ def page(client, path: str) -> str:
 
 
 def post(client, path: str, data: dict | None = None):
-    return client.post(path, data={"csrf_token": csrf(client, "/admin/library"), **(data or {})})
+    return client.post(
+        path, data={"csrf_token": csrf_token(client, "/admin/library"), **(data or {})}
+    )
 
 
 def edit(client, title: str, body: str, reason: str = "clearer wording", **extra):
@@ -221,14 +203,14 @@ def test_edit_saves_a_new_version_with_author_and_reason_in_history(editor):
     assert "Saved as v2." in text
     history = text[text.index('id="history"') :]
     newest = history.split("</tr>")[1]
-    assert ">v2<" in newest and "pm@example.com" in newest and "shorter title" in newest
+    assert ">v2<" in newest and "editor@example.com" in newest and "shorter title" in newest
     assert "We are looking into reports that" in text
 
 
 def test_edit_is_recorded_in_the_audit_log(editor):
     edit(editor, "{{ component }} is down", GOOD_BODY, reason="shorter title")
     entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "message.edited"))
-    assert entry.actor == "pm@example.com" and entry.target_id == SLUG
+    assert entry.actor == "editor@example.com" and entry.target_id == SLUG
     assert entry.summary == f"{SLUG} v2: shorter title"
 
 
@@ -375,7 +357,7 @@ def test_signed_out_reads_redirect_to_login(client, messages):
 
 
 def test_signed_out_writes_are_refused(client, messages):
-    token = csrf(client, "/admin/login")
+    token = csrf_token(client, "/admin/login")
     for path in WRITES:
         assert client.post(path, data={"csrf_token": token}).status_code == 401, path
     assert version_numbers() == [1]

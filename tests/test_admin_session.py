@@ -2,37 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from statuspage.accounts import users as user_service
-from statuspage.clock import utcnow
-from statuspage.db import audit
-from statuspage.db.database import write_transaction
+from tests.support import PASSWORD
+from tests.support.auth import csrf_token, sign_in
 
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def editor(ctx):
-    with write_transaction():
-        return user_service.create_user(
-            "pm@example.com", password=PASSWORD, now=utcnow(), actor=audit.CLI, role="editor"
-        )
-
-
-def csrf(client, path="/admin/login"):
-    page = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
-def login(client, email="pm@example.com", password=PASSWORD, next_url=""):
-    token = csrf(client)
-    return client.post(
-        "/admin/login",
-        data={"email": email, "password": password, "csrf_token": token, "next": next_url},
-    )
+EMAIL = "editor@example.com"  # the editor of the `people` fixture
 
 
 def test_admin_redirects_to_login_when_signed_out(client):
@@ -40,50 +15,50 @@ def test_admin_redirects_to_login_when_signed_out(client):
     assert response.status_code == 302 and "/admin/login" in response.headers["Location"]
 
 
-def test_login_then_dashboard(client, editor):
-    response = login(client)
+def test_login_then_dashboard(client, people):
+    response = sign_in(client, EMAIL)
     assert response.status_code == 302 and response.headers["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200
 
 
-def test_wrong_password_is_refused_without_saying_which_part(client, editor):
-    response = login(client, password="wrong password!!")
+def test_wrong_password_is_refused_without_saying_which_part(client, people):
+    response = sign_in(client, EMAIL, "wrong password!!")
     assert response.status_code == 401
     assert b"Wrong email or password" in response.data
-    unknown = login(client, email="nobody@example.com")
+    unknown = sign_in(client, "nobody@example.com")
     assert unknown.status_code == 401 and b"Wrong email or password" in unknown.data
 
 
-def test_login_form_without_csrf_token_is_refused(client, editor):
-    response = client.post("/admin/login", data={"email": "pm@example.com", "password": PASSWORD})
+def test_login_form_without_csrf_token_is_refused(client, people):
+    response = client.post("/admin/login", data={"email": EMAIL, "password": PASSWORD})
     assert response.status_code == 400
 
 
-def test_repeated_failures_lock_the_account_even_with_the_right_password(client, editor):
+def test_repeated_failures_lock_the_account_even_with_the_right_password(client, people):
     for _ in range(5):
-        assert login(client, password="wrong password!!").status_code == 401
-    locked = login(client)
+        assert sign_in(client, EMAIL, "wrong password!!").status_code == 401
+    locked = sign_in(client, EMAIL)
     assert locked.status_code == 429 and "Retry-After" in locked.headers
     assert b"Too many failed sign-ins" in locked.data
 
 
-def test_logout_ends_every_session_of_the_user(app, editor):
+def test_logout_ends_every_session_of_the_user(app, people):
     first, second = app.test_client(), app.test_client()
-    login(first)
-    login(second)
+    sign_in(first, EMAIL)
+    sign_in(second, EMAIL)
     assert second.get("/admin/").status_code == 200
-    first.post("/admin/logout", data={"csrf_token": csrf(first, "/admin/")})
+    first.post("/admin/logout", data={"csrf_token": csrf_token(first, "/admin/")})
     assert second.get("/admin/").status_code == 302
 
 
-def test_password_change_ends_other_sessions_but_keeps_this_one(app, editor):
+def test_password_change_ends_other_sessions_but_keeps_this_one(app, people):
     mine, other = app.test_client(), app.test_client()
-    login(mine)
-    login(other)
+    sign_in(mine, EMAIL)
+    sign_in(other, EMAIL)
     response = mine.post(
         "/admin/password",
         data={
-            "csrf_token": csrf(mine, "/admin/password"),
+            "csrf_token": csrf_token(mine, "/admin/password"),
             "current_password": PASSWORD,
             "new_password": "a brand new passphrase",
             "confirm_password": "a brand new passphrase",
@@ -95,15 +70,17 @@ def test_password_change_ends_other_sessions_but_keeps_this_one(app, editor):
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/admin", "/\\evil"])
-def test_next_parameter_cannot_leave_the_admin(client, editor, target):
-    assert login(client, next_url=target).headers["Location"] == "/admin/"
+def test_next_parameter_cannot_leave_the_admin(client, people, target):
+    assert sign_in(client, EMAIL, next_url=target).headers["Location"] == "/admin/"
 
 
-def test_next_parameter_inside_the_admin_is_followed(client, editor):
-    assert login(client, next_url="/admin/password").headers["Location"] == "/admin/password"
+def test_next_parameter_inside_the_admin_is_followed(client, people):
+    assert (
+        sign_in(client, EMAIL, next_url="/admin/password").headers["Location"] == "/admin/password"
+    )
 
 
-def test_session_cookie_is_httponly_and_lax(client, editor):
-    response = login(client)
+def test_session_cookie_is_httponly_and_lax(client, people):
+    response = sign_in(client, EMAIL)
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie

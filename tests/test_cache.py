@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from statuspage.clock import utcnow
-from statuspage.core.enums import ComponentStatus, IncidentStatus
-from statuspage.db.database import write_transaction
-from statuspage.publishing import incidents as inc
+from tests.support.sample import resolve_open_incident
 
 PUBLIC_PATHS = [
     "/",
@@ -21,22 +18,11 @@ PUBLIC_PATHS = [
 ]
 
 
-def publish_resolution(sample):
-    with write_transaction():
-        inc.post_update(
-            sample["open"],
-            status=IncidentStatus.RESOLVED,
-            body="Fixed: pages load quickly again.",
-            now=utcnow(),
-            component_statuses={sample["web"]: ComponentStatus.OPERATIONAL},
-        )
-
-
 @pytest.mark.parametrize("path", PUBLIC_PATHS)
 def test_publish_invalidates_every_public_representation(client, sample, path):
     before = client.get(path)
     assert before.status_code == 200
-    publish_resolution(sample)
+    resolve_open_incident(sample)
     after = client.get(path)
     assert after.status_code == 200
     assert after.data != before.data
@@ -52,7 +38,7 @@ def test_publish_invalidates_the_permalink_and_component_pages(client, sample):
         f"/components/{sample['web'].id}/history.rss",
     ]
     before = {p: client.get(p).data for p in paths}
-    publish_resolution(sample)
+    resolve_open_incident(sample)
     for path in paths:
         assert client.get(path).data != before[path], path
     assert b"Fixed: pages load quickly again." in client.get(permalink).data
@@ -99,7 +85,7 @@ def test_if_modified_since_gets_304(client, sample):
 
 def test_stale_validator_after_publish_gets_the_new_body(client, sample):
     first = client.get("/")
-    publish_resolution(sample)
+    resolve_open_incident(sample)
     again = client.get("/", headers={"If-None-Match": first.headers["ETag"]})
     assert again.status_code == 200 and again.data != first.data
 
@@ -123,7 +109,7 @@ def test_two_app_instances_agree_after_a_publish(make_app, sample):
     first, second = make_app().test_client(), make_app().test_client()
     assert first.get("/api/v2/summary.json").get_json()["incidents"]
     assert second.get("/api/v2/summary.json").get_json()["incidents"]
-    publish_resolution(sample)
+    resolve_open_incident(sample)
     assert first.get("/api/v2/summary.json").get_json()["incidents"] == []
     assert second.get("/api/v2/summary.json").get_json()["incidents"] == []
 

@@ -30,7 +30,7 @@ from statuspage.delivery import channels
 from statuspage.delivery.channels import Delivery, Outcome, Session, make_client, resolve_channel
 from statuspage.delivery.channels import http as channel_http
 from statuspage.delivery.channels import smtp as smtp_channel
-from tests.receivers import HttpReceiver, Reply, SmtpSink, free_port
+from tests.support.receivers import Reply, SmtpSink, free_port
 
 KEY = "12:major:0:0:ops"
 WHSEC = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -74,12 +74,6 @@ def make_settings(channel_table: dict, **sections):
     }
     settings = load_settings(None, overrides=config, environ={})
     return dataclasses.replace(settings, escalation={"channels": channel_table})
-
-
-@pytest.fixture
-def receiver():
-    with HttpReceiver() as server:
-        yield server
 
 
 def session_for(channel_table: dict, environ=None, timeout: float = 2.0, **sections) -> Session:

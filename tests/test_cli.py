@@ -4,7 +4,6 @@ import json
 import re
 import socket
 import urllib.request
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -16,23 +15,8 @@ from statuspage.cli import main
 from statuspage.db import audit
 from statuspage.db.extensions import db
 from statuspage.db.models import Component, ComponentGroup, ComponentStatusChange, Incident, User
-from tests.receivers import serving
-
-SECRET = "test-secret-key-not-for-production"
-
-
-def write_config(path: Path, url: str, extra: str = "") -> Path:
-    path.write_text(
-        f'secret_key = "{SECRET}"\n{extra}\n[site]\nname = "CLI Status"\n'
-        f"[database]\nurl = {json.dumps(url)}\n"
-    )
-    return path
-
-
-@pytest.fixture
-def config_file(app, db_url, tmp_path) -> Path:
-    """A config file for this test's database (the `app` fixture cleans the database up)."""
-    return write_config(tmp_path / "statuspage.toml", db_url)
+from tests.support.cli import assert_one_line_error, write_config
+from tests.support.receivers import serving
 
 
 @pytest.fixture
@@ -44,16 +28,6 @@ def cli(config_file):
         return runner.invoke(main, [*args, "--config", str(config_file)])
 
     return invoke
-
-
-def assert_one_line_error(result, *fragments: str) -> None:
-    assert result.exit_code != 0
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def count(app, model) -> int:

@@ -18,17 +18,16 @@ from statuspage.db import audit
 from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
 from statuspage.db.models import ApiToken, User
-from tests.test_cli import assert_one_line_error, write_config
+from tests.support.cli import assert_one_line_error
 
 
 @pytest.fixture
-def cli(app, db_url, tmp_path):
+def cli(config_file):
     """Run `statuspage ARGS --config FILE` on this test's database."""
-    config = write_config(tmp_path / "statuspage.toml", db_url)
     runner = CliRunner()
 
     def invoke(*args: str):
-        return runner.invoke(main, [*args, "--config", str(config)])
+        return runner.invoke(main, [*args, "--config", str(config_file)])
 
     return invoke
 
@@ -57,7 +56,8 @@ def printed_secret(result, label: str) -> str:
 
 
 @pytest.fixture
-def admin(cli):
+def boss(cli):
+    """The only admin, added with `statuspage users add`: boss@example.com."""
     printed_secret(
         cli("users", "add", "--email", "boss@example.com", "--role", "admin"), "password"
     )
@@ -87,13 +87,13 @@ def test_users_add_with_an_unknown_role_lists_the_choices(cli, look):
     assert look(get_user("ann@example.com")) is None
 
 
-def test_users_add_with_a_taken_email_fails(cli, admin):
+def test_users_add_with_a_taken_email_fails(cli, boss):
     result = cli("users", "add", "--email", "BOSS@example.com", "--role", "viewer")
     assert_one_line_error(result, "boss@example.com", "already exists")
     assert "password" not in result.stdout
 
 
-def test_users_list_shows_role_state_and_last_sign_in(cli, admin, look):
+def test_users_list_shows_role_state_and_last_sign_in(cli, boss, look):
     cli("users", "add", "--email", "ann@example.com", "--role", "viewer", "--name", "Ann")
     cli("users", "disable", "ann@example.com")
     lines = cli("users", "list").stdout.splitlines()
@@ -116,7 +116,7 @@ def test_users_list_without_users_says_how_to_add_one(cli):
     assert cli("users", "list").stdout.startswith("no users yet")
 
 
-def test_users_set_role_changes_it_and_audits(cli, admin, look):
+def test_users_set_role_changes_it_and_audits(cli, boss, look):
     cli("users", "add", "--email", "ann@example.com", "--role", "viewer")
     result = cli("users", "set-role", "Ann@example.com", "editor")
     assert result.stdout == "ann@example.com: viewer -> editor\n"
@@ -129,7 +129,7 @@ def test_users_set_role_changes_it_and_audits(cli, admin, look):
     )
 
 
-def test_users_set_role_to_the_same_role_changes_nothing(cli, admin, look):
+def test_users_set_role_to_the_same_role_changes_nothing(cli, boss, look):
     assert cli("users", "set-role", "boss@example.com", "admin").stdout == (
         "boss@example.com is already admin\n"
     )
@@ -140,18 +140,18 @@ def test_users_set_role_of_an_unknown_user_fails(cli):
     assert_one_line_error(cli("users", "set-role", "nobody@example.com", "admin"), "no user")
 
 
-def test_users_set_role_with_an_unknown_role_lists_the_choices(cli, admin):
+def test_users_set_role_with_an_unknown_role_lists_the_choices(cli, boss):
     result = cli("users", "set-role", "boss@example.com", "root")
     assert_one_line_error(result, "'root'", "admin, editor, viewer")
 
 
-def test_users_set_role_refuses_to_demote_the_last_admin(cli, admin, look):
+def test_users_set_role_refuses_to_demote_the_last_admin(cli, boss, look):
     result = cli("users", "set-role", "boss@example.com", "viewer")
     assert_one_line_error(result, "last active admin")
     assert look(get_user("boss@example.com")).role == "admin"
 
 
-def test_users_reset_password_prints_a_new_one_and_ends_sessions(cli, admin, look):
+def test_users_reset_password_prints_a_new_one_and_ends_sessions(cli, boss, look):
     old_epoch = look(get_user("boss@example.com")).session_epoch
     password = printed_secret(cli("users", "reset-password", "boss@example.com"), "password")
     user = look(get_user("boss@example.com"))
@@ -165,7 +165,7 @@ def test_users_reset_password_of_an_unknown_user_fails(cli):
     assert_one_line_error(cli("users", "reset-password", "nobody@example.com"), "no user")
 
 
-def test_users_disable_ends_sessions_and_enable_restores(cli, admin, look):
+def test_users_disable_ends_sessions_and_enable_restores(cli, boss, look):
     cli("users", "add", "--email", "ann@example.com", "--role", "editor")
     epoch = look(get_user("ann@example.com")).session_epoch
     disabled = cli("users", "disable", "ann@example.com")
@@ -178,7 +178,7 @@ def test_users_disable_ends_sessions_and_enable_restores(cli, admin, look):
     assert actions[:2] == ["user.enabled", "user.disabled"]
 
 
-def test_users_disable_refuses_the_last_admin(cli, admin, look):
+def test_users_disable_refuses_the_last_admin(cli, boss, look):
     assert_one_line_error(cli("users", "disable", "boss@example.com"), "last active admin")
     assert look(get_user("boss@example.com")).active
 
@@ -186,7 +186,7 @@ def test_users_disable_refuses_the_last_admin(cli, admin, look):
 # tokens
 
 
-def test_tokens_create_prints_the_token_once_and_stores_its_hash(cli, admin, look):
+def test_tokens_create_prints_the_token_once_and_stores_its_hash(cli, boss, look):
     result = cli("tokens", "create", "--user", "boss@example.com", "--name", "deploys")
     text = printed_secret(result, "token")
     assert text.startswith("sp_")
@@ -203,7 +203,7 @@ def test_tokens_create_for_an_unknown_user_fails(cli):
     assert_one_line_error(result, "no user", "nobody@example.com")
 
 
-def test_tokens_list_shows_prefixes_never_tokens(cli, admin):
+def test_tokens_list_shows_prefixes_never_tokens(cli, boss):
     text = printed_secret(
         cli("tokens", "create", "--user", "boss@example.com", "--name", "ci"), "token"
     )
@@ -213,7 +213,7 @@ def test_tokens_list_shows_prefixes_never_tokens(cli, admin):
     assert f"{text[:10]}..." in listed and "active" in listed
 
 
-def test_tokens_list_filters_by_user(cli, admin):
+def test_tokens_list_filters_by_user(cli, boss):
     cli("users", "add", "--email", "ann@example.com", "--role", "editor")
     cli("tokens", "create", "--user", "boss@example.com", "--name", "boss-token")
     cli("tokens", "create", "--user", "ann@example.com", "--name", "ann-token")
@@ -221,7 +221,7 @@ def test_tokens_list_filters_by_user(cli, admin):
     assert "ann-token" in listed and "boss-token" not in listed
 
 
-def test_tokens_revoke_stops_the_token(cli, admin, look):
+def test_tokens_revoke_stops_the_token(cli, boss, look):
     text = printed_secret(
         cli("tokens", "create", "--user", "boss@example.com", "--name", "ci"), "token"
     )
@@ -283,7 +283,7 @@ def test_audit_export_since_a_date(cli, look):
     assert [r["action"] for r in exported(cli("audit", "export", "--since", since))] == ["recent"]
 
 
-def test_audit_export_by_action(cli, admin):
+def test_audit_export_by_action(cli, boss):
     cli("users", "add", "--email", "ann@example.com", "--role", "viewer")
     cli("users", "set-role", "ann@example.com", "editor")
     rows = exported(cli("audit", "export", "--action", "user.role_changed"))

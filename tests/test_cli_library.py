@@ -13,16 +13,9 @@ from click.testing import CliRunner
 from statuspage.cli import main
 from statuspage.db.extensions import db
 from statuspage.db.models import AuditEntry, Message, MessageVersion
-from tests.test_cli import write_config
 
 STARTER = Path(__file__).resolve().parent.parent / "messages"
 NAMES = ("outage-investigating.md", "outage-resolved.md", "degraded-identified.md")
-
-
-@pytest.fixture
-def config_file(app, db_url, tmp_path) -> Path:
-    """A config file for this test's database (the `app` fixture cleans it up)."""
-    return write_config(tmp_path / "statuspage.toml", db_url)
 
 
 @pytest.fixture

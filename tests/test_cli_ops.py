@@ -5,7 +5,6 @@ The backup tests run on an SQLite file of their own, whichever database the suit
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 
@@ -14,13 +13,7 @@ from click.testing import CliRunner
 
 from statuspage import backup as backups
 from statuspage.cli import main
-
-
-def write_config(path: Path, url: str) -> Path:
-    path.write_text(
-        f'secret_key = "test-secret-key-not-for-production"\n[database]\nurl = {json.dumps(url)}\n'
-    )
-    return path
+from tests.support.cli import write_config
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from statuspage.db import queries
 from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
 from statuspage.db.models import Component, ComponentGroup, ComponentStatusChange, Incident
-from tests.conftest import NOW
+from tests.support import NOW
 
 
 @pytest.fixture

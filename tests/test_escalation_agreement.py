@@ -14,10 +14,10 @@ from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
 from statuspage.db.models import OutboxMessage
 from statuspage.delivery import escalation as runtime
-from statuspage.publishing import acknowledge as ack
 from statuspage.publishing import components as cs
 from statuspage.publishing import incidents as inc
 from statuspage.publishing import library as lib
+from statuspage.publishing import publish as publishing
 from statuspage.publishing.publish import Draft, publish
 from statuspage.resources import resource_dir
 
@@ -142,8 +142,7 @@ def test_simulate_and_worker_send_the_same_notifications(make_app, tmp_path, mon
         while moment <= START + UNTIL:
             if moment == START + ACK_AT:
                 with write_transaction():
-                    ack.acknowledge(incident, by="ana", now=moment, actor=audit.CLI)
-                    runtime.on_incident_changed(incident, now=moment)
+                    publishing.acknowledge(incident, by="ana", now=moment, actor=audit.CLI)
             if moment == START + UPDATE_AT:
                 with write_transaction():
                     inc.post_update(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -18,7 +17,8 @@ from statuspage.publishing import components as cs
 from statuspage.publishing import library as lib
 from statuspage.publishing.publish import Draft, publish
 from statuspage.resources import resource_dir
-from tests.conftest import NOW
+from tests.support import NOW
+from tests.support.auth import csrf_token
 
 ESCALATION = {
     "channels": {
@@ -110,7 +110,7 @@ def test_acknowledge_link_stops_unacknowledged_steps(app, api):
     client = app.test_client()
     page = client.get(path)
     assert page.status_code == 200 and b"Acknowledge this incident?" in page.data
-    token = re.search(rb'name="csrf_token" value="([^"]+)"', page.data).group(1).decode()
+    token = csrf_token(client, path)
     done = client.post(path, data={"csrf_token": token, "name": "Ana"})
     assert done.status_code == 200 and b"Acknowledged" in done.data
     db.session.expire_all()

@@ -15,8 +15,14 @@ from statuspage.core.enums import ComponentStatus, Impact, IncidentStatus
 from statuspage.db.database import write_transaction
 from statuspage.errors import Conflict
 from statuspage.publishing import incidents as inc
+from tests.support.sample import resolve_open_incident
 
 LINK = re.compile(r'(?:href|src)="([^"]*)"')
+
+# The export and the pages it is compared with show durations, uptime and months counted from
+# "now": a frozen clock keeps them equal however long a test takes, and the months the same
+# whatever the date.
+pytestmark = pytest.mark.usefixtures("frozen_clock")
 
 
 def files_in(root: Path) -> set[str]:
@@ -64,17 +70,6 @@ def exporter_list_limit() -> int:
     from statuspage.web.feeds import FEED_LIMIT
 
     return max(LIST_LIMIT, FEED_LIMIT)
-
-
-def resolve_open_incident(sample, body="Fixed: pages load quickly again."):
-    with write_transaction():
-        inc.post_update(
-            sample["open"],
-            status=IncidentStatus.RESOLVED,
-            body=body,
-            now=utcnow(),
-            component_statuses={sample["web"]: ComponentStatus.OPERATIONAL},
-        )
 
 
 def test_export_writes_every_public_file(app, sample, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from statuspage.clock import utcnow
 from statuspage.web.fastpath import FastPath
-from tests.test_cache import publish_resolution
+from tests.support.sample import resolve_open_incident
 
 PATHS = ["/", "/history.rss", "/api/v2/summary.json", "/badge.svg", "/history?page=1"]
 #: Added by the test client or the server, not by the app.
@@ -77,7 +77,7 @@ def test_conditional_get_is_answered_with_an_empty_304(client, sample, flask_cal
 
 def test_a_publish_reaches_the_next_request(client, sample, flask_calls):
     before = client.get("/api/v2/summary.json")
-    publish_resolution(sample)
+    resolve_open_incident(sample)
     after = client.get("/api/v2/summary.json")
     assert after.get_json()["incidents"] == [] != before.get_json()["incidents"]
     assert len(flask_calls) == 2
@@ -144,7 +144,7 @@ def test_generation_reader_matches_the_database(ctx, sample):
     reader = ctx.extensions["statuspage_generation"]
     assert reader.read() == generation.read()
     before = reader.read()[0]
-    publish_resolution(sample)
+    resolve_open_incident(sample)
     number, changed_at = reader.read()
     assert number > before and changed_at is not None and changed_at.tzinfo is not None
     assert (number, changed_at) == generation.read()

@@ -23,7 +23,8 @@ from statuspage.core.library import (
     render_source,
     validate_template,
 )
-from statuspage.core.markup import clean_line, plain_text, render_markdown
+from statuspage.core.markup import plain_text, render_markdown
+from statuspage.core.text import clean_line
 from statuspage.errors import NotFound, ValidationError
 
 MESSAGES = Path(__file__).resolve().parent.parent / "messages"
@@ -564,3 +565,17 @@ def test_validate_template_refuses_an_empty_body_and_a_two_line_title():
         "title:1: the title must be one line",
         "body:1: the body is empty",
     ]
+
+
+def test_a_message_over_the_size_limits_is_refused_when_loaded_and_when_edited(tmp_path):
+    from statuspage.core import limits
+    from statuspage.core.library import check_directory, validate_template
+
+    body = "x" * (limits.MAX_MESSAGE_BODY + 1)
+    (tmp_path / "big.md").write_text(
+        f'+++\nid = "big"\ntitle = "Big"\nstatus = "investigating"\n+++\n{body}\n'
+    )
+    messages, problems = check_directory(tmp_path)
+    assert messages == [] and any("at most 20,000 characters" in str(p) for p in problems)
+    edited = validate_template("T" * (limits.MAX_TITLE + 1), body, {})
+    assert {p.path for p in edited} == {"title", "body"}

@@ -7,7 +7,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from statuspage.core.markup import clean_line, clean_text, plain_text, render_markdown
+from statuspage.core.markup import plain_text, render_markdown
+from statuspage.core.text import clean_line, clean_text
 
 
 @pytest.mark.parametrize(

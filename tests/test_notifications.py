@@ -1,9 +1,9 @@
 """What subscribers receive, built without an app: Statuspage's webhook envelope field by field,
 the personalised email, and the one-click unsubscribe headers.
 
-The field lists are Atlassian Statuspage's webhook payloads as documented ("Enable webhook
-notifications": an incident payload and a component payload; the same shapes appear in
-integrations that parse them, e.g. Zulip's Statuspage fixtures).
+The field lists (tests/support/statuspage_fields.py) are Atlassian Statuspage's webhook payloads as
+documented ("Enable webhook notifications": an incident payload and a component payload; the
+same shapes appear in integrations that parse them, e.g. Zulip's Statuspage fixtures).
 """
 
 from __future__ import annotations
@@ -14,75 +14,18 @@ from statuspage.core import notifications
 from statuspage.core.enums import ComponentStatus
 from statuspage.core.serializers import Site
 from statuspage.db.models import Component, Incident, IncidentUpdate, UpdateComponentChange
-from tests.conftest import NOW
+from tests.support import NOW
+from tests.support.statuspage_fields import (
+    STATUSPAGE_AFFECTED,
+    STATUSPAGE_COMPONENT,
+    STATUSPAGE_COMPONENT_UPDATE,
+    STATUSPAGE_INCIDENT,
+    STATUSPAGE_INCIDENT_UPDATE,
+    STATUSPAGE_META,
+    STATUSPAGE_PAGE,
+)
 
 SITE = Site(name="Acme Status", url="https://status.example.com", time_zone="UTC")
-
-STATUSPAGE_META = {"unsubscribe", "documentation", "generated_at"}
-STATUSPAGE_PAGE = {"id", "status_indicator", "status_description"}
-STATUSPAGE_INCIDENT = {
-    "name",
-    "status",
-    "created_at",
-    "updated_at",
-    "monitoring_at",
-    "resolved_at",
-    "impact",
-    "shortlink",
-    "postmortem_ignored",
-    "postmortem_body",
-    "postmortem_body_last_updated_at",
-    "postmortem_published_at",
-    "postmortem_notified_subscribers",
-    "postmortem_notified_twitter",
-    "backfilled",
-    "scheduled_for",
-    "scheduled_until",
-    "scheduled_remind_prior",
-    "scheduled_reminded_at",
-    "impact_override",
-    "scheduled_auto_in_progress",
-    "scheduled_auto_completed",
-    "id",
-    "page_id",
-    "incident_updates",
-    "components",
-}
-STATUSPAGE_INCIDENT_UPDATE = {
-    "status",
-    "body",
-    "created_at",
-    "wants_twitter_update",
-    "twitter_updated_at",
-    "updated_at",
-    "display_at",
-    "affected_components",
-    "custom_tweet",
-    "deliver_notifications",
-    "id",
-    "incident_id",
-}
-STATUSPAGE_AFFECTED = {"code", "name", "old_status", "new_status"}
-STATUSPAGE_COMPONENT = {
-    "status",
-    "name",
-    "created_at",
-    "updated_at",
-    "position",
-    "description",
-    "showcase",
-    "id",
-    "page_id",
-    "group_id",
-}
-STATUSPAGE_COMPONENT_UPDATE = {
-    "old_status",
-    "new_status",
-    "created_at",
-    "component_type",
-    "id",
-    "component_id",
-}
 
 
 def component(**kw) -> Component:

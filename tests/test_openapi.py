@@ -7,18 +7,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 
-from statuspage.accounts import passwords, tokens
-from statuspage.accounts import users as user_service
-from statuspage.db import audit
+from statuspage.accounts import tokens
 from statuspage.db.database import write_transaction
 from statuspage.publishing import components as cs
 from statuspage.publishing import library as lib
 from statuspage.resources import resource_dir
 from statuspage.web import MAX_ID
 from statuspage.web.api_v1 import openapi
-from tests.conftest import NOW
+from tests.support import NOW
 
 METHODS = {"get", "post", "patch", "put", "delete"}
 DATE_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"
@@ -210,19 +207,12 @@ def test_callers_cannot_change_the_api_input_checks(doc):
 
 
 @pytest.fixture
-def editor(ctx, client, monkeypatch):
-    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=64))
+def editor_api(ctx, client, people):
+    """A client, the editor's bearer-token header and a component's id, for real answers."""
     with write_transaction():
         lib.sync_directory(resource_dir("messages"), now=NOW)
         component = cs.add_component("API", now=NOW - timedelta(days=1))
-        user = user_service.create_user(
-            "pm@example.com",
-            password="correct horse battery",
-            now=NOW,
-            actor=audit.CLI,
-            role="editor",
-        )
-        _, text = tokens.create(user, "ci", now=NOW)
+        _, text = tokens.create(people["editor"], "ci", now=NOW)
     return client, {"Authorization": f"Bearer {text}"}, component.id
 
 
@@ -231,8 +221,8 @@ def test_served_document_is_the_built_one(client, doc):
     assert response.status_code == 200 and response.get_json() == doc
 
 
-def test_real_answers_fit_their_documented_schemas(editor, doc):
-    client, auth, component_id = editor
+def test_real_answers_fit_their_documented_schemas(editor_api, doc):
+    client, auth, component_id = editor_api
     p = openapi.PREFIX
     created = client.post(
         f"{p}/incidents",
@@ -284,8 +274,8 @@ def test_real_answers_fit_their_documented_schemas(editor, doc):
     assert_fits(doc, f"{p}/components/{{component_id}}", "patch", patched)
 
 
-def test_error_answers_fit_the_error_schema(editor, doc):
-    client, auth, _ = editor
+def test_error_answers_fit_the_error_schema(editor_api, doc):
+    client, auth, _ = editor_api
     p = openapi.PREFIX
     answers = [
         (client.get(f"{p}/incidents"), f"{p}/incidents", "get", 401),

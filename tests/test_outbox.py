@@ -14,7 +14,7 @@ from statuspage.db.models import OutboxMessage
 from statuspage.delivery import outbox
 from statuspage.delivery.channels import Outcome, Result
 from statuspage.errors import Conflict, NotFound
-from tests.conftest import NOW
+from tests.support import NOW
 
 LEASE = timedelta(seconds=60)
 POLICY = outbox.Policy(max_attempts=5, max_age=timedelta(hours=24), base_seconds=10)

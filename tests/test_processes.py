@@ -10,12 +10,10 @@ from email.message import Message
 import pytest
 
 from statuspage.accounts import tokens
-from statuspage.accounts import users as user_service
 from statuspage.clock import utcnow
-from statuspage.db import audit
 from statuspage.db.database import write_transaction
-from tests.receivers import serving
-from tests.test_cli import write_config
+from tests.support.cli import write_config
+from tests.support.receivers import serving
 
 
 def get(url: str, headers: dict | None = None) -> tuple[int, Message, bytes]:
@@ -40,16 +38,10 @@ def post_json(url: str, token: str, body: dict) -> int:
 
 
 @pytest.fixture
-def token(ctx) -> str:
+def token(people) -> str:
+    """An API token of the editor of `people`."""
     with write_transaction():
-        user = user_service.create_user(
-            "pm@example.com",
-            password="a long enough password",
-            role="editor",
-            now=utcnow(),
-            actor=audit.CLI,
-        )
-        return tokens.create(user, "processes test", now=utcnow())[1]
+        return tokens.create(people["editor"], "processes test", now=utcnow())[1]
 
 
 def test_a_publish_in_one_process_shows_in_the_other_at_once(ctx, sample, db_url, token, tmp_path):

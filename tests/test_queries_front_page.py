@@ -12,7 +12,7 @@ from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
 from statuspage.publishing import components as cs
 from statuspage.publishing import incidents as inc
-from tests.conftest import NOW
+from tests.support import NOW
 
 
 def busy_history() -> None:

@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from argon2 import PasswordHasher
 
-from statuspage.accounts import passwords
-from statuspage.accounts import users as user_service
-from statuspage.clock import utcnow
-from statuspage.db import audit
-from statuspage.db.database import write_transaction
-from tests.test_admin_session import PASSWORD, login
+from tests.support.auth import make_user, sign_in
 
 
 def csp_directives(response) -> dict[str, list[str]]:
@@ -39,22 +33,6 @@ def assert_secure_headers(response) -> None:
     )
 
 
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=64))
-
-
-@pytest.fixture
-def admin_client(app, ctx):
-    with write_transaction():
-        user_service.create_user(
-            "admin@example.com", password=PASSWORD, role="admin", now=utcnow(), actor=audit.CLI
-        )
-    client = app.test_client()
-    assert login(client, email="admin@example.com").status_code == 302
-    return client
-
-
 PUBLIC_PATHS = [
     "/",
     "/history",
@@ -75,8 +53,8 @@ def test_public_responses_carry_the_security_headers(client, sample, path):
 
 
 @pytest.mark.parametrize("path", ["/admin/", "/admin/users", "/admin/audit", "/admin/tokens"])
-def test_admin_pages_carry_the_security_headers(admin_client, path):
-    response = admin_client.get(path)
+def test_admin_pages_carry_the_security_headers(admin, path):
+    response = admin.get(path)
     assert response.status_code == 200
     assert_secure_headers(response)
 
@@ -105,20 +83,17 @@ def test_a_server_error_page_carries_the_security_headers(app):
     assert_secure_headers(response)
 
 
-def test_session_cookie_is_httponly_lax_and_secure_on_an_https_site(admin_client, app):
-    response = login(app.test_client(), email="admin@example.com")
+def test_session_cookie_is_httponly_lax_and_secure_on_an_https_site(app, people):
+    response = sign_in(app.test_client(), "admin@example.com")
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
 
 
-def test_session_cookie_is_not_secure_on_an_http_site(make_app):
+def test_session_cookie_is_not_secure_on_an_http_site(make_app, fast_hashing):
     app = make_app(site={"url": "http://status.example.test"})
-    with app.app_context(), write_transaction():
-        user_service.create_user(
-            "admin@example.com", password=PASSWORD, role="admin", now=utcnow(), actor=audit.CLI
-        )
-    client = app.test_client()
-    response = login(client, email="admin@example.com")
+    with app.app_context():
+        make_user("admin@example.com", "admin")
+    response = sign_in(app.test_client(), "admin@example.com")
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Secure" not in cookie

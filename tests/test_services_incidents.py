@@ -14,7 +14,7 @@ from statuspage.db.models import ComponentStatusChange
 from statuspage.errors import Conflict, ValidationError
 from statuspage.publishing import components as cs
 from statuspage.publishing import incidents as inc
-from tests.conftest import NOW
+from tests.support import NOW
 
 
 @pytest.fixture

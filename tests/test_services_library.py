@@ -13,7 +13,7 @@ from statuspage.db.database import write_transaction
 from statuspage.db.models import AuditEntry
 from statuspage.errors import Conflict, ValidationError
 from statuspage.publishing import library as lib
-from tests.conftest import NOW
+from tests.support import NOW
 
 MESSAGES = Path(__file__).resolve().parent.parent / "messages"
 

@@ -16,7 +16,7 @@ from statuspage.errors import ValidationError
 from statuspage.publishing import components as cs
 from statuspage.publishing import library as lib
 from statuspage.publishing.publish import Draft, correct_update, prepare, publish
-from tests.conftest import NOW
+from tests.support import NOW
 
 MESSAGES = Path(__file__).resolve().parent.parent / "messages"
 
@@ -46,7 +46,8 @@ def test_new_incident_from_message_records_provenance(library_loaded):
     assert created
     incident = update.incident
     assert incident.name == "API unavailable"
-    assert incident.status == "investigating" and incident.impact == "major"
+    # The message suggests major; a component in major outage makes it critical (status rules).
+    assert incident.status == "investigating" and incident.impact == "critical"
     assert (update.message_slug, update.message_version) == ("outage-investigating", 1)
     assert update.message_hash == lib.get_version("outage-investigating", 1).content_hash
     assert update.variables == {"component": "API", "next_update": "30 minutes"}
@@ -150,3 +151,97 @@ def test_correcting_an_update_keeps_the_original_in_the_audit_log(library_loaded
 
     [entry] = entries(action="update.corrected")
     assert entry.before == {"body": original}
+
+
+# -- status rules applied by the publishing core (docs/status-rules.md) ------------------------
+
+
+def test_an_unmarked_incident_follows_its_components_and_a_chosen_impact_stays(library_loaded):
+    api = library_loaded
+    update, _ = do_publish(
+        Draft(title="API slow", body="Looking.", status="investigating", impact=None)
+    )
+    incident_id = update.incident_id
+    assert update.incident.impact == "minor" and update.incident.impact_override is None
+    update, _ = do_publish(
+        Draft(
+            incident_id=incident_id,
+            body="Down now.",
+            status="identified",
+            component_statuses={api.id: "major_outage"},
+        )
+    )
+    assert update.incident.impact == "critical"
+    update, _ = do_publish(
+        Draft(incident_id=incident_id, body="Only slow.", status="identified", impact="minor")
+    )
+    assert update.incident.impact == "minor" and update.incident.impact_override == "minor"
+    update, _ = do_publish(
+        Draft(
+            incident_id=incident_id,
+            body="Down again.",
+            status="identified",
+            component_statuses={api.id: "partial_outage"},
+        )
+    )
+    assert update.incident.impact == "minor", "the PM's choice outlives component changes"
+
+
+def test_the_next_update_promised_by_the_message_is_stored(library_loaded):
+    update, _ = do_publish(
+        Draft(
+            message="outage-investigating",
+            variables={"component": "API", "next_update": "1 hour"},
+        )
+    )
+    assert update.next_update_at == NOW + timedelta(hours=1)
+    free, _ = do_publish(Draft(title="Other", body="Text.", status="investigating"))
+    assert free.next_update_at is None
+    explicit, _ = do_publish(
+        Draft(title="Third", body="Text.", status="investigating", next_update_minutes=20)
+    )
+    assert explicit.next_update_at == NOW + timedelta(minutes=20)
+
+
+def test_an_incident_that_changes_a_component_sends_the_component_webhook(library_loaded):
+    from statuspage.db.models import OutboxMessage, Subscriber
+
+    api = library_loaded
+    with write_transaction():
+        db.session.add(
+            Subscriber(
+                kind="webhook",
+                email="ops@example.com",
+                url="https://hooks.example.com/x",
+                secret="whsec_" + "A" * 32,
+                created_at=NOW - timedelta(days=1),
+                confirmed_at=NOW - timedelta(days=1),
+            )
+        )
+    do_publish(
+        Draft(
+            title="API down",
+            body="Down.",
+            status="investigating",
+            component_statuses={api.id: "major_outage"},
+        )
+    )
+    purposes = sorted(
+        row.payload["message"]["purpose"]
+        for row in db.session.scalars(sa.select(OutboxMessage)).all()
+    )
+    assert purposes == ["component", "update"]
+    do_publish(
+        Draft(
+            incident_id=quiet_id(),
+            body="Back.",
+            status="resolved",
+            component_statuses={api.id: "operational"},
+            notify=False,
+        )
+    )
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 2
+
+
+def quiet_id() -> int:
+    return db.session.scalar(sa.select(IncidentUpdate.incident_id).limit(1))

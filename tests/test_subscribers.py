@@ -30,7 +30,7 @@ from statuspage.errors import ValidationError
 from statuspage.publishing import components as cs
 from statuspage.publishing.maintenance import tick
 from statuspage.publishing.publish import Draft, correct_update, publish, set_component_status
-from tests.conftest import NOW
+from tests.support import NOW
 
 UTC = ZoneInfo("UTC")
 HOOK_CONFIG = {"webhook_allow_http": True, "webhook_allow_networks": ["127.0.0.0/8"]}

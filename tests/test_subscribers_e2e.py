@@ -1,29 +1,22 @@
 """Subscribers end to end, through the worker, against real local receivers on 127.0.0.1:
-an aiosmtpd sink for email and an HTTP server for webhooks (tests/receivers.py).
+an aiosmtpd sink for email and an HTTP server for webhooks (tests/support/receivers.py).
 
 Email: subscribe, the confirmation arrives, confirm, publish, the update arrives with working
 manage and one-click unsubscribe links, unsubscribe, the next update sends nothing.
-Webhooks: Statuspage's payload, a signature checked here with our own HMAC, and the SSRF guard
+Webhooks: Statuspage's payload, a signature checked with our own HMAC, and the SSRF guard
 run again at send time (a loopback URL, a host that resolves to loopback, a redirect).
 """
 
 from __future__ import annotations
 
 import base64
-import email
-import email.policy
-import hashlib
-import hmac
 import json
 import re
-from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 from flask import current_app
 
 from statuspage.clock import utcnow
-from statuspage.db import audit
 from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
 from statuspage.db.models import OutboxMessage, Subscriber
@@ -31,107 +24,34 @@ from statuspage.delivery import netguard
 from statuspage.delivery import subscriber_common as subs_common
 from statuspage.delivery import subscriber_delivery as subs_delivery
 from statuspage.delivery import subscribers as subs
-from statuspage.delivery.worker import run_worker
-from statuspage.publishing import components as cs
-from statuspage.publishing.publish import Draft, publish
-from tests.receivers import HttpReceiver, Reply, SmtpSink
-from tests.test_notifications import (
+from tests.support import SITE_URL
+from tests.support.auth import csrf_token
+from tests.support.receivers import HttpReceiver, Reply, verify_webhook
+from tests.support.statuspage_fields import (
     STATUSPAGE_COMPONENT,
     STATUSPAGE_INCIDENT,
     STATUSPAGE_INCIDENT_UPDATE,
     STATUSPAGE_META,
     STATUSPAGE_PAGE,
 )
-
-SITE = "https://status.example.com"
-OPEN_LOCAL = {"webhook_allow_http": True, "webhook_allow_networks": ["127.0.0.0/8"]}
-
-
-@pytest.fixture
-def sink():
-    with SmtpSink() as server:
-        yield server
-
-
-@pytest.fixture
-def receiver():
-    with HttpReceiver() as server:
-        yield server
-
-
-def build(make_app, sink, **subscribers):
-    app = make_app(
-        smtp={"host": "127.0.0.1", "port": sink.port, "from_address": "status@example.com"},
-        subscribers=subscribers,
-    )
-    with app.app_context():
-        with write_transaction():
-            api = cs.add_component("API", now=utcnow() - timedelta(days=5))
-            web = cs.add_component("Website", now=utcnow() - timedelta(days=5))
-        app.config["test_components"] = (api.id, web.id)
-    return app
-
-
-def messages(sink) -> list[email.message.EmailMessage]:
-    return [email.message_from_bytes(m.content, policy=email.policy.default) for m in sink.messages]
-
-
-def text_of(message) -> str:
-    return message.get_body(("plain",)).get_content()
-
-
-def path_of(url: str) -> str:
-    assert url.startswith(SITE)
-    return url[len(SITE) :]
-
-
-def csrf_of(client, path: str) -> str:
-    page = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
-def deliver(app) -> int:
-    """Run the worker until nothing is due; return the messages it attempted (a publish's
-    fan-out row counts as one: the worker expands it, then sends what it wrote)."""
-    return run_worker(app, once=True)
-
-
-def subscriber_rows(update_id: int) -> sa.Select:
-    """The update's rows to subscribers, without its fan-out row."""
-    return sa.select(OutboxMessage).where(
-        OutboxMessage.update_id == update_id, OutboxMessage.kind != subs_delivery.FAN_OUT_KIND
-    )
-
-
-def post_update(component_statuses: dict[int, str], title="API errors") -> int:
-    with write_transaction():
-        update, _ = publish(
-            Draft(
-                title=title,
-                body="We are investigating elevated errors.",
-                status="investigating",
-                impact="major",
-                component_statuses=component_statuses,
-            ),
-            now=utcnow(),
-            actor=audit.CLI,
-        )
-        return update.id
-
-
-def confirm_from_mail(client, message) -> str:
-    url = re.search(r"Confirm: (\S+)", text_of(message)).group(1)
-    path = path_of(url)
-    page = client.post(path, data={"csrf_token": csrf_of(client, path)})
-    assert page.status_code == 200, page.data
-    return page.get_data(as_text=True)
+from tests.support.subscribers import (
+    OPEN_LOCAL,
+    build,
+    confirm_from_mail,
+    deliver,
+    messages,
+    path_of,
+    post_update,
+    subscriber_rows,
+    text_of,
+)
 
 
 def subscribe_by_form(client, address: str, components=()) -> None:
     data = {
         "email": address,
         "component": [str(c) for c in components],
-        "csrf_token": csrf_of(client, "/subscribe"),
+        "csrf_token": csrf_token(client, "/subscribe"),
     }
     assert client.post("/subscribe", data=data).status_code == 303
 
@@ -221,17 +141,6 @@ def test_subscribers_get_only_their_components_updates(make_app, sink):
         assert only["To"] == "web@example.com" and "Website slow" in only["Subject"]
 
 
-def verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
-    """Standard Webhooks verification, written here from the specification."""
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
-    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    return any(
-        part.startswith("v1,") and hmac.compare_digest(part[3:], expected)
-        for part in headers["webhook-signature"].split()
-    )
-
-
 def test_a_webhook_subscriber_gets_statuspages_payload_signed_with_its_secret(
     make_app, sink, receiver
 ):
@@ -243,7 +152,7 @@ def test_a_webhook_subscriber_gets_statuspages_payload_signed_with_its_secret(
             "url": receiver.url("/hook"),
             "email": "ops@example.com",
             "component": [str(api)],
-            "csrf_token": csrf_of(client, "/subscribe/webhook"),
+            "csrf_token": csrf_token(client, "/subscribe/webhook"),
         }
         assert client.post("/subscribe/webhook", data=data).status_code == 303
         deliver(app)
@@ -253,12 +162,19 @@ def test_a_webhook_subscriber_gets_statuspages_payload_signed_with_its_secret(
         secret = re.search(r'class="secret-value">(whsec_[^<]+)<', page).group(1)
 
         update_id = post_update({api: "major_outage"})
-        assert deliver(app) == 2
-        (request,) = receiver.delivered()
+        # The incident update and, as Statuspage sends it, the component's own change.
+        assert deliver(app) == 4
+        incident_request, component_request = sorted(
+            receiver.delivered(), key=lambda r: "component_update" in json.loads(r.body)
+        )
+        assert verify_webhook(secret, component_request.headers, component_request.body)
+        change = json.loads(component_request.body)["component_update"]
+        assert (change["old_status"], change["new_status"]) == ("operational", "major_outage")
+        request = incident_request
         assert request.path == "/hook"
         assert request.headers["content-type"] == "application/json"
-        assert verify(secret, request.headers, request.body)
-        assert not verify(
+        assert verify_webhook(secret, request.headers, request.body)
+        assert not verify_webhook(
             "whsec_" + base64.b64encode(b"x" * 24).decode(), request.headers, request.body
         )
         assert secret.encode() not in request.body
@@ -266,7 +182,7 @@ def test_a_webhook_subscriber_gets_statuspages_payload_signed_with_its_secret(
         body = json.loads(request.body)
         assert list(body) == ["meta", "page", "incident"]
         assert set(body["meta"]) == STATUSPAGE_META
-        assert body["meta"]["unsubscribe"].startswith(f"{SITE}/subscriptions/unsubscribe/")
+        assert body["meta"]["unsubscribe"].startswith(f"{SITE_URL}/subscriptions/unsubscribe/")
         assert set(body["page"]) == STATUSPAGE_PAGE
         assert body["page"]["status_indicator"] == "major"
         incident = body["incident"]

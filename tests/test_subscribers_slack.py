@@ -2,7 +2,7 @@
 confirmation by the contact's email, Slack messages with escaped text and our own links only,
 per-component filtering, unsubscribing, disabling after repeated failures, and the Slack URL
 (a credential) kept out of pages, emails, exports and outbox rows. End to end against a local
-HTTP receiver and the aiosmtpd sink (tests/receivers.py)."""
+HTTP receiver and the aiosmtpd sink (tests/support/receivers.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from statuspage.accounts import users as user_service
 from statuspage.clock import utcnow
 from statuspage.core.enums import ComponentStatus
 from statuspage.db import audit
@@ -24,14 +23,13 @@ from statuspage.delivery import subscriber_common as subs_common
 from statuspage.delivery import subscribers as subs
 from statuspage.publishing import components as cs
 from statuspage.publishing.publish import set_component_status
-from tests.receivers import HttpReceiver, Reply
-from tests.test_admin_session import PASSWORD, login
-from tests.test_subscribers_e2e import (
+from tests.support import SITE_URL
+from tests.support.auth import csrf_token
+from tests.support.receivers import HttpReceiver, Reply
+from tests.support.subscribers import (
     OPEN_LOCAL,
-    SITE,
     build,
     confirm_from_mail,
-    csrf_of,
     deliver,
     messages,
     path_of,
@@ -44,26 +42,12 @@ from tests.test_subscribers_e2e import (
 SLACK_PATH = "/services/T0001/B0002/s3cretT0kenXYZabcd"
 
 
-@pytest.fixture
-def sink():
-    from tests.receivers import SmtpSink
-
-    with SmtpSink() as server:
-        yield server
-
-
-@pytest.fixture
-def receiver():
-    with HttpReceiver() as server:
-        yield server
-
-
 def slack_form(client, url: str, email: str = "ops@example.com", components=()):
     data = {
         "url": url,
         "email": email,
         "component": [str(c) for c in components],
-        "csrf_token": csrf_of(client, "/subscribe/slack"),
+        "csrf_token": csrf_token(client, "/subscribe/slack"),
     }
     return client.post("/subscribe/slack", data=data)
 
@@ -176,9 +160,9 @@ def test_a_slack_channel_from_sign_up_to_unsubscribe(make_app, sink, receiver):
         assert "API: Major Outage (was Operational)" in facts and "*Impact:* Major" in facts
         buttons = {b["text"]["text"]: b["url"] for b in blocks["actions"]["elements"]}
         incident_id = db.session.scalars(subscriber_rows(update_id)).one().incident_id
-        assert buttons["View incident"] == f"{SITE}/incidents/{incident_id}"
-        assert buttons["Manage subscription"].startswith(f"{SITE}/subscriptions/manage/")
-        assert buttons["Unsubscribe"].startswith(f"{SITE}/subscriptions/unsubscribe/")
+        assert buttons["View incident"] == f"{SITE_URL}/incidents/{incident_id}"
+        assert buttons["Manage subscription"].startswith(f"{SITE_URL}/subscriptions/manage/")
+        assert buttons["Unsubscribe"].startswith(f"{SITE_URL}/subscriptions/unsubscribe/")
         row = db.session.scalars(subscriber_rows(update_id)).one()
         assert row.state == "sent" and row.kind == "slack"
         assert secret_part not in json.dumps(row.payload)
@@ -258,11 +242,9 @@ def test_a_revoked_slack_webhook_is_disabled_and_the_contact_told_once(make_app,
 
 
 @pytest.fixture
-def admin(app, ctx):
+def listed(ctx):
+    """A Slack subscriber and an email one, for the admin's list (the `admin` client)."""
     with write_transaction():
-        user_service.create_user(
-            "admin@example.com", password=PASSWORD, role="admin", now=utcnow(), actor=audit.CLI
-        )
         db.session.add(
             Subscriber(
                 kind="slack",
@@ -273,12 +255,9 @@ def admin(app, ctx):
             )
         )
         subs.sign_up_email("pat@example.com", subs.Choice(), now=utcnow())
-    client = app.test_client()
-    login(client, email="admin@example.com")
-    return client
 
 
-def test_the_admin_list_shows_the_kind_and_a_masked_url(admin):
+def test_the_admin_list_shows_the_kind_and_a_masked_url(listed, admin):
     html = admin.get("/admin/subscribers").get_data(as_text=True)
     assert "s3cretT0ken" not in html
     assert "https://hooks.slack.com/…abcd" in html and ">Slack</span>" in html
@@ -288,13 +267,13 @@ def test_the_admin_list_shows_the_kind_and_a_masked_url(admin):
     assert admin.get("/admin/subscribers?kind=fax").status_code == 404
 
 
-def test_the_admin_search_does_not_match_inside_a_slack_url(admin):
+def test_the_admin_search_does_not_match_inside_a_slack_url(listed, admin):
     html = admin.get("/admin/subscribers?q=s3cret").get_data(as_text=True)
     assert "ops@example.com" not in html and "No subscribers match" in html
 
 
-def test_the_export_masks_slack_urls_and_removal_audits_them_masked(admin):
-    token = csrf_of(admin, "/admin/subscribers")
+def test_the_export_masks_slack_urls_and_removal_audits_them_masked(listed, admin):
+    token = csrf_token(admin, "/admin/subscribers")
     export = admin.post("/admin/subscribers/export", data={"csrf_token": token})
     assert export.status_code == 200
     text = export.get_data(as_text=True)

@@ -10,7 +10,6 @@ import pytest
 import sqlalchemy as sa
 from flask import current_app
 
-from statuspage.accounts import users as user_service
 from statuspage.clock import utcnow
 from statuspage.db import audit
 from statuspage.db.database import write_transaction
@@ -20,15 +19,9 @@ from statuspage.delivery import subscriber_common as subs_common
 from statuspage.delivery import subscriber_delivery as subs_delivery
 from statuspage.delivery import subscribers as subs
 from statuspage.publishing import components as cs
-from tests.conftest import NOW
-from tests.test_admin_session import PASSWORD, login
-
-HOOK_CONFIG = {"webhook_allow_http": True, "webhook_allow_networks": ["127.0.0.0/8"]}
-
-
-def csrf_of(client, path: str) -> str:
-    page = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+from tests.support import NOW
+from tests.support.auth import csrf_token
+from tests.support.subscribers import OPEN_LOCAL
 
 
 @pytest.fixture
@@ -55,7 +48,7 @@ def token(subscriber_id: int, purpose: str) -> str:
 
 
 def signed_up(client, email="a@example.com", **extra):
-    data = {"email": email, "csrf_token": csrf_of(client, "/subscribe"), **extra}
+    data = {"email": email, "csrf_token": csrf_token(client, "/subscribe"), **extra}
     return client.post("/subscribe", data=data)
 
 
@@ -131,7 +124,7 @@ def test_a_webhook_to_loopback_is_refused_on_the_form(client, components):
     data = {
         "url": "https://127.0.0.1/hook",
         "email": "ops@example.com",
-        "csrf_token": csrf_of(client, "/subscribe/webhook"),
+        "csrf_token": csrf_token(client, "/subscribe/webhook"),
     }
     response = client.post("/subscribe/webhook", data=data)
     assert response.status_code == 422 and b"loopback" in response.data
@@ -154,19 +147,19 @@ def test_disguised_internal_addresses_are_refused_on_the_form(client, components
     data = {
         "url": url,
         "email": "ops@example.com",
-        "csrf_token": csrf_of(client, "/subscribe/webhook"),
+        "csrf_token": csrf_token(client, "/subscribe/webhook"),
     }
     assert client.post("/subscribe/webhook", data=data).status_code == 422
 
 
 def test_a_webhook_on_an_allowed_network_signs_up(make_app):
-    app = make_app(subscribers=HOOK_CONFIG)
+    app = make_app(subscribers=OPEN_LOCAL)
     client = app.test_client()
     with app.app_context():
         data = {
             "url": "http://127.0.0.1:9/hook",
             "email": "ops@example.com",
-            "csrf_token": csrf_of(client, "/subscribe/webhook"),
+            "csrf_token": csrf_token(client, "/subscribe/webhook"),
         }
         assert client.post("/subscribe/webhook", data=data).status_code == 303
         (hook,) = subscribers()
@@ -183,15 +176,15 @@ def test_the_confirmation_link_shows_a_button_and_confirms_only_on_post(client, 
     page = client.get(link)
     assert page.status_code == 200 and b"Confirm subscription" in page.data
     assert subscribers()[0].confirmed_at is None
-    done = client.post(link, data={"csrf_token": csrf_of(client, link)})
+    done = client.post(link, data={"csrf_token": csrf_token(client, link)})
     assert done.status_code == 200 and b"Subscription confirmed" in done.data
     assert subscribers()[0].confirmed_at is not None
-    again = client.post(link, data={"csrf_token": csrf_of(client, "/subscribe")})
+    again = client.post(link, data={"csrf_token": csrf_token(client, "/subscribe")})
     assert again.status_code == 410 and b"already used" in again.data
 
 
 def test_a_webhooks_secret_is_shown_once_at_confirmation(make_app):
-    app = make_app(subscribers=HOOK_CONFIG)
+    app = make_app(subscribers=OPEN_LOCAL)
     client = app.test_client()
     with app.app_context():
         with write_transaction():
@@ -201,7 +194,7 @@ def test_a_webhooks_secret_is_shown_once_at_confirmation(make_app):
             secret, hook_id = hook.secret, hook.id
         link = f"/subscriptions/confirm/{token(hook_id, subs_common.CONFIRM)}"
         assert secret not in client.get(link).get_data(as_text=True)
-        done = client.post(link, data={"csrf_token": csrf_of(client, link)})
+        done = client.post(link, data={"csrf_token": csrf_token(client, link)})
         assert secret in done.get_data(as_text=True)
         assert secret not in client.get(link).get_data(as_text=True)
 
@@ -223,7 +216,7 @@ def test_token_pages_are_not_cached_and_send_no_referrer(client, components):
 def test_the_manage_page_changes_the_components_followed(client, components):
     sid = active()
     link = f"/subscriptions/manage/{token(sid, subs_common.MANAGE)}"
-    data = {"csrf_token": csrf_of(client, link), "action": "save", "component": [components[1]]}
+    data = {"csrf_token": csrf_token(client, link), "action": "save", "component": [components[1]]}
     response = client.post(link, data=data)
     assert response.status_code == 200 and b"Saved" in response.data
     (subscriber,) = subscribers()
@@ -291,62 +284,50 @@ def test_a_manage_token_cannot_unsubscribe_over_http(app, components):
 # -- the admin
 
 
-@pytest.fixture
-def admin_client(app, components):
-    with write_transaction():
-        for role in ("admin", "viewer"):
-            user_service.create_user(
-                f"{role}@example.com", password=PASSWORD, role=role, now=utcnow(), actor=audit.CLI
-            )
-    client = app.test_client()
-    login(client, email="admin@example.com")
-    return client
-
-
-def test_the_admin_lists_and_searches_subscribers(admin_client):
+def test_the_admin_lists_and_searches_subscribers(components, admin):
     active("alice@example.com")
     active("bob@example.com")
-    html = admin_client.get("/admin/subscribers?q=ALI").get_data(as_text=True)
+    html = admin.get("/admin/subscribers?q=ALI").get_data(as_text=True)
     assert "alice@example.com" in html and "bob@example.com" not in html
-    assert ">Subscribers</a>" in admin_client.get("/admin/").get_data(as_text=True)
+    assert ">Subscribers</a>" in admin.get("/admin/").get_data(as_text=True)
 
 
-def test_the_admin_shows_counts_per_component(admin_client, components):
+def test_the_admin_shows_counts_per_component(components, admin):
     active("a@example.com", [components[0]])
-    html = admin_client.get("/admin/subscribers").get_data(as_text=True)
+    html = admin.get("/admin/subscribers").get_data(as_text=True)
     assert re.search(r"<td>API</td><td class=\"num\">1</td>", html)
 
 
-def test_an_admin_imports_a_csv_as_already_confirmed_only_with_the_box_ticked(admin_client):
-    token_ = csrf_of(admin_client, "/admin/subscribers")
+def test_an_admin_imports_a_csv_as_already_confirmed_only_with_the_box_ticked(components, admin):
+    token_ = csrf_token(admin, "/admin/subscribers")
     data = {"csrf_token": token_, "mode": "confirmed", "csv": "email\na@example.com\n"}
-    refused = admin_client.post("/admin/subscribers/import", data=data)
+    refused = admin.post("/admin/subscribers/import", data=data)
     assert refused.status_code == 422 and subscribers() == []
-    done = admin_client.post("/admin/subscribers/import", data={**data, "consent": "yes"})
+    done = admin.post("/admin/subscribers/import", data={**data, "consent": "yes"})
     assert done.status_code == 200 and b"Added 1" in done.data
     assert subscribers()[0].active
 
 
-def test_an_admin_imports_a_csv_file_with_confirmation_emails(admin_client):
+def test_an_admin_imports_a_csv_file_with_confirmation_emails(components, admin):
     import io
 
     data = {
-        "csrf_token": csrf_of(admin_client, "/admin/subscribers"),
+        "csrf_token": csrf_token(admin, "/admin/subscribers"),
         "mode": "confirm",
         "file": (io.BytesIO(b"email\na@example.com\nb@example.com\n"), "list.csv"),
     }
-    response = admin_client.post(
+    response = admin.post(
         "/admin/subscribers/import", data=data, content_type="multipart/form-data"
     )
     assert response.status_code == 200
     assert [r.payload["purpose"] for r in outbox_rows()] == ["confirm", "confirm"]
 
 
-def test_the_export_downloads_csv_and_is_audited(admin_client):
+def test_the_export_downloads_csv_and_is_audited(components, admin):
     active("a@example.com")
-    response = admin_client.post(
+    response = admin.post(
         "/admin/subscribers/export",
-        data={"csrf_token": csrf_of(admin_client, "/admin/subscribers")},
+        data={"csrf_token": csrf_token(admin, "/admin/subscribers")},
     )
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
@@ -359,26 +340,24 @@ def test_the_export_downloads_csv_and_is_audited(admin_client):
     )
 
 
-def test_a_viewer_reads_the_list_but_cannot_export(app, admin_client):
-    viewer = app.test_client()
-    login(viewer, email="viewer@example.com")
+def test_a_viewer_reads_the_list_but_cannot_export(components, viewer):
     assert viewer.get("/admin/subscribers").status_code == 200
     response = viewer.post(
-        "/admin/subscribers/export", data={"csrf_token": csrf_of(viewer, "/admin/subscribers")}
+        "/admin/subscribers/export", data={"csrf_token": csrf_token(viewer, "/admin/subscribers")}
     )
     assert response.status_code == 403
 
 
-def test_an_admin_removes_a_subscriber(admin_client):
+def test_an_admin_removes_a_subscriber(components, admin):
     sid = active()
-    response = admin_client.post(
+    response = admin.post(
         f"/admin/subscribers/{sid}/remove",
-        data={"csrf_token": csrf_of(admin_client, "/admin/subscribers")},
+        data={"csrf_token": csrf_token(admin, "/admin/subscribers")},
     )
     assert response.status_code == 302 and subscribers() == []
 
 
-def test_the_deliveries_page_shows_counts_per_update(admin_client):
+def test_the_deliveries_page_shows_counts_per_update(components, admin):
     from statuspage.publishing.publish import Draft, publish
 
     active("a@example.com")
@@ -388,7 +367,7 @@ def test_the_deliveries_page_shows_counts_per_update(admin_client):
             now=utcnow(),
             actor=audit.CLI,
         )
-    html = admin_client.get("/admin/subscribers/deliveries").get_data(as_text=True)
+    html = admin.get("/admin/subscribers/deliveries").get_data(as_text=True)
     assert "API errors" in html and '<td class="num">expanding</td>' in html
     with write_transaction():
         job = db.session.scalars(
@@ -396,7 +375,7 @@ def test_the_deliveries_page_shows_counts_per_update(admin_client):
         ).one()
         subs_delivery.expand(job, now=utcnow())
         job.state = "sent"
-    html = admin_client.get("/admin/subscribers/deliveries").get_data(as_text=True)
+    html = admin.get("/admin/subscribers/deliveries").get_data(as_text=True)
     assert '<td class="num">expanding</td>' not in html and '<td class="num">1</td>' in html
 
 
@@ -407,7 +386,7 @@ def test_a_component_link_preselects_it_on_the_form(client, components):
 
 
 def test_the_manage_page_makes_a_new_webhook_secret_shown_once(make_app):
-    app = make_app(subscribers=HOOK_CONFIG)
+    app = make_app(subscribers=OPEN_LOCAL)
     client = app.test_client()
     with app.app_context():
         with write_transaction():
@@ -418,7 +397,9 @@ def test_the_manage_page_makes_a_new_webhook_secret_shown_once(make_app):
             hook.token_version += 1
             old, hook_id = hook.secret, hook.id
         link = f"/subscriptions/manage/{token(hook_id, subs_common.MANAGE)}"
-        response = client.post(link, data={"csrf_token": csrf_of(client, link), "action": "rotate"})
+        response = client.post(
+            link, data={"csrf_token": csrf_token(client, link), "action": "rotate"}
+        )
         new = subscribers()[0].secret
         assert new != old and new in response.get_data(as_text=True)
         assert new not in client.get(link).get_data(as_text=True)
@@ -431,6 +412,6 @@ def test_the_manage_page_turns_a_disabled_subscription_back_on(client, component
         subscriber.disabled_at, subscriber.failure_count = utcnow(), 5
     link = f"/subscriptions/manage/{token(sid, subs_common.MANAGE)}"
     assert b"Turn it back on" in client.get(link).data
-    client.post(link, data={"csrf_token": csrf_of(client, link), "action": "enable"})
+    client.post(link, data={"csrf_token": csrf_token(client, link), "action": "enable"})
     (subscriber,) = subscribers()
     assert subscriber.active and subscriber.failure_count == 0

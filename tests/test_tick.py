@@ -22,7 +22,7 @@ from statuspage.publishing import components as component_service
 from statuspage.publishing import incidents as incident_service
 from statuspage.publishing import library as library_service
 from statuspage.publishing.maintenance import format_window_time, tick
-from tests.conftest import NOW
+from tests.support import NOW
 
 MESSAGES = Path(__file__).resolve().parent.parent / "messages"
 UTC = ZoneInfo("UTC")

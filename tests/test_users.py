@@ -7,7 +7,7 @@ from statuspage.accounts.passwords import verify_password
 from statuspage.db import audit
 from statuspage.db.database import write_transaction
 from statuspage.errors import Conflict, ValidationError
-from tests.conftest import NOW
+from tests.support import NOW
 
 
 @pytest.mark.parametrize(

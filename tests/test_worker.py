@@ -21,21 +21,9 @@ from statuspage.delivery import channels, outbox
 from statuspage.delivery.worker import Stopper, deliver_batch, run_worker
 from statuspage.publishing import components as component_service
 from statuspage.publishing import incidents as incident_service
-from tests.receivers import HttpReceiver, Reply, SmtpSink, start_worker, write_worker_config
+from tests.support.receivers import Reply, start_worker, write_worker_config
 
 SECRET = "whsec_c2VjcmV0LWZvci10ZXN0cw=="
-
-
-@pytest.fixture
-def receiver():
-    with HttpReceiver() as server:
-        yield server
-
-
-@pytest.fixture
-def sink():
-    with SmtpSink() as server:
-        yield server
 
 
 @pytest.fixture

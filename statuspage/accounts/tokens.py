@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from statuspage.core.markup import clean_line
+from statuspage.core.text import clean_line
 from statuspage.db import audit
 from statuspage.db.extensions import db
 from statuspage.db.models import ApiToken, User

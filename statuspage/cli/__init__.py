@@ -21,6 +21,7 @@ from statuspage.db import audit, database, queries
 from statuspage.db.extensions import db
 from statuspage.errors import ConfigError, Conflict, StatuspageError
 from statuspage.publishing import components as component_service
+from statuspage.publishing import publish as publishing
 
 DEMO_EMAIL = "admin@example.com"
 
@@ -201,7 +202,10 @@ def components_list(config_file: str | None) -> None:
         require_current_schema()
         tree = queries.component_tree()
         groups = {g.id: g.name for g in tree.groups}
-        rows = [(str(c.id), groups.get(c.group_id, ""), c.name, c.status) for c in tree.components]
+        rows = [
+            (str(c.id), groups[c.group_id] if c.group_id else "", c.name, c.status)
+            for c in tree.components
+        ]
     if not rows:
         click.echo("no components yet: add one with `statuspage components add NAME`")
         return
@@ -252,19 +256,9 @@ def components_set_status(ref: str, status: str, config_file: str | None) -> Non
         with database.write_transaction():
             component = component_service.find_component(ref)
             old, name = component.status, component.name
-            now = utcnow()
-            changed = component_service.set_status(component, parsed, now=now)
-            if changed:
-                audit.record(
-                    audit.CLI,
-                    "component.status",
-                    now=now,
-                    target_type="component",
-                    target_id=component.id,
-                    summary=f"{name}: {old} -> {parsed.value}",
-                    before={"status": old},
-                    after={"status": parsed.value},
-                )
+            changed = publishing.set_component_status(
+                component, parsed, now=utcnow(), actor=audit.CLI
+            )
     if changed:
         click.echo(f"{name}: {old} -> {parsed.value}")
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from html import escape
 
-from statuspage.core.markup import clean_line
+from statuspage.core.text import clean_line
 
 FONT_SIZE = 11
 HEIGHT = 20

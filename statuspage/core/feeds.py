@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from feedgen.feed import FeedGenerator
 
 from statuspage.core.enums import status_for
-from statuspage.core.markup import clean_line, clean_text
-from statuspage.db.models import Incident, IncidentUpdate
+from statuspage.core.records import IncidentRecord, UpdateRecord
+from statuspage.core.text import clean_line, clean_text
 
 #: How many entries a feed carries at most (updates and postmortems together).
 MAX_ENTRIES = 50
@@ -19,12 +20,12 @@ MAX_ENTRIES = 50
 EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def update_url(site_url: str, update: IncidentUpdate) -> str:
+def update_url(site_url: str, update: UpdateRecord) -> str:
     """The permalink of one update: its incident's page, anchored at the update."""
     return f"{site_url}/incidents/{update.incident_id}#update-{update.id}"
 
 
-def entry_title(update: IncidentUpdate) -> str:
+def entry_title(update: UpdateRecord) -> str:
     """The entry title: the incident's name and the status this update moved it to."""
     incident = update.incident
     return f"{incident.name} — {status_for(incident.kind, update.status).label}"
@@ -43,7 +44,7 @@ class Entry:
 
 
 def entries(
-    updates: Iterable[IncidentUpdate], postmortems: Iterable[Incident], site_url: str
+    updates: Iterable[UpdateRecord], postmortems: Iterable[IncidentRecord], site_url: str
 ) -> list[Entry]:
     """Updates and postmortems as entries, newest first, capped at MAX_ENTRIES."""
     found = [
@@ -79,24 +80,26 @@ def feed_title(site_name: str, component_name: str | None = None) -> str:
     return f"{title}: {component_name}" if component_name else title
 
 
-def rss(updates: Iterable[IncidentUpdate], **context) -> bytes:
+def rss(updates: Iterable[UpdateRecord], **context: Any) -> bytes:
     """Render the updates (and postmortems) as an RSS 2.0 document (UTF-8 bytes)."""
-    return _build(updates, **context).rss_str(pretty=False)
+    document: bytes = _build(updates, **context).rss_str(pretty=False)
+    return document
 
 
-def atom(updates: Iterable[IncidentUpdate], **context) -> bytes:
+def atom(updates: Iterable[UpdateRecord], **context: Any) -> bytes:
     """Render the updates (and postmortems) as an Atom document (UTF-8 bytes)."""
-    return _build(updates, **context).atom_str(pretty=False)
+    document: bytes = _build(updates, **context).atom_str(pretty=False)
+    return document
 
 
 def _build(
-    updates: Iterable[IncidentUpdate],
+    updates: Iterable[UpdateRecord],
     *,
     site_url: str,
     site_name: str,
     self_url: str,
     component_name: str | None = None,
-    postmortems: Iterable[Incident] = (),
+    postmortems: Iterable[IncidentRecord] = (),
 ) -> FeedGenerator:
     """One feed for both formats: updates and postmortems, newest first."""
     items = entries(updates, postmortems, site_url)

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from statuspage.core import markup
+from statuspage.core import limits, placeholders
 from statuspage.core.enums import Impact, IncidentKind, IncidentStatus, MaintenanceStatus
+from statuspage.core.text import clean_line, clean_text
 from statuspage.errors import NotFound, ValidationError
 
 __all__ = [
-    "MAX_VALUE_LENGTH",
     "Filled",
     "LibraryError",
     "Message",
@@ -39,12 +39,8 @@ __all__ = [
 ]
 
 DELIMITER = "+++"
-MAX_VALUE_LENGTH = 500
-MAX_ID_LENGTH = 100
 
 ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
-NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
-_PLACEHOLDER_RE = re.compile(r"[ \t]*([a-z][a-z0-9_]*)[ \t]*")
 
 MESSAGE_KEYS = ("id", "title", "status", "impact", "tags", "variables")
 VARIABLE_KEYS = ("label", "required", "default", "help", "choices")
@@ -304,10 +300,23 @@ def validate_template(title: str, body: str, variables: Mapping[str, Variable]) 
     body = body.replace("\r\n", "\n").replace("\r", "\n")
     if not body.strip():
         problems.append(Problem("body", 1, "the body is empty"))
+    for line, text in _too_long(title, body, 1):
+        problems.append(Problem("title" if "title" in text else "body", line, text))
     problems += _check_template(body, "body", 1, variables, used)
     for name in variables:
         if name not in used:
             problems.append(Problem("body", 1, _unused(name)))
+    return problems
+
+
+def _too_long(title: str, body: str, body_line: int) -> list[tuple[int, str]]:
+    """The size limits of a message's title and text (filled values are checked when used)."""
+    problems = []
+    if len(title) > limits.MAX_TITLE:
+        problems.append((1, f"the title has at most {limits.MAX_TITLE:,} characters"))
+    if len(body) > limits.MAX_MESSAGE_BODY:
+        text = f"the body has at most {limits.MAX_MESSAGE_BODY:,} characters ({len(body):,})"
+        problems.append((body_line, text))
     return problems
 
 
@@ -322,9 +331,9 @@ def _check_template(
     problems = []
     for offset, line in enumerate(text.split("\n")):
         lineno = first_line + offset
-        if markup.clean_text(line) != line:
+        if clean_text(line) != line:
             problems.append(Problem(path, lineno, "control characters are not allowed"))
-        spans, found = _scan_line(line)
+        spans, found = placeholders.scan_line(line)
         problems += [Problem(path, lineno, message) for message in found]
         for _start, _end, name in spans:
             used.add(name)
@@ -338,64 +347,6 @@ def _check_template(
                     )
                 )
     return problems
-
-
-def _scan_line(line: str) -> tuple[list[tuple[int, int, str]], list[str]]:
-    """Find the `{{ name }}` placeholders on one line, and everything else that uses braces."""
-    spans: list[tuple[int, int, str]] = []
-    problems: list[str] = []
-    i = 0
-    while i < len(line):
-        pair = line[i : i + 2]
-        if pair == "{{":
-            end = line.find("}}", i + 2)
-            if end == -1:
-                problems.append("'{{' is not closed on the same line")
-                break
-            match = _PLACEHOLDER_RE.fullmatch(line[i + 2 : end])
-            if match:
-                spans.append((i, end + 2, match.group(1)))
-            else:
-                problems.append(
-                    f"{_quote(line[i : end + 2])} is not a placeholder: write {{{{ name }}}} "
-                    "with a lower-case name; expressions, attributes and filters are not allowed"
-                )
-            i = end + 2
-        elif pair in ("{%", "{#"):
-            kind = "tags {% ... %}" if pair == "{%" else "comments {# ... #}"
-            problems.append(
-                f"template {kind} are not allowed; placeholders are {{{{ name }}}} only"
-            )
-            end = line.find(pair[1] + "}", i + 2)
-            i = len(line) if end == -1 else end + 2
-        elif pair == "${":
-            problems.append("'${...}' is not allowed; placeholders are {{ name }} only")
-            end = line.find("}", i + 2)
-            i = len(line) if end == -1 else end + 1
-        elif pair == "}}":
-            problems.append("'}}' without a matching '{{'")
-            i += 2
-        elif line[i] == "{":
-            end = line.find("}", i + 1)
-            if end != -1 and "{" not in line[i + 1 : end]:
-                problems.append(
-                    f"single-brace field {_quote(line[i : end + 1])} is not a placeholder "
-                    "(format fields are not allowed): write {{ name }}"
-                )
-                i = end + 1
-            else:
-                problems.append("stray '{': braces are only allowed in {{ name }} placeholders")
-                i += 1
-        elif line[i] == "}":
-            problems.append("stray '}': braces are only allowed in {{ name }} placeholders")
-            i += 1
-        else:
-            i += 1
-    return spans, problems
-
-
-def _quote(text: str) -> str:
-    return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
 class _Reader:
@@ -424,7 +375,7 @@ class _Reader:
     def read(self) -> tuple[Message | None, list[Problem], tuple[str, int] | None]:
         """Return the message (None if refused), the problems and the declared id with its line."""
         for lineno, line in enumerate(self.lines, 1):
-            if markup.clean_text(line) != line:
+            if clean_text(line) != line:
                 self.problem(lineno, "control characters are not allowed")
         if not self.lines or self.lines[0] != DELIMITER:
             self.problem(1, "a message starts with a '+++' line, TOML front matter, then '+++'")
@@ -464,6 +415,10 @@ class _Reader:
         body = "\n".join(body_lines[skipped:])
         if not body:
             self.problem(close + 1, "the body is empty")
+        self.problems += [
+            Problem(self.path, line, text)
+            for line, text in _too_long(title or "", body, close + 2 + skipped)
+        ]
         used: set[str] = set()
         if title is not None:
             self.problems += _check_template(
@@ -559,7 +514,7 @@ class _Reader:
         if "\n" in value or "\r" in value:
             self.problem(self.line_of(*key), f"'{name}' must be one line")
             return None
-        if markup.clean_text(value) != value:
+        if clean_text(value) != value:
             self.problem(self.line_of(*key), f"'{name}' contains control characters")
             return None
         return value
@@ -569,7 +524,7 @@ class _Reader:
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             self.problem(self.line_of(*key), f"'{key[-1]}' must be a list of strings")
             return ()
-        if any("\n" in item or markup.clean_text(item) != item for item in value):
+        if any("\n" in item or clean_text(item) != item for item in value):
             self.problem(self.line_of(*key), f"'{key[-1]}' items must be one line of text")
             return ()
         return tuple(value)
@@ -580,11 +535,11 @@ class _Reader:
             return None
         line = self.line_of("id")
         stem = Path(self.path).stem
-        if not ID_RE.fullmatch(id_) or len(id_) > MAX_ID_LENGTH:
+        if not ID_RE.fullmatch(id_) or len(id_) > limits.MAX_MESSAGE_ID:
             self.problem(
                 line,
                 f"id '{id_}' must be lower-case letters, digits and '-', starting with a letter "
-                f"or digit, at most {MAX_ID_LENGTH} characters",
+                f"or digit, at most {limits.MAX_MESSAGE_ID} characters",
             )
         elif id_ != stem:
             self.problem(line, f"id '{id_}' does not match the file name '{stem}.md'")
@@ -639,7 +594,7 @@ class _Reader:
         for name, settings in table.items():
             self.declared.append(name)
             line = self.line_of("variables", name)
-            if not NAME_RE.fullmatch(name):
+            if not placeholders.NAME_RE.fullmatch(name):
                 self.problem(
                     line,
                     f"variable name '{name}' must be lower-case letters, digits and '_', "
@@ -673,12 +628,12 @@ class _Reader:
         default = self._string(settings, (*key, "default"))
         help_ = self._string(settings, (*key, "help")) or ""
         choices = self._strings(settings, (*key, "choices"))
-        clean_choices = [markup.clean_line(choice) for choice in choices]
+        clean_choices = [clean_line(choice) for choice in choices]
         if len(set(clean_choices)) != len(clean_choices):
             self.problem(self.line_of(*key, "choices"), f"variable '{name}' repeats a choice")
         if "" in clean_choices:
             self.problem(self.line_of(*key, "choices"), f"variable '{name}' has an empty choice")
-        if default is not None and choices and markup.clean_line(default) not in clean_choices:
+        if default is not None and choices and clean_line(default) not in clean_choices:
             self.problem(
                 self.line_of(*key, "default"),
                 f"default '{default}' of variable '{name}' is not one of its choices",
@@ -744,8 +699,8 @@ def fill(
     }
     escaped = {name: escape(value) for name, value in used.items()}
     return Filled(
-        title=markup.clean_line(_substitute(message.title, used)),
-        body=_tidy(_substitute(message.body, escaped)),
+        title=clean_line(placeholders.substitute(message.title, used)),
+        body=_tidy(placeholders.substitute(message.body, escaped)),
         variables_used=MappingProxyType(used),
     )
 
@@ -755,38 +710,24 @@ def _value(variable: Variable, raw: object) -> str:
     field_name = f"var_{variable.name}"
     if raw is not None and not isinstance(raw, str):
         raise ValidationError(f"{variable.label}: the value must be text", field=field_name)
-    value = markup.clean_line(raw or "")
+    value = clean_line(raw or "")
     if not value and variable.default is not None:
-        value = markup.clean_line(variable.default)
+        value = clean_line(variable.default)
     if not value:
         if variable.required:
             raise ValidationError(f"{variable.label}: a value is required", field=field_name)
         return ""
-    if len(value) > MAX_VALUE_LENGTH:
+    if len(value) > limits.MAX_VALUE:
         raise ValidationError(
-            f"{variable.label}: at most {MAX_VALUE_LENGTH} characters (this is {len(value)})",
+            f"{variable.label}: at most {limits.MAX_VALUE} characters (this is {len(value)})",
             field=field_name,
         )
-    choices = [markup.clean_line(choice) for choice in variable.choices]
+    choices = [clean_line(choice) for choice in variable.choices]
     if choices and value not in choices:
         raise ValidationError(
             f"{variable.label}: choose one of {', '.join(choices)}", field=field_name
         )
     return value
-
-
-def _substitute(template: str, values: Mapping[str, str]) -> str:
-    """Replace each placeholder by its value in one pass: values are never scanned again."""
-    lines = []
-    for line in template.split("\n"):
-        spans, _ = _scan_line(line)
-        parts, position = [], 0
-        for start, end, name in spans:
-            parts += [line[position:start], values[name]]
-            position = end
-        parts.append(line[position:])
-        lines.append("".join(parts))
-    return "\n".join(lines)
 
 
 def _tidy(body: str) -> str:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import html as html_lib
-import re
 
 import markdown
 import nh3
 
-# XML 1.0 allows tab, LF, CR and these ranges; everything else (NUL, \x0b, lone surrogates,
-# U+FFFE/U+FFFF) would make a feed ill-formed, so it is removed when text comes in.
-_XML_ILLEGAL = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+from statuspage.core.text import clean_text
 
 ALLOWED_TAGS = {
     "a",
@@ -45,16 +42,6 @@ ALLOWED_TAGS = {
 }
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"align"}, "th": {"align"}}
 ALLOWED_SCHEMES = {"http", "https", "mailto"}
-
-
-def clean_text(text: str) -> str:
-    """Remove characters XML 1.0 forbids and normalise line endings."""
-    return _XML_ILLEGAL.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
-
-
-def clean_line(text: str) -> str:
-    """Clean a one-line field such as a title: no control characters, no line breaks."""
-    return " ".join(clean_text(text).split())
 
 
 def _markdown() -> markdown.Markdown:

@@ -1,9 +1,9 @@
 """What subscribers receive: the email of an update (text and HTML twins), and the webhook body
 in Statuspage's envelope (`meta`, `page`, then `incident` or `component_update` + `component`).
 
-Pure: values and loaded model objects in, values out. The caller renders the templates and reads
-the database; an email is rendered once per update with placeholder links, then personalised per
-subscriber by `personalise`, which is a string replacement.
+Pure: values and records (statuspage.core.records) in, values out. The caller renders the
+templates and reads the database; an email is rendered once per update with placeholder links,
+then personalised per subscriber by `personalise`, which is a string replacement.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from statuspage.core.enums import ComponentStatus, status_for
-from statuspage.core.markup import clean_line
+from statuspage.core.records import ComponentRecord, IncidentRecord, UpdateRecord
 from statuspage.core.serializers import Site, component, incident
+from statuspage.core.text import clean_line
 from statuspage.core.times import isoformat
-from statuspage.db.models import Component, Incident, IncidentUpdate
 
 #: Where the webhook format is described (`meta.documentation`), under the site URL.
 DOCUMENTATION_PATH = "/subscribe/webhook"
@@ -89,13 +89,13 @@ def subject(site_name: str, words: str) -> str:
     return text if len(text) <= SUBJECT_CHARS else text[: SUBJECT_CHARS - 1] + "…"
 
 
-def update_subject(site_name: str, item: Incident, update: IncidentUpdate) -> str:
+def update_subject(site_name: str, item: IncidentRecord, update: UpdateRecord) -> str:
     """The subject of an update's email: "[Acme] API errors — Identified", as the feeds say it."""
     label = status_for(item.kind, update.status).label
     return subject(site_name, f"{item.name} — {label}")
 
 
-def reminder_subject(site_name: str, item: Incident, starts: str) -> str:
+def reminder_subject(site_name: str, item: IncidentRecord, starts: str) -> str:
     """The subject of the reminder sent before a maintenance starts."""
     return subject(site_name, f"Reminder: {item.name} starts {starts}")
 
@@ -109,7 +109,7 @@ class ComponentLine:
     old: ComponentStatus | None = None
 
 
-def affected_components(item: Incident, update: IncidentUpdate | None) -> list[ComponentLine]:
+def affected_components(item: IncidentRecord, update: UpdateRecord | None) -> list[ComponentLine]:
     """What the update changed, then the incident's other components with their status now."""
     lines = []
     seen: set[int | None] = set()
@@ -129,8 +129,8 @@ def affected_components(item: Incident, update: IncidentUpdate | None) -> list[C
 
 
 def update_context(
-    item: Incident,
-    update: IncidentUpdate | None,
+    item: IncidentRecord,
+    update: UpdateRecord | None,
     site: Site,
     *,
     links: Links,
@@ -153,7 +153,9 @@ def update_context(
 # -- webhooks ------------------------------------------------------------------------------------
 
 
-def webhook_incident(item: Incident, site: Site, *, reminded_at: datetime | None = None) -> dict:
+def webhook_incident(
+    item: IncidentRecord, site: Site, *, reminded_at: datetime | None = None
+) -> dict[str, Any]:
     """The incident as Statuspage's webhooks show it: the API object and webhook-only fields."""
     data = incident(item, site)
     maintenance = item.is_maintenance
@@ -182,14 +184,14 @@ def webhook_incident(item: Incident, site: Site, *, reminded_at: datetime | None
     return data
 
 
-def webhook_component(item: Component, site: Site) -> dict:
+def webhook_component(item: ComponentRecord, site: Site) -> dict[str, Any]:
     """A component as Statuspage's webhooks show it (the API object)."""
     return component(item, site)
 
 
 def component_update(
     *, change_id: int | str, component_id: int, old: str, new: str, created_at: datetime
-) -> dict:
+) -> dict[str, Any]:
     """Statuspage's `component_update` object: one status change of one component."""
     return {
         "old_status": old,
@@ -201,7 +203,7 @@ def component_update(
     }
 
 
-def page_status(site: Site, indicator: str, description: str) -> dict:
+def page_status(site: Site, indicator: str, description: str) -> dict[str, Any]:
     """The envelope's `page`: the page id and its overall status when the event happened."""
     return {"id": site.page_id, "status_indicator": indicator, "status_description": description}
 
@@ -213,7 +215,7 @@ def envelope(
     generated_at: str,
     page: Mapping[str, Any],
     body: Mapping[str, Any],
-) -> dict:
+) -> dict[str, Any]:
     """The whole webhook body: `meta`, `page`, then `incident` or `component_update`+`component`."""
     return {
         "meta": {
@@ -226,6 +228,6 @@ def envelope(
     }
 
 
-def names(components: Iterable[Component]) -> list[str]:
+def names(components: Iterable[ComponentRecord]) -> list[str]:
     """Component names in display order, for pages and emails."""
     return [c.name for c in components]

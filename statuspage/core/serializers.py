@@ -1,4 +1,4 @@
-"""The Statuspage v2 JSON documents (`/api/v2/*.json`), built from model objects and values.
+"""The Statuspage v2 JSON documents (`/api/v2/*.json`), built from records and values.
 
 Ids are strings, as in Statuspage. A component's id is its database id (`"12"`); a group's id
 is `"group-<database id>"` (`"group-3"`), so the two can never collide. The page id is the first
@@ -15,12 +15,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from statuspage.core.enums import ComponentStatus
+from statuspage.core.records import (
+    ComponentRecord,
+    ComponentTreeRecord,
+    GroupRecord,
+    IncidentRecord,
+    UpdateRecord,
+)
 from statuspage.core.times import isoformat
-from statuspage.db.models import Component, ComponentGroup, Incident, IncidentUpdate
 
 if TYPE_CHECKING:
     from statuspage.core.status import OverallStatus
-    from statuspage.db.queries import ComponentTree
 
 GROUP_ID_PREFIX = "group-"
 
@@ -64,7 +69,7 @@ def status(overall: OverallStatus) -> dict[str, str]:
     return {"indicator": overall.indicator.value, "description": overall.description}
 
 
-def component(item: Component, site: Site) -> dict[str, Any]:
+def component(item: ComponentRecord, site: Site) -> dict[str, Any]:
     """One component."""
     return {
         "id": str(item.id),
@@ -83,7 +88,7 @@ def component(item: Component, site: Site) -> dict[str, Any]:
     }
 
 
-def group(item: ComponentGroup, members: Sequence[Component], site: Site) -> dict[str, Any]:
+def group(item: GroupRecord, members: Sequence[ComponentRecord], site: Site) -> dict[str, Any]:
     """A component group, shown as Statuspage does: a component with `group: true`."""
     worst = max(
         (ComponentStatus(m.status) for m in members),
@@ -108,7 +113,7 @@ def group(item: ComponentGroup, members: Sequence[Component], site: Site) -> dic
     }
 
 
-def components(tree: ComponentTree, site: Site) -> list[dict[str, Any]]:
+def components(tree: ComponentTreeRecord, site: Site) -> list[dict[str, Any]]:
     """Every group and component in display order: each group, then its members."""
     result = []
     for item in tree.groups:
@@ -122,7 +127,7 @@ def components(tree: ComponentTree, site: Site) -> list[dict[str, Any]]:
     return result
 
 
-def incident_update(update: IncidentUpdate) -> dict[str, Any]:
+def incident_update(update: UpdateRecord) -> dict[str, Any]:
     """One update of an incident's timeline; `body` is the Markdown source, as plain text."""
     changes = [
         {
@@ -149,7 +154,7 @@ def incident_update(update: IncidentUpdate) -> dict[str, Any]:
     }
 
 
-def incident(item: Incident, site: Site) -> dict[str, Any]:
+def incident(item: IncidentRecord, site: Site) -> dict[str, Any]:
     """An incident, or a scheduled maintenance with its window, with updates newest first."""
     result = {
         "id": str(item.id),
@@ -172,7 +177,7 @@ def incident(item: Incident, site: Site) -> dict[str, Any]:
     return result
 
 
-def _newest_first(updates: Iterable[IncidentUpdate]) -> list[IncidentUpdate]:
+def _newest_first(updates: Iterable[UpdateRecord]) -> list[UpdateRecord]:
     return sorted(updates, key=lambda u: (u.display_at, u.id or 0), reverse=True)
 
 
@@ -180,9 +185,9 @@ def summary_document(
     site: Site,
     updated_at: datetime | None,
     *,
-    tree: ComponentTree,
-    incidents: Sequence[Incident],
-    maintenances: Sequence[Incident],
+    tree: ComponentTreeRecord,
+    incidents: Sequence[IncidentRecord],
+    maintenances: Sequence[IncidentRecord],
     overall: OverallStatus,
 ) -> dict[str, Any]:
     """`summary.json`: components, unresolved incidents, active and upcoming maintenances."""
@@ -203,21 +208,21 @@ def status_document(
 
 
 def components_document(
-    site: Site, updated_at: datetime | None, tree: ComponentTree
+    site: Site, updated_at: datetime | None, tree: ComponentTreeRecord
 ) -> dict[str, Any]:
     """`components.json`: the page and its components."""
     return {"page": page(site, updated_at), "components": components(tree, site)}
 
 
 def incidents_document(
-    site: Site, updated_at: datetime | None, incidents: Sequence[Incident]
+    site: Site, updated_at: datetime | None, incidents: Sequence[IncidentRecord]
 ) -> dict[str, Any]:
     """`incidents.json` and `incidents/unresolved.json`."""
     return {"page": page(site, updated_at), "incidents": [incident(i, site) for i in incidents]}
 
 
 def maintenances_document(
-    site: Site, updated_at: datetime | None, maintenances: Sequence[Incident]
+    site: Site, updated_at: datetime | None, maintenances: Sequence[IncidentRecord]
 ) -> dict[str, Any]:
     """`scheduled-maintenances.json` and its `upcoming` and `active` subsets."""
     return {

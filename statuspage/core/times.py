@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 
 def as_utc(value: datetime) -> datetime:
@@ -18,3 +18,9 @@ def isoformat(value: datetime | None) -> str | None:
         return None
     value = as_utc(value)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def format_window_time(value: datetime, tz: tzinfo) -> str:
+    """A time as messages say it to customers: "Tuesday 16 June, 22:00 CEST"."""
+    local = as_utc(value).astimezone(tz)
+    return f"{local:%A} {local.day} {local:%B}, {local:%H:%M %Z}"

@@ -30,6 +30,8 @@ class Actor:
 
 
 CLI = Actor(label="cli")
+#: The actor of every automatic transition (maintenance start and end, reminders).
+TICK = Actor(label="tick")
 
 
 def record(

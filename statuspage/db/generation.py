@@ -7,7 +7,7 @@ import threading
 import time
 from datetime import datetime
 from itertools import chain
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -37,16 +37,32 @@ def _after_flush(session: Session, _context) -> None:
         session.info[_BUMPED] = True
 
 
+def bump_once(now: datetime) -> None:
+    """Move the public side on with this transaction (once per transaction, however often asked).
+
+    The publishing acts call this, so what they set off is visible in their code; the flush
+    listener above stays as the safety net for every other writer (admin edits, restore, tools).
+    """
+    session = db.session()
+    if not session.info.get(_BUMPED):
+        bump(session, now)
+        session.info[_BUMPED] = True
+
+
 def _forget(session: Session, *_args) -> None:
     session.info.pop(_BUMPED, None)
 
 
 def bump(session: Session, now: datetime) -> None:
     """Increment the generation (creating the row if a tool emptied the table)."""
-    result = session.execute(
-        sa.update(SiteState.__table__)
-        .where(SiteState.__table__.c.id == 1)
-        .values(generation=SiteState.__table__.c.generation + 1, changed_at=now)
+    # An UPDATE without RETURNING gives a CursorResult (SQLAlchemy types it as any Result).
+    result = cast(
+        sa.CursorResult[Any],
+        session.execute(
+            sa.update(SiteState.__table__)
+            .where(SiteState.__table__.c.id == 1)
+            .values(generation=SiteState.__table__.c.generation + 1, changed_at=now)
+        ),
     )
     if result.rowcount == 0:
         session.execute(sa.insert(SiteState.__table__).values(id=1, generation=1, changed_at=now))

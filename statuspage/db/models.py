@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from statuspage.clock import utcnow
 from statuspage.core.enums import ComponentStatus, IncidentKind, MaintenanceStatus, status_for
 from statuspage.core.times import as_utc
-from statuspage.db.extensions import db
+from statuspage.db.extensions import Model, db
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -30,7 +30,7 @@ class UTCDateTime(sa.types.TypeDecorator):
         return None if value is None else as_utc(value)
 
 
-class ComponentGroup(db.Model):
+class ComponentGroup(Model):
     """A named, ordered set of components shown together on the page."""
 
     __tablename__ = "component_groups"
@@ -47,7 +47,7 @@ class ComponentGroup(db.Model):
     )
 
 
-class Component(db.Model):
+class Component(Model):
     """One part of the service whose status customers follow."""
 
     __tablename__ = "components"
@@ -74,7 +74,7 @@ class Component(db.Model):
         return ComponentStatus(self.status)
 
 
-class ComponentStatusChange(db.Model):
+class ComponentStatusChange(Model):
     """A component's status from `started_at` until the next change: the source of uptime."""
 
     __tablename__ = "component_status_changes"
@@ -99,7 +99,7 @@ incident_components = sa.Table(
 )
 
 
-class Incident(db.Model):
+class Incident(Model):
     """An incident or a scheduled maintenance (`kind`), with its timeline of updates."""
 
     __tablename__ = "incidents"
@@ -131,6 +131,8 @@ class Incident(db.Model):
     name: Mapped[str] = mapped_column(sa.String(300))
     status: Mapped[str] = mapped_column(sa.String(32))
     impact: Mapped[str] = mapped_column(sa.String(16))
+    #: The impact a PM chose explicitly; empty while the impact follows the components.
+    impact_override: Mapped[str | None] = mapped_column(sa.String(16))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     identified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     monitoring_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -178,7 +180,7 @@ class Incident(db.Model):
         return self.is_maintenance and self.status == MaintenanceStatus.SCHEDULED.value
 
 
-class IncidentUpdate(db.Model):
+class IncidentUpdate(Model):
     """One public message in an incident's timeline."""
 
     __tablename__ = "incident_updates"
@@ -207,6 +209,8 @@ class IncidentUpdate(db.Model):
     message_hash: Mapped[str | None] = mapped_column(sa.String(64))
     variables: Mapped[dict | None] = mapped_column(sa.JSON)
     text_edited: Mapped[bool] = mapped_column(default=False)
+    #: When this update told customers they would hear from us again (its promise), if it did.
+    next_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: A one-time key from the compose form or an Idempotency-Key header: a resubmit is a no-op.
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -219,7 +223,7 @@ class IncidentUpdate(db.Model):
     )
 
 
-class UpdateComponentChange(db.Model):
+class UpdateComponentChange(Model):
     """A component status change published with an update (`affected_components` in the API)."""
 
     __tablename__ = "update_component_changes"
@@ -239,7 +243,7 @@ class UpdateComponentChange(db.Model):
     update: Mapped[IncidentUpdate] = relationship(back_populates="component_changes")
 
 
-class User(db.Model):
+class User(Model):
     """A person who can sign in to the admin."""
 
     __tablename__ = "users"
@@ -255,7 +259,7 @@ class User(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class LoginAttempt(db.Model):
+class LoginAttempt(Model):
     """A failed sign-in, counted per account and per address to throttle guessing."""
 
     __tablename__ = "login_attempts"
@@ -267,7 +271,7 @@ class LoginAttempt(db.Model):
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """A bearer token for the management API; only its SHA-256 is stored."""
 
     __tablename__ = "api_tokens"
@@ -285,7 +289,7 @@ class ApiToken(db.Model):
     user: Mapped[User] = relationship()
 
 
-class Message(db.Model):
+class Message(Model):
     """A canned message of the library; its text lives in immutable versions."""
 
     __tablename__ = "messages"
@@ -302,7 +306,7 @@ class Message(db.Model):
     )
 
 
-class MessageVersion(db.Model):
+class MessageVersion(Model):
     """One immutable text of a message: what PMs pick from and what updates record."""
 
     __tablename__ = "message_versions"
@@ -332,7 +336,7 @@ class MessageVersion(db.Model):
     author: Mapped[User | None] = relationship()
 
 
-class AuditEntry(db.Model):
+class AuditEntry(Model):
     """Who changed what and when, with the state before and after."""
 
     __tablename__ = "audit_log"
@@ -352,7 +356,7 @@ class AuditEntry(db.Model):
     ip: Mapped[str] = mapped_column(sa.String(64), default="")
 
 
-class EscalationRun(db.Model):
+class EscalationRun(Model):
     """A matched escalation path for one incident, snapshotted when it matched.
 
     Config edits never change a run in flight: the worker plans from `snapshot`.
@@ -381,7 +385,7 @@ class EscalationRun(db.Model):
     incident: Mapped[Incident] = relationship()
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     """One notification to deliver: written in the transaction of the event that caused it.
 
     Delivery is at-least-once: the worker claims rows with a lease, and the idempotency key
@@ -420,7 +424,7 @@ class OutboxMessage(db.Model):
     )
 
 
-class SiteState(db.Model):
+class SiteState(Model):
     """One row: a generation number bumped by every transaction that changes the public side.
 
     Every web process compares it with the generation of its cached pages, so a publish in
@@ -449,7 +453,7 @@ subscriber_components = sa.Table(
 )
 
 
-class Subscriber(db.Model):
+class Subscriber(Model):
     """Someone who gets the updates of the components they chose, by email or webhook."""
 
     __tablename__ = "subscribers"
@@ -515,7 +519,7 @@ ROLLUP_NOT_QUIET = (
 )
 
 
-class UptimeRollup(db.Model):
+class UptimeRollup(Model):
     """One closed local day of one component's uptime, rolled up from its status history.
 
     Rows are written by `statuspage.db.rollup` for days that are over, in one time zone (the site's;

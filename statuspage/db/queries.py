@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -44,22 +46,27 @@ def _with_timeline():
     )
 
 
+#: What a tree holds: the ORM's objects (`component_tree`) or plain rows (`component_rows`).
+GroupT = TypeVar("GroupT", "ComponentGroup", "GroupRow")
+ComponentT = TypeVar("ComponentT", "Component", "ComponentRow")
+
+
 @dataclass
-class ComponentTree:
+class ComponentTree(Generic[GroupT, ComponentT]):
     """Components in display order: groups with their members, then ungrouped ones."""
 
-    groups: list[ComponentGroup] | list[GroupRow]
-    members: dict[int, list[Component]] | dict[int, list[ComponentRow]]
-    ungrouped: list[Component] | list[ComponentRow]
+    groups: list[GroupT]
+    members: dict[int, list[ComponentT]]
+    ungrouped: list[ComponentT]
 
     @property
-    def components(self) -> list:
+    def components(self) -> list[ComponentT]:
         """Every component in display order."""
         ordered = [c for g in self.groups for c in self.members.get(g.id, [])]
         return ordered + self.ungrouped
 
 
-def component_tree() -> ComponentTree:
+def component_tree() -> ComponentTree[ComponentGroup, Component]:
     """Load all groups and components in display order (two queries)."""
     groups = db.session.scalars(
         sa.select(ComponentGroup).order_by(ComponentGroup.position, ComponentGroup.id)
@@ -70,10 +77,10 @@ def component_tree() -> ComponentTree:
     return _tree(list(groups), list(components))
 
 
-def _tree(groups: list, components: list) -> ComponentTree:
+def _tree(groups: list[GroupT], components: list[ComponentT]) -> ComponentTree[GroupT, ComponentT]:
     """Sort components (in display order) under their groups."""
-    members: dict[int, list] = defaultdict(list)
-    ungrouped = []
+    members: dict[int, list[ComponentT]] = defaultdict(list)
+    ungrouped: list[ComponentT] = []
     for component in components:
         if component.group_id is None:
             ungrouped.append(component)
@@ -157,7 +164,7 @@ class IncidentRow:
 class FrontPage:
     """What the front page lists: components, open incidents, maintenances, recent incidents."""
 
-    tree: ComponentTree
+    tree: ComponentTree[GroupRow, ComponentRow]
     open_incidents: list[IncidentRow]
     active_maintenances: list[IncidentRow]
     upcoming_maintenances: list[IncidentRow]
@@ -169,7 +176,7 @@ _GROUPS = ComponentGroup.__table__
 _COMPONENTS = Component.__table__
 _INCIDENTS = Incident.__table__
 _UPDATES = IncidentUpdate.__table__
-_IDS = sa.bindparam("ids", expanding=True)
+_IDS: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
 
 # Built once: a statement reused as is also reuses its cache key (no per-request compile work).
 _GROUP_ROWS = sa.select(_GROUPS.c.id, _GROUPS.c.name, _GROUPS.c.description).order_by(
@@ -231,7 +238,7 @@ _FRONT_LINKS = sa.select(
 ).where(incident_components.c.incident_id.in_(_IDS))
 
 
-def component_rows() -> ComponentTree:
+def component_rows() -> ComponentTree[GroupRow, ComponentRow]:
     """Load all groups and components in display order as plain rows (two queries)."""
     groups = [GroupRow(*row) for row in db.session.execute(_GROUP_ROWS).all()]
     components = [ComponentRow(*row) for row in db.session.execute(_COMPONENT_ROWS).all()]
@@ -256,7 +263,10 @@ def front_page(*, since: datetime, limit: int = 50) -> FrontPage:
         IncidentRow(*row)
         for row in db.session.execute(_FRONT_INCIDENTS, {"since": since, "limit": limit}).all()
     ]
-    open_incidents, active, upcoming, recent = [], [], [], []
+    open_incidents: list[IncidentRow] = []
+    active: list[IncidentRow] = []
+    upcoming: list[IncidentRow] = []
+    recent: list[IncidentRow] = []
     for incident in incidents:
         if incident.resolved_at is None:
             if incident.kind == IncidentKind.INCIDENT.value:
@@ -370,7 +380,7 @@ def latest_incidents(
     limit: int = 50, *, kind: IncidentKind = IncidentKind.INCIDENT
 ) -> list[Incident]:
     """The newest incidents (or maintenances), open or not."""
-    order = (Incident.started_at.desc(), Incident.id.desc())
+    order: tuple[sa.UnaryExpression[Any], ...] = (Incident.started_at.desc(), Incident.id.desc())
     if kind is IncidentKind.MAINTENANCE:
         order = (Incident.scheduled_for.desc(), Incident.id.desc())
     return list(
@@ -402,11 +412,11 @@ def incidents_between(
 
 def count_incidents_between(start: datetime, end: datetime) -> int:
     """How many incidents and maintenances started in [start, end) (from the start index)."""
-    return db.session.scalar(
+    return db.session.execute(
         sa.select(sa.func.count())
         .select_from(Incident)
         .where(Incident.started_at >= start, Incident.started_at < end)
-    )
+    ).scalar_one()
 
 
 def first_incident_start() -> datetime | None:
@@ -597,11 +607,11 @@ def _closed_days(key: tuple, closed_days: list[date], noisy: tuple[tuple, ...]) 
             _CLOSED_DAYS.move_to_end(key)
             return found
     values = {row[0]: row[1:] for row in noisy}
-    days = []
+    computed = []
     for day in closed_days:
         known, *problems = values.get(day, QUIET_DAY)
-        days.append(uptime.day_from_seconds(day, known, problems))
-    days = tuple(days)
+        computed.append(uptime.day_from_seconds(day, known, problems))
+    days = tuple(computed)
     closed = ClosedDays(
         days=days,
         all_totals=uptime.totals(days),
@@ -736,7 +746,9 @@ def uptimes(
 
 
 def overall_status(
-    tree: ComponentTree, open_incidents: list[Incident], maintenances: list[Incident]
+    tree: ComponentTree[Any, Any],
+    open_incidents: Sequence[Incident | IncidentRow],
+    maintenances: Sequence[Incident | IncidentRow],
 ) -> status_rules.OverallStatus:
     """The page-wide status from what is already loaded (no further queries)."""
     return status_rules.overall_status(

@@ -10,6 +10,7 @@ the later ones in its own transaction (the listeners beside `models.UptimeRollup
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -120,8 +121,12 @@ def _row(component_id: int, day: uptime.DayUptime, tz: ZoneInfo) -> dict:
 def void(component_ids: list[int], since: datetime) -> int:
     """Delete rollup rows of days that end after `since` (for writes that bypass the ORM)."""
     table = UptimeRollup.__table__
-    result = db.session.execute(
-        table.delete().where(table.c.component_id.in_(component_ids), table.c.ends_at > since)
+    # A DELETE without RETURNING gives a CursorResult (SQLAlchemy types it as any Result).
+    result = cast(
+        sa.CursorResult[Any],
+        db.session.execute(
+            table.delete().where(table.c.component_id.in_(component_ids), table.c.ends_at > since)
+        ),
     )
     return result.rowcount
 

@@ -17,8 +17,7 @@ from statuspage.core.escalation import planner, render
 from statuspage.core.escalation.config import EscalationConfig, matching_paths
 from statuspage.db.extensions import db
 from statuspage.db.models import EscalationRun, Incident, OutboxMessage
-from statuspage.delivery import outbox
-from statuspage.publishing import acknowledge as ack
+from statuspage.delivery import ack_links, outbox
 
 #: Runs the worker advances per cycle; the rest wait for the next cycle.
 BATCH = 50
@@ -42,6 +41,11 @@ def facts_for(incident: Incident, run: EscalationRun) -> planner.IncidentFacts:
         acknowledged_at=incident.acknowledged_at,
         resolved_at=incident.resolved_at if incident.is_closed else None,
         public_update_times=[update.display_at for update in incident.updates],
+        promises={
+            update.display_at: update.next_update_at
+            for update in incident.updates
+            if update.next_update_at is not None
+        },
     )
 
 
@@ -120,7 +124,7 @@ def advance(run: EscalationRun, incident: Incident, *, now: datetime) -> int:
 def _render(due: planner.Due, incident: Incident, facts, *, now: datetime) -> render.Notification:
     settings = current_app.config["STATUSPAGE"]
     site_url = settings.site["url"]
-    token = ack.make_token(current_app.config["SECRET_KEY"], incident.id, due.channel)
+    token = ack_links.make_token(current_app.config["SECRET_KEY"], incident.id, due.channel)
     config = _config()
     channel = config.channels.get(due.channel) if config else None
     summary = render.IncidentSummary(

@@ -140,7 +140,9 @@ def forbidden_reason(address: IPAddress, policy: Policy = Policy()) -> str | Non
 
 def _default_resolver(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [info[4][0] for info in infos]
+    # An IPv4 or IPv6 socket address starts with the address text; other families (as IPv6 is
+    # in a Python built without it) start with a number, which is no address to check.
+    return [info[4][0] for info in infos if isinstance(info[4][0], str)]
 
 
 def check_url(url: str, policy: Policy = Policy(), *, resolve: Resolver | None = None) -> Target:

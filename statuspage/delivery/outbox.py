@@ -9,10 +9,10 @@ exponential backoff and full jitter, never sooner than the receiver's Retry-Afte
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import current_app
@@ -29,6 +29,11 @@ PENDING, SENT, DEAD = "pending", "sent", "dead"
 RETRYING = "retrying"
 STATES = (PENDING, RETRYING, SENT, DEAD)
 MAX_ERROR_CHARS = 2000
+#: Each database's own INSERT: both have `on_conflict_do_nothing`.
+_INSERTS: dict[str, Callable[[sa.Table], postgresql.Insert | sqlite.Insert]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,7 @@ def enqueue(
         update_id=update_id,
     )
     dialect = db.session.get_bind().dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    insert = _INSERTS[dialect]
     statement = (
         insert(OutboxMessage.__table__)
         .values(**values)
@@ -175,7 +180,8 @@ def _update_claimed(message: OutboxMessage, **values: Any) -> bool:
         )
         .values(**values)
     )
-    return db.session.execute(statement).rowcount == 1
+    # An UPDATE without RETURNING gives a CursorResult (SQLAlchemy types it as any Result).
+    return cast(sa.CursorResult[Any], db.session.execute(statement)).rowcount == 1
 
 
 def mark_sent(message: OutboxMessage, now: datetime, *, status: int | None = None) -> bool:

@@ -119,7 +119,7 @@ def counts() -> Counts:
         )
         or 0
     )
-    chosen = dict(
+    chosen: dict[int, int] = dict(
         db.session.execute(
             sa.select(subscriber_components.c.component_id, sa.func.count())
             .join(Subscriber, Subscriber.id == subscriber_components.c.subscriber_id)
@@ -194,7 +194,7 @@ def import_csv(text: str, *, confirmed: bool, now: datetime, actor: audit.Actor)
             report.errors.append((number, f"{address} appears twice"))
             continue
         wanted[address] = ids
-    known = set()
+    known: set[str] = set()
     for chunk in _chunks(list(wanted), 500):
         known.update(
             db.session.scalars(
@@ -222,19 +222,19 @@ def import_csv(text: str, *, confirmed: bool, now: datetime, actor: audit.Actor)
             }
             for address in chunk
         ]
-        ids = db.session.scalars(
+        added = db.session.scalars(
             sa.insert(Subscriber).returning(Subscriber.id, sort_by_parameter_order=True), rows
         ).all()
         links = [
             {"subscriber_id": sid, "component_id": cid}
-            for sid, address in zip(ids, chunk, strict=True)
+            for sid, address in zip(added, chunk, strict=True)
             for cid in wanted[address] or ()
         ]
         if links:
             db.session.execute(sa.insert(subscriber_components), links)
         if not confirmed:
-            _bulk_confirmations(ids, now)
-        report.added += len(ids)
+            _bulk_confirmations(added, now)
+        report.added += len(added)
     audit.record(
         actor,
         "subscribers.imported",
@@ -392,6 +392,7 @@ def delivery_counts(limit: int = 30) -> list[UpdateDeliveries]:
     tally: dict[int, dict[str, int]] = {}
     fan_outs: dict[int, str] = {}
     for update_id, state, is_job, was_skipped, count in rows:
+        assert update_id is not None, "the query selects rows of these updates only"
         if is_job:
             fan_outs[update_id] = {"pending": "expanding", "dead": "failed"}.get(state, "")
             continue

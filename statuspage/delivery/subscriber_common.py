@@ -14,6 +14,7 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from statuspage.core import notifications
+from statuspage.core.limits import MAX_EMAIL
 from statuspage.core.serializers import Site
 from statuspage.db.models import Subscriber
 from statuspage.delivery.channels import SUBSCRIBER_PREFIX
@@ -32,7 +33,6 @@ CONFIRM, MANAGE, UNSUBSCRIBE = "confirm", "manage", "unsubscribe"
 PURPOSES = (CONFIRM, MANAGE, UNSUBSCRIBE)
 #: What an outbox row to one subscriber is for (`payload["purpose"]`), besides notifications.
 CONFIRMATION, MANAGE_LINK, DISABLED = "confirm", "manage", "disabled"
-MAX_EMAIL = 254
 
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from statuspage.core import notifications
 from statuspage.core.enums import Impact, IncidentKind, MaintenanceStatus, status_for
 from statuspage.core.serializers import Site
-from statuspage.core.times import as_utc, isoformat
+from statuspage.core.times import as_utc, format_window_time, isoformat
 from statuspage.db import audit, queries
 from statuspage.db.extensions import db
 from statuspage.db.models import (
@@ -78,6 +78,11 @@ SKIPPED = ("unsubscribed", "disabled", "not confirmed", "removed", "already conf
 REMIND_BEFORE = timedelta(minutes=60)
 #: Rendered emails and webhook bodies kept per process, so a batch renders each update once.
 RENDER_CACHE_SIZE = 64
+#: Each database's own INSERT: both have `on_conflict_do_nothing`.
+_INSERTS: dict[str, Callable[[sa.Table], postgresql.Insert | sqlite.Insert]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
 
 
 # -- fan-out -------------------------------------------------------------------------------------
@@ -164,13 +169,17 @@ def _insert_for_subscribers(
         "update_id",
     ]
     dialect = db.session.get_bind().dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    insert = _INSERTS[dialect]
     statement = (
         insert(o)
         .from_select(columns, select)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
     )
-    result = db.session.execute(statement, execution_options={"preserve_rowcount": True})
+    # An INSERT without RETURNING gives a CursorResult (SQLAlchemy types it as any Result).
+    result = cast(
+        sa.CursorResult[Any],
+        db.session.execute(statement, execution_options={"preserve_rowcount": True}),
+    )
     return max(result.rowcount or 0, 0)
 
 
@@ -311,7 +320,6 @@ def remind_maintenances(now: datetime, *, tz: ZoneInfo) -> int:
     """
     if not subscriber_settings()["enabled"]:
         return 0
-    from statuspage.publishing.maintenance import TICK, format_window_time
 
     candidates = db.session.scalars(
         sa.select(Incident).where(
@@ -349,7 +357,7 @@ def remind_maintenances(now: datetime, *, tz: ZoneInfo) -> int:
             incident_id=incident.id,
         )
         audit.record(
-            TICK,
+            audit.TICK,
             "maintenance.reminded",
             now=now,
             target_type="incident",
@@ -441,8 +449,7 @@ def prepare(delivery: Delivery, *, now: datetime) -> Delivery | Result:
     if subscriber.disabled_at is not None:
         return skipped("disabled")
     if purpose == MANAGE_LINK:
-        email = _manage_email(subscriber, site)
-        return _email(delivery, subscriber, email)
+        return _email(delivery, subscriber, _manage_email(subscriber, site))
     if purpose not in NOTIFICATIONS:
         return Result(Outcome.PERMANENT, error=f"unknown subscriber message {purpose!r}")
     if subscriber.kind == WEBHOOK:
@@ -532,9 +539,9 @@ def _slack_content(payload: Mapping[str, Any], site: Site) -> dict[str, Any] | N
     starts = str(payload.get("starts") or "")
 
     def build() -> dict[str, Any]:
-        from statuspage.publishing.maintenance import format_window_time
 
-        incident = db.session.get(Incident, incident_id)
+        # `_source` has just found it in this transaction.
+        incident = db.session.get_one(Incident, incident_id)
         update = db.session.get(IncidentUpdate, update_id) if update_id is not None else None
         shown = update or (incident.updates[0] if incident.updates else None)
         status = status_for(incident.kind, update.status if update is not None else incident.status)
@@ -572,6 +579,7 @@ def _component_fact(line: notifications.ComponentLine) -> str:
 def _source(payload: Mapping[str, Any]) -> tuple | None:
     """What a notification renders from, as (incident id, update id, incident and update change
     times), in one query: the render cache key, so a correction is picked up at once."""
+    query: sa.Select[int, int | None, datetime, datetime | None]
     if payload.get("purpose") == REMINDER:
         query = sa.select(Incident.id, sa.null(), Incident.updated_at, sa.null()).where(
             Incident.id == payload.get("incident_id")
@@ -604,7 +612,8 @@ def _webhook_body(payload: Mapping[str, Any], site: Site) -> dict | None:
     reminded = payload.get("generated_at") if payload.get("purpose") == REMINDER else None
 
     def build() -> dict:
-        incident = db.session.get(Incident, incident_id)
+        # `_source` has just found it in this transaction.
+        incident = db.session.get_one(Incident, incident_id)
         reminded_at = datetime.fromisoformat(reminded.replace("Z", "+00:00")) if reminded else None
         return notifications.webhook_incident(incident, site, reminded_at=reminded_at)
 
@@ -629,7 +638,8 @@ def _notification_email(payload: Mapping[str, Any], site: Site) -> notifications
     incident_id, update_id = source[0], source[1]
 
     def build() -> notifications.Email:
-        incident = db.session.get(Incident, incident_id)
+        # `_source` has just found it in this transaction.
+        incident = db.session.get_one(Incident, incident_id)
         update = db.session.get(IncidentUpdate, update_id) if update_id is not None else None
         links = notifications.placeholder_links()
         context = notifications.update_context(
@@ -798,4 +808,5 @@ def _mark_skipped(message: OutboxMessage, reason: str, now: datetime) -> bool:
         )
         .values(state="dead", lease_until=None, last_status=None, last_error=reason)
     )
-    return db.session.execute(statement).rowcount == 1
+    # An UPDATE without RETURNING gives a CursorResult (SQLAlchemy types it as any Result).
+    return cast(sa.CursorResult[Any], db.session.execute(statement)).rowcount == 1

@@ -6,8 +6,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from statuspage.core import limits
 from statuspage.core.enums import ComponentStatus
-from statuspage.core.markup import clean_line, clean_text
+from statuspage.core.text import clean_text
 from statuspage.db.extensions import db
 from statuspage.db.models import Component, ComponentGroup, ComponentStatusChange
 from statuspage.errors import NotFound, ValidationError
@@ -26,9 +27,7 @@ def parse_status(value: str, field: str = "status") -> ComponentStatus:
 
 def get_or_create_group(name: str, *, position: int | None = None) -> ComponentGroup:
     """Return the group called `name`, creating it at the end of the list if needed."""
-    name = clean_line(name)
-    if not name:
-        raise ValidationError("a group needs a name", field="group")
+    name = limits.name(name, field="group", what="a group name")
     group = db.session.scalar(sa.select(ComponentGroup).filter_by(name=name))
     if group is None:
         if position is None:
@@ -50,11 +49,7 @@ def add_component(
     position: int | None = None,
 ) -> Component:
     """Create a component and open its status history at `now`."""
-    name = clean_line(name)
-    if not name:
-        raise ValidationError("a component needs a name", field="name")
-    if len(name) > 200:
-        raise ValidationError("a component name has at most 200 characters", field="name")
+    name = limits.name(name, what="a component name")
     if position is None:
         position = (db.session.scalar(sa.select(sa.func.max(Component.position))) or 0) + 1
     component = Component(
@@ -80,6 +75,8 @@ def set_status(component: Component, status: ComponentStatus, *, now: datetime) 
         return False
     component.status = status.value
     component.updated_at = now
+    # The history row voids the rolled-up uptime days it reaches, in this transaction: a
+    # listener in db/models.py does it, the one place that sees every writer (restore too).
     db.session.add(
         ComponentStatusChange(component_id=component.id, status=status.value, started_at=now)
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from statuspage.core import limits
 from statuspage.core.enums import (
     ComponentStatus,
     Impact,
@@ -16,14 +17,11 @@ from statuspage.core.enums import (
     IncidentStatus,
     MaintenanceStatus,
 )
-from statuspage.core.markup import clean_line, clean_text, render_markdown
+from statuspage.core.markup import render_markdown
 from statuspage.db.extensions import db
 from statuspage.db.models import Component, Incident, IncidentUpdate, UpdateComponentChange, User
 from statuspage.errors import Conflict, NotFound, ValidationError
 from statuspage.publishing import components as component_service
-
-MAX_TITLE = 300
-MAX_BODY = 20_000
 
 
 def parse_impact(value: str, field: str = "impact") -> Impact:
@@ -37,7 +35,9 @@ def parse_impact(value: str, field: str = "impact") -> Impact:
         ) from None
 
 
-def parse_status(kind: IncidentKind, value: str, field: str = "status"):
+def parse_status(
+    kind: IncidentKind, value: str, field: str = "status"
+) -> IncidentStatus | MaintenanceStatus:
     """Parse an incident or maintenance status, or raise ValidationError naming the choices."""
     enum = MaintenanceStatus if kind is IncidentKind.MAINTENANCE else IncidentStatus
     try:
@@ -47,24 +47,6 @@ def parse_status(kind: IncidentKind, value: str, field: str = "status"):
         raise ValidationError(
             f"unknown status {value!r} (expected one of: {choices})", field=field
         ) from None
-
-
-def _title(name: str) -> str:
-    name = clean_line(name)
-    if not name:
-        raise ValidationError("a title is required", field="name")
-    if len(name) > MAX_TITLE:
-        raise ValidationError(f"a title has at most {MAX_TITLE} characters", field="name")
-    return name
-
-
-def _body(body: str) -> str:
-    body = clean_text(body).strip()
-    if not body:
-        raise ValidationError("the update needs a message", field="body")
-    if len(body) > MAX_BODY:
-        raise ValidationError(f"a message has at most {MAX_BODY} characters", field="body")
-    return body
 
 
 def get_incident(incident_id: int) -> Incident:
@@ -81,6 +63,7 @@ def open_incident(
     impact: Impact,
     body: str,
     now: datetime,
+    body_html: str | None = None,
     status: IncidentStatus = IncidentStatus.INVESTIGATING,
     component_statuses: Mapping[Component, ComponentStatus] | None = None,
     author: User | None = None,
@@ -91,7 +74,7 @@ def open_incident(
         raise ValidationError("use a scheduled maintenance for planned work", field="impact")
     incident = Incident(
         kind=IncidentKind.INCIDENT.value,
-        name=_title(name),
+        name=limits.title(name, field="name"),
         status=status.value,
         impact=impact.value,
         started_at=now,
@@ -103,6 +86,7 @@ def open_incident(
         incident,
         status=status,
         body=body,
+        body_html=body_html,
         now=now,
         component_statuses=component_statuses,
         author=author,
@@ -116,6 +100,7 @@ def schedule_maintenance(
     name: str,
     body: str,
     scheduled_for: datetime,
+    body_html: str | None = None,
     scheduled_until: datetime,
     now: datetime,
     components: list[Component] = (),  # type: ignore[assignment]
@@ -127,7 +112,7 @@ def schedule_maintenance(
         raise ValidationError("the maintenance must end after it starts", field="scheduled_until")
     incident = Incident(
         kind=IncidentKind.MAINTENANCE.value,
-        name=_title(name),
+        name=limits.title(name, field="name"),
         status=MaintenanceStatus.SCHEDULED.value,
         impact=Impact.MAINTENANCE.value,
         started_at=scheduled_for,
@@ -142,6 +127,7 @@ def schedule_maintenance(
         incident,
         status=MaintenanceStatus.SCHEDULED,
         body=body,
+        body_html=body_html,
         now=now,
         author=author,
         notify=notify,
@@ -155,12 +141,17 @@ def post_update(
     status: IncidentStatus | MaintenanceStatus,
     body: str,
     now: datetime,
+    body_html: str | None = None,
     component_statuses: Mapping[Component, ComponentStatus] | None = None,
     author: User | None = None,
     notify: bool = True,
     impact: Impact | None = None,
 ) -> IncidentUpdate:
-    """Add an update to the timeline, move the incident's status and apply component statuses."""
+    """Add an update to the timeline, move the incident's status and apply component statuses.
+
+    `body_html` is the body already rendered by the publishing core (it checked the body);
+    without it the body is checked and rendered here.
+    """
     kind = IncidentKind(incident.kind)
     status = parse_status(kind, str(status.value if hasattr(status, "value") else status))
     if incident.id is not None and incident.is_closed and status.value == incident.status:
@@ -168,14 +159,14 @@ def post_update(
     update = IncidentUpdate(
         incident=incident,
         status=status.value,
-        body=_body(body),
+        body=body if body_html is not None else limits.body(body),
         author=author,
         display_at=now,
         deliver_notifications=notify,
         created_at=now,
         updated_at=now,
     )
-    update.body_html = render_markdown(update.body)
+    update.body_html = body_html if body_html is not None else render_markdown(update.body)
     db.session.add(update)
     _move_status(incident, status, now)
     if impact is not None and kind is IncidentKind.INCIDENT:
@@ -200,7 +191,9 @@ def post_update(
     return update
 
 
-def _move_status(incident: Incident, status, now: datetime) -> None:
+def _move_status(
+    incident: Incident, status: IncidentStatus | MaintenanceStatus, now: datetime
+) -> None:
     """Set the incident's status and the lifecycle timestamps that go with it."""
     incident.status = status.value
     if status in (IncidentStatus.IDENTIFIED,) and incident.identified_at is None:
@@ -227,7 +220,7 @@ def publish_postmortem(incident: Incident, *, body: str, now: datetime) -> None:
         raise ValidationError("maintenances have no postmortem")
     if not incident.is_closed:
         raise Conflict("resolve the incident before publishing its postmortem")
-    incident.postmortem_body = _body(body)
+    incident.postmortem_body = limits.body(body)
     incident.postmortem_html = render_markdown(incident.postmortem_body)
     incident.postmortem_published_at = now
     incident.status = IncidentStatus.POSTMORTEM.value

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from statuspage.core.enums import ComponentStatus, IncidentKind, MaintenanceStatus
-from statuspage.core.times import as_utc
+from statuspage.core.times import format_window_time
 from statuspage.db import audit
 from statuspage.db.extensions import db
 from statuspage.db.models import Incident
@@ -23,8 +23,7 @@ from statuspage.errors import NotFound, ValidationError
 from statuspage.publishing import library as library_service
 from statuspage.publishing.publish import Draft, publish
 
-#: The actor of every automatic transition in the audit log.
-TICK = audit.Actor(label="tick")
+TICK = audit.TICK
 
 STARTED_MESSAGE = "maintenance-started"
 COMPLETED_MESSAGE = "maintenance-completed"
@@ -49,12 +48,6 @@ class Transition:
 
     def __str__(self) -> str:
         return f"maintenance {self.incident_id} ({self.name}): {self.old.value} -> {self.new.value}"
-
-
-def format_window_time(value: datetime, tz: ZoneInfo) -> str:
-    """A time as messages say it to customers: "Tuesday 16 June, 22:00 CEST"."""
-    local = as_utc(value).astimezone(tz)
-    return f"{local:%A} {local.day} {local:%B}, {local:%H:%M %Z}"
 
 
 def due(now: datetime) -> list[Incident]:
@@ -151,11 +144,11 @@ def _publish(
         declared = {v["name"] for v in version.variables}
         filled = replace(draft, message=message, variables=_only(values, declared))
         with db.session.begin_nested():
-            return publish(filled, now=now, actor=actor)[1]
+            return publish(filled, now=now, actor=actor).created
     except (NotFound, ValidationError):
         # No such message, archived, or a required blank we cannot fill: say it plainly.
         pass
-    return publish(replace(draft, body=text), now=now, actor=actor)[1]
+    return publish(replace(draft, body=text), now=now, actor=actor).created
 
 
 def _only(values: dict[str, str], names: set[str]) -> dict[str, str]:

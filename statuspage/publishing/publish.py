@@ -1,20 +1,23 @@
-"""Compose and publish: fill a canned message, preview it, publish it once.
+"""The acts that change what customers see: every way in (admin, API, CLI, tick) calls these.
 
-`prepare` checks a draft and returns what will be published without writing anything (the
-preview); `publish` writes it in the caller's transaction, recording which reviewed text it came
-from, and is idempotent per draft key so a double-submitted form publishes once.
+Each act checks its input once with the rules of `statuspage.core` (limits, placeholders, text,
+status rules), renders Markdown once, and writes everything it causes in the caller's one
+transaction: the update and component changes, the audit entry, escalation runs, the subscriber
+fan-out and component webhooks, and the public generation. `prepare` is the same checking
+without the write, so a preview and a publish can never disagree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from statuspage.core import library
+from statuspage.core import incident_rules, library, limits
 from statuspage.core.enums import (
     ComponentStatus,
     Impact,
@@ -22,22 +25,21 @@ from statuspage.core.enums import (
     IncidentStatus,
     MaintenanceStatus,
 )
-from statuspage.core.markup import clean_line, clean_text, plain_text, render_markdown
-from statuspage.db import audit
+from statuspage.core.markup import plain_text, render_markdown
+from statuspage.core.text import clean_line, same_text
+from statuspage.db import audit, generation
 from statuspage.db.extensions import db
 from statuspage.db.models import Component, Incident, IncidentUpdate, MessageVersion
-from statuspage.delivery import subscriber_delivery
-from statuspage.errors import ValidationError
+from statuspage.delivery import escalation, subscriber_delivery
+from statuspage.errors import Conflict, ValidationError
 from statuspage.publishing import components as component_service
 from statuspage.publishing import incidents as incident_service
 from statuspage.publishing import library as library_service
 
-MAX_KEY = 100
-
 
 @dataclass
 class Draft:
-    """What a PM (or an API client) asks to publish."""
+    """What a PM (or an API client, the CLI, a tick) asks to publish."""
 
     incident_id: int | None = None  # None opens a new incident
     kind: IncidentKind = IncidentKind.INCIDENT
@@ -47,12 +49,13 @@ class Draft:
     title: str | None = None  # the incident title; None takes the message's
     body: str | None = None  # the text as the PM left it; None takes the filled message
     status: str | None = None  # None takes the message's status
-    impact: str | None = None  # None keeps the incident's, or takes the message's suggestion
+    impact: str | None = None  # an explicit choice; None follows the components
     component_statuses: Mapping[int, str] = field(default_factory=dict)
     notify: bool = True
     idempotency_key: str | None = None
     scheduled_for: datetime | None = None  # maintenances
     scheduled_until: datetime | None = None
+    next_update_minutes: int | None = None  # None reads the message's `next_update` blank
 
 
 @dataclass
@@ -75,6 +78,7 @@ class Prepared:
     body_html: str
     status: IncidentStatus | MaintenanceStatus
     impact: Impact
+    impact_chosen: Impact | None
     changes: list[ComponentChange]
     components: dict[Component, ComponentStatus]
     notify: bool
@@ -84,6 +88,7 @@ class Prepared:
     text_edited: bool
     scheduled_for: datetime | None = None
     scheduled_until: datetime | None = None
+    next_update: timedelta | None = None
 
     @property
     def provenance(self) -> str:
@@ -93,12 +98,63 @@ class Prepared:
         text = f"from {self.version.message.slug} v{self.version.number}"
         return text + (", edited" if self.text_edited else "")
 
+    @property
+    def feed_title(self) -> str:
+        """The feed entry title the update will get: "<incident> — <Status>"."""
+        return f"{self.title} — {self.status.label}"
+
+    def email_preview(self, *, site_name: str) -> tuple[str, str]:
+        """The subject and plain text of the notification email for this update."""
+        return clean_line(f"[{site_name}] {self.feed_title}"), plain_text(self.body_html)
+
+
+@dataclass
+class Published:
+    """What a publish did: the update, whether it is new, and the checked draft (if new)."""
+
+    update: IncidentUpdate
+    created: bool
+    prepared: Prepared | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        """Unpack as `(update, created)`."""
+        yield self.update
+        yield self.created
+
+
+class PreviewOutdated(Conflict):
+    """What the PM previewed is no longer what would be published; `prepared` is the new one."""
+
+    def __init__(self, prepared: Prepared) -> None:
+        super().__init__("something changed since the preview: check it, then publish")
+        self.prepared = prepared
+
+
+# -- preview: the checks, without a write --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FilledMessage:
+    """A canned message filled in and checked: the title and text it would publish."""
+
+    version: MessageVersion
+    title: str
+    body: str
+    body_html: str
+    variables: dict[str, str]
+
+
+def fill_message(version: MessageVersion, values: Mapping[str, object]) -> FilledMessage:
+    """Fill a message version and check the result against every limit (the API's preview)."""
+    filled = library.fill(library_service.as_message(version), dict(values))  # type: ignore[arg-type]
+    body = limits.body(filled.body)
+    title = limits.title(filled.title) if filled.title else ""
+    return FilledMessage(version, title, body, render_markdown(body), dict(filled.variables_used))
+
 
 def prepare(draft: Draft) -> Prepared:
     """Check a draft and work out the update it makes; raise ValidationError with the field."""
-    incident = None
-    if draft.incident_id is not None:
-        incident = incident_service.get_incident(draft.incident_id)
+    incident = incident_service.get_incident(draft.incident_id) if draft.incident_id else None
     kind = IncidentKind(incident.kind) if incident else IncidentKind(draft.kind)
     version = None
     filled = None
@@ -121,23 +177,24 @@ def prepare(draft: Draft) -> Prepared:
         raise ValidationError("choose the status of this update", field="status")
     status = incident_service.parse_status(kind, status_value)
 
-    body = clean_text(draft.body if draft.body is not None else filled.body).strip()  # type: ignore[union-attr]
-    if not body:
-        raise ValidationError("the update needs a message", field="body")
+    source = draft.body if draft.body is not None else filled.body  # type: ignore[union-attr]
+    body = limits.body(source)
     filled_body = filled.body if filled else None
-    text_edited = filled_body is not None and _normal(body) != _normal(filled_body)
+    text_edited = filled_body is not None and not same_text(body, filled_body)
 
-    title = clean_line(draft.title) if draft.title else ""
     if incident is not None:
         title = incident.name
-    elif not title:
-        title = filled.title if filled else ""
-    if not title:
+    elif draft.title:
+        title = limits.title(draft.title)
+    elif filled is not None and filled.title:
+        title = limits.title(filled.title)
+    else:
         raise ValidationError("give the incident a title", field="title")
 
-    impact = _impact(draft, incident, version, kind)
     scheduled_for, scheduled_until = _window(draft, incident, kind)
     components, changes = _components(draft.component_statuses)
+    impact, chosen = _impact(draft, incident, version, kind, components)
+    promise = _promise(draft, variables)
     return Prepared(
         incident=incident,
         kind=kind,
@@ -146,6 +203,7 @@ def prepare(draft: Draft) -> Prepared:
         body_html=render_markdown(body),
         status=status,
         impact=impact,
+        impact_chosen=chosen,
         changes=changes,
         components=components,
         notify=draft.notify,
@@ -155,6 +213,7 @@ def prepare(draft: Draft) -> Prepared:
         text_edited=text_edited,
         scheduled_for=scheduled_for,
         scheduled_until=scheduled_until,
+        next_update=promise,
     )
 
 
@@ -175,10 +234,6 @@ def _window(
     return start, end
 
 
-def _normal(text: str) -> str:
-    return "\n".join(line.rstrip() for line in text.strip().splitlines())
-
-
 def _version(slug: str, number: int | None) -> MessageVersion:
     message = library_service.get_message(slug)
     if message.archived_at is not None:
@@ -195,25 +250,44 @@ def _impact(
     incident: Incident | None,
     version: MessageVersion | None,
     kind: IncidentKind,
-) -> Impact:
+    components: Mapping[Component, ComponentStatus],
+) -> tuple[Impact, Impact | None]:
+    """The incident's impact after this update, and the impact the PM chose (if they did)."""
     if kind is IncidentKind.MAINTENANCE:
-        return Impact.MAINTENANCE
-    if draft.impact:
-        impact = incident_service.parse_impact(draft.impact)
-    elif incident is not None:
-        impact = Impact(incident.impact)
-    elif version is not None and version.impact:
-        impact = Impact(version.impact)
-    else:
-        impact = Impact.MINOR
-    if impact is Impact.MAINTENANCE:
+        return Impact.MAINTENANCE, None
+    chosen = incident_service.parse_impact(draft.impact) if draft.impact else None
+    if chosen is None and incident is not None and incident.impact_override:
+        chosen = Impact(incident.impact_override)
+    if chosen is Impact.MAINTENANCE:
         raise ValidationError("an incident cannot have the maintenance impact", field="impact")
-    return impact
+    if incident is not None:
+        current = Impact(incident.impact)
+        after = {c: ComponentStatus(c.status) for c in incident.components} | dict(components)
+    else:
+        current = Impact(version.impact) if version is not None and version.impact else Impact.MINOR
+        after = dict(components)
+    impact = incident_rules.incident_impact(
+        chosen=chosen, current=current, components=after.values()
+    )
+    return impact, chosen
+
+
+def _promise(draft: Draft, variables: dict[str, str]) -> timedelta | None:
+    minutes = incident_rules.promised_minutes(draft.next_update_minutes, variables)
+    if minutes is None:
+        return None
+    if not 0 < minutes <= incident_rules.MAX_PROMISE.total_seconds() // 60:
+        raise ValidationError("the next update is due within a week", field="next_update_minutes")
+    return timedelta(minutes=minutes)
 
 
 def _components(
     wanted: Mapping[int, str],
 ) -> tuple[dict[Component, ComponentStatus], list[ComponentChange]]:
+    if len(wanted) > limits.MAX_COMPONENTS:
+        raise ValidationError(
+            f"at most {limits.MAX_COMPONENTS} components in one update", field="components"
+        )
     components: dict[Component, ComponentStatus] = {}
     changes = []
     for component_id, value in wanted.items():
@@ -225,14 +299,28 @@ def _components(
     return components, changes
 
 
-def publish(draft: Draft, *, now: datetime, actor: audit.Actor) -> tuple[IncidentUpdate, bool]:
-    """Publish a draft; return the update and whether it is new (False: already published)."""
-    key = _key(draft.idempotency_key)
-    if key:
-        existing = _by_key(key)
-        if existing is not None:
-            return existing, False
+# -- publish: the same checks, then one transaction ------------------------------------------
+
+
+def publish(
+    draft: Draft,
+    *,
+    now: datetime,
+    actor: audit.Actor,
+    confirm: Callable[[Prepared], bool] | None = None,
+) -> Published:
+    """Publish a draft in the caller's transaction.
+
+    A draft whose idempotency key already published returns that update (created False) and
+    checks nothing else. `confirm` sees the checked draft before anything is written; if it says
+    no, PreviewOutdated carries the fresh preview back.
+    """
+    key = idempotency_key(draft.idempotency_key)
+    if key and (existing := _by_key(key)) is not None:
+        return Published(existing, created=False)
     prepared = prepare(draft)
+    if confirm is not None and not confirm(prepared):
+        raise PreviewOutdated(prepared)
     try:
         with db.session.begin_nested():
             update = _write(prepared, now=now, actor=actor, key=key)
@@ -241,23 +329,33 @@ def publish(draft: Draft, *, now: datetime, actor: audit.Actor) -> tuple[Inciden
         existing = _by_key(key) if key else None
         if existing is None:
             raise
-        return existing, False
-    # Escalation runs start or move in this same transaction: a page is never lost.
-    from statuspage.delivery import escalation as runtime
+        return Published(existing, created=False)
+    _consequences(update, prepared, now=now)
+    return Published(update, created=True, prepared=prepared)
 
-    runtime.on_incident_changed(update.incident, now=now)
+
+def _consequences(update: IncidentUpdate, prepared: Prepared, *, now: datetime) -> None:
+    """What a published update sets off, in its transaction: nothing is lost to a crash."""
+    escalation.on_incident_changed(update.incident, now=now)
     if update.deliver_notifications:
         subscriber_delivery.fan_out(update, now=now)
-    return update, True
+        # Component webhooks follow every status change, inside an incident too (as Statuspage).
+        for change in prepared.changes:
+            subscriber_delivery.fan_out_component(change.component, change.old.value, now=now)
+    # The public side's cache moves on with this transaction. (The flush listener in
+    # db/generation.py would bump it too: it is the safety net for every other writer.)
+    generation.bump_once(now)
 
 
-def _key(value: str | None) -> str | None:
+def idempotency_key(value: str | None) -> str | None:
+    """A draft's one-time key, checked; None when there is none."""
     if not value:
         return None
     value = value.strip()
-    if len(value) > MAX_KEY or not value.isprintable():
+    if len(value) > limits.MAX_FORM_KEY or not value.isprintable():
         raise ValidationError(
-            "the idempotency key must be printable, up to 100 characters", field="idempotency_key"
+            f"the idempotency key must be printable, up to {limits.MAX_FORM_KEY} characters",
+            field="idempotency_key",
         )
     return value
 
@@ -266,24 +364,17 @@ def _by_key(key: str) -> IncidentUpdate | None:
     return db.session.scalar(sa.select(IncidentUpdate).where(IncidentUpdate.idempotency_key == key))
 
 
-def published_with(key: str) -> IncidentUpdate | None:
-    """The update a form with this one-time key already published, if any."""
-    try:
-        key_ = _key(key)
-    except ValidationError:
-        return None
-    return _by_key(key_) if key_ else None
-
-
 def _write(
     prepared: Prepared, *, now: datetime, actor: audit.Actor, key: str | None
 ) -> IncidentUpdate:
     incident = prepared.incident
+    before: dict[str, Any] | None = None
     if incident is None and prepared.kind is IncidentKind.MAINTENANCE:
         assert prepared.scheduled_for is not None and prepared.scheduled_until is not None
         incident = incident_service.schedule_maintenance(
             name=prepared.title,
             body=prepared.body,
+            body_html=prepared.body_html,
             now=now,
             scheduled_for=prepared.scheduled_for,
             scheduled_until=prepared.scheduled_until,
@@ -298,8 +389,9 @@ def _write(
             name=prepared.title,
             impact=prepared.impact,
             body=prepared.body,
+            body_html=prepared.body_html,
             now=now,
-            status=prepared.status,
+            status=prepared.status,  # type: ignore[arg-type]
             component_statuses=prepared.components,
             author=actor.user,
             notify=prepared.notify,
@@ -315,6 +407,7 @@ def _write(
             incident,
             status=prepared.status,
             body=prepared.body,
+            body_html=prepared.body_html,
             now=now,
             component_statuses=prepared.components,
             author=actor.user,
@@ -322,6 +415,8 @@ def _write(
             impact=prepared.impact,
         )
         action = "incident.updated"
+    if not incident.is_maintenance:
+        incident.impact_override = prepared.impact_chosen.value if prepared.impact_chosen else None
     if prepared.version is not None:
         update.message_version_id = prepared.version.id
         update.message_slug = prepared.version.message.slug
@@ -329,6 +424,7 @@ def _write(
         update.message_hash = prepared.version.content_hash
         update.variables = prepared.variables
     update.text_edited = prepared.text_edited
+    update.next_update_at = now + prepared.next_update if prepared.next_update else None
     update.idempotency_key = key
     db.session.flush()
     audit.record(
@@ -338,7 +434,7 @@ def _write(
         target_type="incident",
         target_id=incident.id,
         summary=f"{incident.name}: {prepared.status.value} ({prepared.provenance})",
-        before=before if action == "incident.updated" else None,
+        before=before,
         after={
             "status": incident.status,
             "impact": incident.impact,
@@ -374,13 +470,14 @@ def _move_window(incident: Incident, prepared: Prepared) -> None:
         incident.scheduled_until = prepared.scheduled_until
 
 
+# -- the other acts -----------------------------------------------------------------------
+
+
 def correct_update(
     update: IncidentUpdate, *, body: str, now: datetime, actor: audit.Actor
 ) -> IncidentUpdate:
     """Correct a published update's text; the original stays in the audit log."""
-    body = clean_text(body).strip()
-    if not body:
-        raise ValidationError("the update needs a message", field="body")
+    body = limits.body(body)
     if body == update.body:
         raise ValidationError("nothing changed", field="body")
     before = {"body": update.body}
@@ -399,13 +496,14 @@ def correct_update(
         before=before,
         after={"body": body},
     )
+    generation.bump_once(now)
     return update
 
 
 def set_component_status(
     component: Component, status: ComponentStatus, *, now: datetime, actor: audit.Actor
 ) -> bool:
-    """Change one component's status outside an incident, audited."""
+    """Change one component's status outside an incident, audited; the webhooks follow."""
     old = component.status
     changed = component_service.set_status(component, status, now=now)
     if changed:
@@ -420,6 +518,7 @@ def set_component_status(
             before={"status": old},
             after={"status": status.value},
         )
+        generation.bump_once(now)
     return changed
 
 
@@ -439,15 +538,27 @@ def publish_postmortem(
         before=before,
         after={"status": incident.status, "postmortem": incident.postmortem_body},
     )
+    generation.bump_once(now)
     return incident
 
 
-def feed_title(prepared: Prepared) -> str:
-    """The feed entry title the update will get: "<incident> — <Status>"."""
-    return f"{prepared.title} — {prepared.status.label}"
+def acknowledge(incident: Incident, *, by: str, now: datetime, actor: audit.Actor) -> bool:
+    """Record who took the incident; steps waiting for an acknowledgement stop at once.
 
-
-def email_preview(prepared: Prepared, *, site_name: str) -> tuple[str, str]:
-    """The subject and plain text of the notification email for this update."""
-    subject = clean_line(f"[{site_name}] {feed_title(prepared)}")
-    return subject, plain_text(prepared.body_html)
+    Returns False (and changes nothing) when it was already acknowledged.
+    """
+    if incident.acknowledged_at is not None:
+        return False
+    incident.acknowledged_at = now
+    incident.acknowledged_by = by[:300]
+    audit.record(
+        actor,
+        "incident.acknowledged",
+        now=now,
+        target_type="incident",
+        target_id=incident.id,
+        summary=f"{incident.name}: acknowledged by {by}",
+        after={"acknowledged_by": by},
+    )
+    escalation.on_incident_changed(incident, now=now)
+    return True

@@ -6,7 +6,7 @@ from flask import Flask
 from werkzeug.routing import BaseConverter, ValidationError
 
 # Primary keys are INTEGER columns: PostgreSQL refuses (500) a larger number in a query.
-MAX_ID = 2**31 - 1
+from statuspage.core.limits import MAX_ID
 
 
 class IdConverter(BaseConverter):

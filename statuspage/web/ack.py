@@ -10,9 +10,10 @@ from flask import Blueprint, current_app, render_template, request
 from statuspage.clock import utcnow
 from statuspage.db import audit
 from statuspage.db.database import write_transaction
+from statuspage.delivery import ack_links
 from statuspage.errors import ValidationError
-from statuspage.publishing import acknowledge as ack
 from statuspage.publishing import incidents as incident_service
+from statuspage.publishing import publish as publishing
 from statuspage.web.auth import current_user
 
 bp = Blueprint("ack", __name__)
@@ -20,7 +21,7 @@ bp = Blueprint("ack", __name__)
 
 def _incident_for(token: str):
     settings = current_app.config["STATUSPAGE"]
-    incident_id, channel = ack.read_token(
+    incident_id, channel = ack_links.read_token(
         current_app.config["SECRET_KEY"],
         token,
         max_age_seconds=settings.worker["ack_link_hours"] * 3600,
@@ -47,9 +48,5 @@ def acknowledge(token: str):
     )
     with write_transaction():
         now = utcnow()
-        changed = ack.acknowledge(incident, by=by, now=now, actor=actor)
-        if changed:
-            from statuspage.delivery import escalation as runtime
-
-            runtime.on_incident_changed(incident, now=now)
+        changed = publishing.acknowledge(incident, by=by, now=now, actor=actor)
     return render_template("ack.html", incident=incident, done=True, changed=changed)

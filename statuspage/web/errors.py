@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
 from statuspage.errors import StatuspageError
 
@@ -41,7 +41,7 @@ def handle_http_error(exc: HTTPException) -> Response:
     """Render Werkzeug's HTTP errors (404, 405, 413, ...) in our style."""
     code = (exc.name or "error").lower().replace(" ", "_")
     response = error_response(exc.code or 500, code, exc.description or exc.name)
-    if exc.code == 405 and exc.valid_methods:
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         response.headers["Allow"] = ", ".join(exc.valid_methods)
     return response
 

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 from werkzeug.http import http_date
 
-from statuspage.web.cache import (
+from statuspage.web.entries import (
     FASTPATH_KEY,
     MAX_ENTRIES,
     Entry,

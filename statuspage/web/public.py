@@ -58,12 +58,12 @@ def has_happened(incident: Incident | queries.IncidentRow, now: datetime) -> boo
 class GroupView:
     """A component group as the page shows it: its members and their worst status."""
 
-    group: ComponentGroup
-    members: list[Component]
+    group: ComponentGroup | queries.GroupRow
+    members: list[Component] | list[queries.ComponentRow]
     worst: ComponentStatus
 
 
-def group_views(tree: queries.ComponentTree) -> list[GroupView]:
+def group_views(tree: queries.ComponentTree[Any, Any]) -> list[GroupView]:
     """The groups that have members, each with the worst status among them."""
     views = []
     for group in tree.groups:

@@ -7,21 +7,29 @@ import hashlib
 import threading
 from collections import OrderedDict
 from datetime import date, datetime, timedelta
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from flask import Flask, has_request_context, request, url_for
 from markupsafe import Markup, escape
 
-from statuspage.core.enums import ComponentStatus, Impact, Indicator, status_for
+from statuspage.core import limits
+from statuspage.core.enums import (
+    ComponentStatus,
+    Impact,
+    IncidentStatus,
+    Indicator,
+    MaintenanceStatus,
+    status_for,
+)
 from statuspage.core.times import as_utc, isoformat
 from statuspage.core.uptime import DayUptime
 from statuspage.db.queries import ClosedDays, ComponentUptime
 
 #: The colour family ("tone") of every status word; CSS classes `t-<tone>` and icons follow it.
 #: Keyed by enum class first: `Impact.NONE == Indicator.NONE == "none"` as string enums.
-TONES: dict[type[Enum], dict[str, str]] = {
+TONES: dict[type[StrEnum], dict[str, str]] = {
     ComponentStatus: {
         ComponentStatus.OPERATIONAL: "ok",
         ComponentStatus.DEGRADED_PERFORMANCE: "minor",
@@ -46,7 +54,7 @@ TONES: dict[type[Enum], dict[str, str]] = {
 }
 
 
-def tone(value: Enum | str | None) -> str:
+def tone(value: StrEnum | str | None) -> str:
     """Return the colour family of a status, impact or indicator ("ok", "minor", ...).
 
     A plain string is read as a component status, else as an impact (stored values).
@@ -191,18 +199,24 @@ def icon(t: str) -> Markup:
     return found
 
 
+#: The status words that have a `label` to show (Indicator has none).
+LabelledStatus = ComponentStatus | Impact | IncidentStatus | MaintenanceStatus
+
+
 # Typed: string enums of different classes compare equal (Impact.NONE == Indicator.NONE).
 @functools.lru_cache(maxsize=64, typed=True)
-def _status_tag(value: Enum) -> Markup:
+def _status_tag(value: LabelledStatus) -> Markup:
     t = tone(value)
     return Markup('<span class="st t-{}">{}{}</span>').format(t, icon(t), value.label)
 
 
-def status_tag(value: Enum, text: str | None = None) -> Markup:
+def status_tag(value: LabelledStatus | Indicator, text: str | None = None) -> Markup:
     """A status word with its icon and colour: component statuses, impacts, indicators."""
     if text:
         t = tone(value)
         return Markup('<span class="st t-{}">{}{}</span>').format(t, icon(t), text)
+    if isinstance(value, Indicator):
+        raise TypeError("an indicator has no label of its own: pass the text to show")
     return _status_tag(value)
 
 
@@ -308,6 +322,7 @@ def init_app(app: Flask) -> None:
         status_tag=status_tag,
         time_tag=times.time_tag,
         uptime_bar=uptime_bar,
+        limits=limits,
     )
     filters = {
         "isotime": isoformat,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import time
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from statuspage.core.enums import Impact
@@ -241,7 +241,7 @@ class _Table:
         self.data = data
         self.read: set[str] = set()
 
-    def fail(self, message: str, key: str | None = None) -> None:
+    def fail(self, message: str, key: str | None = None) -> NoReturn:
         where = self.key if key is None else _join(self.key, key)
         raise ConfigError(f"{self.source}: {where}: {message}")
 
@@ -462,7 +462,7 @@ def parse_path(
         if item not in STOP_ON:
             table.fail(f"expected one of {', '.join(STOP_ON)}, got {item!r}", f"stop_on[{index}]")
     raw_steps = table.get("steps", list, [])
-    steps = []
+    steps: list[Step] = []
     for index, raw in enumerate(raw_steps):
         step_key = f"{_join(key, 'steps')}[{index}]"
         step = _parse_step(_Table(source, step_key, raw), channels, windows)
@@ -579,7 +579,7 @@ def _parse_reminders(table: _Table, channels: Sequence[str]) -> UpdateReminders:
 def _channel_list(
     table: _Table, name: str, channels: Sequence[str], *, required: bool = True
 ) -> tuple[str, ...]:
-    names = table.strings(name, _REQUIRED if required else ())
+    names: tuple[str, ...] = table.strings(name, _REQUIRED if required else ())
     for index, channel in enumerate(names):
         if channel not in channels:
             table.fail(
@@ -608,11 +608,11 @@ def check_escalation(config: EscalationConfig, environ: Mapping[str, str]) -> li
             problems.append(f"{source}: windows.{window.name}: never opens: {why}")
     for path in config.ordered_paths():
         for index, step in enumerate(path.steps):
-            window = config.windows.get(step.only_during or "")
-            if window is not None and never_opens(window):
+            step_window = config.windows.get(step.only_during or "")
+            if step_window is not None and never_opens(step_window):
                 problems.append(
                     f"{source}: paths.{path.name}.steps[{index}]: unreachable: its window "
-                    f"{window.name!r} never opens"
+                    f"{step_window.name!r} never opens"
                 )
         repeat = path.repeat
         if repeat is not None and all(

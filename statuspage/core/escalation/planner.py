@@ -58,6 +58,8 @@ class IncidentFacts:
     resolved_at: datetime | None = None
     #: When public updates were published (any order; those up to the start are ignored).
     public_update_times: Sequence[datetime] = ()
+    #: The next update an update promised customers: its time -> the promised time.
+    promises: Mapping[datetime, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,7 @@ def last_update_before(facts: IncidentFacts, at: datetime) -> datetime:
     return max([start, *(t for t in times if t <= at)])
 
 
-def _order(due: Due) -> tuple:
+def _order(due: Due) -> tuple[datetime, int, str, int, int]:
     # A stable sort: the channels of one step stay in the order the config lists them.
     step = -1 if due.step is None else due.step
     return (due.at, KINDS.index(due.kind), due.path, step, due.loop)
@@ -294,11 +296,14 @@ def _reminder_dues(snap: Snapshot, facts: IncidentFacts, until: datetime) -> Ite
     start = as_utc(facts.started_at)
     resolved = None if facts.resolved_at is None else as_utc(facts.resolved_at)
     updates = sorted(t for t in (as_utc(u) for u in facts.public_update_times) if t > start)
+    promises = {as_utc(k): as_utc(v) for k, v in facts.promises.items()}
     every = timedelta(minutes=reminders.every_minutes)
     base, missed, number, index = start, 0, 0, 0
     prefix = f"{facts.incident_id}:{snap.path.name}"
     while True:
-        at = base + every
+        # An update that promised the next one by a time is owed by then (not `every` later);
+        # once a reminder has gone out, reminders repeat every `every`.
+        at = promises.get(base, base + every) if missed == 0 else base + every
         while index < len(updates) and updates[index] <= base:
             index += 1
         if index < len(updates) and updates[index] <= at:

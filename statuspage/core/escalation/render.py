@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -19,13 +19,13 @@ from statuspage.core.enums import Impact, IncidentStatus
 from statuspage.core.escalation.config import DEFAULT_SEVERITY
 from statuspage.core.escalation.planner import Due, IncidentFacts, last_update_before
 from statuspage.core.library import (
-    MAX_VALUE_LENGTH,
     LibraryError,
     Message,
     check_directory,
     escape_markdown_strict,
     fill,
 )
+from statuspage.core.limits import MAX_VALUE
 from statuspage.core.times import as_utc, isoformat
 from statuspage.errors import ConfigError
 from statuspage.resources import resource_dir
@@ -259,19 +259,19 @@ def plain_text(markdown: str) -> str:
 def _fit(value: str) -> str:
     """Shorten a value to what a template accepts; a long title must not stop a page."""
     value = " ".join(value.split())
-    if len(value) <= MAX_VALUE_LENGTH:
+    if len(value) <= MAX_VALUE:
         return value
-    return value[: MAX_VALUE_LENGTH - 1] + "\u2026"
+    return value[: MAX_VALUE - 1] + "\u2026"
 
 
-def _label(enum: type, value: str) -> str:
+def _label(enum: type[Impact] | type[IncidentStatus], value: str) -> str:
     try:
         return enum(value).label
     except ValueError:
         return value
 
 
-def _minutes(delta) -> int:
+def _minutes(delta: timedelta) -> int:
     return max(0, int(delta.total_seconds() // 60))
 
 

@@ -9,7 +9,7 @@ clock decides: a start time skipped by the clock opens the window when the clock
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 __all__ = ["WEEKDAYS", "Window", "is_open", "never_opens", "next_opening"]
@@ -94,7 +94,7 @@ def next_opening(window: Window, at: datetime) -> datetime | None:
     return later[0] if later else None
 
 
-def _clock_change(zone: ZoneInfo, day) -> datetime | None:
+def _clock_change(zone: ZoneInfo, day: date) -> datetime | None:
     """The moment (UTC) the zone's UTC offset changes during the local `day`, if it does."""
     low = datetime.combine(day, time()).replace(tzinfo=zone).astimezone(UTC)
     high = low + timedelta(hours=26)

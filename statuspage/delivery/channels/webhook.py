@@ -88,7 +88,9 @@ def send(delivery: Delivery, spec: ChannelSpec, session: Session) -> Result:
     A `guarded` row (a URL a subscriber typed) is checked again now and sent to the address
     that was checked, so a DNS answer changed since sign-up cannot point it inside.
     """
-    url, extra, extensions = spec.url, {}, {}
+    url = spec.url
+    extra: dict[str, str] = {}
+    extensions: dict[str, str] = {}
     if delivery.payload.get("guarded"):
         try:
             target = netguard.check_url(spec.url, guard_policy(session))

@@ -12,7 +12,7 @@ from statuspage.core.roles import Permission, Role, allows
 from statuspage.db.database import write_transaction
 from statuspage.errors import StatuspageError
 from statuspage.web.admin import bp
-from statuspage.web.admin.common import actor
+from statuspage.web.admin.common import actor, signed_in_user
 from statuspage.web.auth import current_user, login_user, requires
 
 #: Pages that show a password or token: never kept by a browser or proxy cache.
@@ -80,7 +80,7 @@ def user_role(user_id: int):
         return _users_page(exc.http_status, error=exc.message)
     if changed:
         flash(f"{user.email} is now {user.role}.", "ok")
-    if not allows(current_user().role, Permission.USERS):
+    if not allows(signed_in_user().role, Permission.USERS):
         # An admin who stepped down can no longer see the users page.
         return redirect(url_for("admin.dashboard"))
     return redirect(url_for("admin.users"))
@@ -132,7 +132,7 @@ def user_password_reset(user_id: int):
 
 
 def _tokens_page(status: int = 200, **context):
-    me = current_user()
+    me = signed_in_user()
     everyone = allows(me.role, Permission.USERS)
     mine = token_service.tokens_of(me)
     others = [t for t in token_service.tokens_of() if t.user_id != me.id] if everyone else []
@@ -163,7 +163,7 @@ def token_create():
     name = request.form.get("name", "")
     try:
         with write_transaction():
-            token, text = token_service.create(current_user(), name, now=utcnow(), actor=actor())
+            token, text = token_service.create(signed_in_user(), name, now=utcnow(), actor=actor())
     except StatuspageError as exc:
         return _tokens_page(exc.http_status, name=name, error=exc.message)
     return _tokens_page(created=token, secret=text)
@@ -173,7 +173,7 @@ def token_create():
 @requires(Permission.READ)
 def token_revoke(token_id: int):
     """Revoke one of one's own tokens (admins: anyone's)."""
-    me = current_user()
+    me = signed_in_user()
     owner = None if allows(me.role, Permission.USERS) else me
     try:
         with write_transaction():

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 from flask import current_app, render_template, request
 
 from statuspage.clock import utcnow
+from statuspage.core.limits import MAX_ID
 from statuspage.core.roles import Permission
 from statuspage.db import audit as audit_service
 from statuspage.errors import ValidationError
-from statuspage.web import MAX_ID
 from statuspage.web.admin import bp
 from statuspage.web.auth import requires
 

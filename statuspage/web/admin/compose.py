@@ -22,10 +22,11 @@ from statuspage.core.enums import (
     IncidentStatus,
     MaintenanceStatus,
 )
+from statuspage.core.text import same_text
+from statuspage.core.times import format_window_time
 from statuspage.db.models import Component, Incident, MessageVersion
 from statuspage.errors import ValidationError
 from statuspage.publishing import library as library_service
-from statuspage.publishing.maintenance import format_window_time
 from statuspage.publishing.publish import Draft, Prepared
 
 #: What comes next in a lifecycle: the statuses offered first when posting an update.
@@ -137,6 +138,7 @@ class Compose:
     title: str = ""
     status: str = ""
     impact: str = ""
+    impact_shown: str = ""  # the impact the form offered: a different one is the PM's choice
     body: str | None = None  # the text area: the filled text after a preview, or free text
     filled: str = ""  # the filled message text the last preview showed
     checked: set[int] = field(default_factory=set)
@@ -164,7 +166,7 @@ class Compose:
         return (
             self.version is not None
             and self.body is not None
-            and _normal(self.body) != _normal(self.filled)
+            and not same_text(self.body, self.filled)
         )
 
     def effective_status(self) -> str:
@@ -176,10 +178,6 @@ class Compose:
             ComponentRow(c, c.id in self.checked, self.statuses.get(c.id, c.status))
             for c in components
         ]
-
-
-def _normal(text: str) -> str:
-    return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").strip().splitlines())
 
 
 def new_key() -> str:
@@ -211,6 +209,7 @@ def initial(
             compose.impact = version.impact
         else:
             compose.impact = Impact.MINOR.value
+        compose.impact_shown = compose.impact
     if incident is not None:
         compose.window_start = local_input(incident.scheduled_for, tz)
         compose.window_end = local_input(incident.scheduled_until, tz)
@@ -266,6 +265,7 @@ def from_form(
         title=form.get("title", ""),
         status=form.get("status", ""),
         impact=form.get("impact", ""),
+        impact_shown=form.get("impact_shown", ""),
         body=form.get("body"),
         filled=form.get("filled", ""),
         notify=form.get("notify") == "1",
@@ -349,13 +349,22 @@ def to_draft(compose: Compose, components: Iterable[Component], tz: ZoneInfo) ->
         title=compose.title if compose.is_new else None,
         body=body,
         status=None if compose.version is not None else compose.status,
-        impact=compose.impact or None if compose.kind is IncidentKind.INCIDENT else None,
+        impact=_chosen_impact(compose),
         component_statuses=statuses,
         notify=compose.notify,
         idempotency_key=compose.key,
         scheduled_for=start,
         scheduled_until=end,
     )
+
+
+def _chosen_impact(compose: Compose) -> str | None:
+    """The impact the PM picked; an untouched select lets the impact follow the components."""
+    if compose.kind is not IncidentKind.INCIDENT or not compose.impact:
+        return None
+    if compose.impact == compose.impact_shown:
+        return None
+    return compose.impact
 
 
 def fingerprint(prepared: Prepared, compose: Compose) -> str:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from flask import current_app, render_template, url_for
 
 from statuspage.clock import utcnow
+from statuspage.core import incident_rules
 from statuspage.core.roles import Permission
 from statuspage.db import audit, queries
 from statuspage.db.models import AuditEntry, Incident
@@ -28,10 +29,17 @@ class OpenIncident:
     last_update_at: datetime
     since: timedelta
     cadence: timedelta
+    due_at: datetime  # the promise of the last update, else the cadence after it
+    promised: bool
+    now: datetime
 
     @property
     def overdue(self) -> bool:
-        return self.since > self.cadence
+        return self.now > self.due_at
+
+    @property
+    def left(self) -> timedelta:
+        return max(self.due_at - self.now, timedelta(0))
 
 
 def cadence_for(impact: str) -> timedelta:
@@ -46,12 +54,13 @@ def open_incidents(incidents: list[Incident], now: datetime) -> list[OpenInciden
     """Open incidents with the time since their last public update, overdue ones first."""
     rows = []
     for incident in incidents:
-        last = max((u.display_at for u in incident.updates), default=incident.started_at)
-        rows.append(
-            OpenIncident(
-                incident, last, max(now - last, timedelta(0)), cadence_for(incident.impact)
-            )
-        )
+        latest = max(incident.updates, key=lambda u: (u.display_at, u.id), default=None)
+        last = latest.display_at if latest is not None else incident.started_at
+        promised = latest.next_update_at if latest is not None else None
+        cadence = cadence_for(incident.impact)
+        due = incident_rules.next_update_due(last, promised, cadence)
+        since = max(now - last, timedelta(0))
+        rows.append(OpenIncident(incident, last, since, cadence, due, promised is not None, now))
     return sorted(rows, key=lambda r: (not r.overdue, -r.since.total_seconds()))
 
 

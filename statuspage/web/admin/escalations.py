@@ -15,11 +15,11 @@ from statuspage.db.models import OutboxMessage
 from statuspage.delivery import escalation as runtime
 from statuspage.delivery import outbox
 from statuspage.errors import StatuspageError
-from statuspage.publishing import acknowledge as ack
 from statuspage.publishing import incidents as incident_service
+from statuspage.publishing import publish as publishing
 from statuspage.web.admin import bp
-from statuspage.web.admin.common import actor
-from statuspage.web.auth import current_user, requires
+from statuspage.web.admin.common import actor, signed_in_user
+from statuspage.web.auth import requires
 
 STATES = ("pending", "retrying", "sent", "dead")
 
@@ -31,8 +31,7 @@ def incident_acknowledge(incident_id: int):
     with write_transaction():
         incident = incident_service.get_incident(incident_id)
         now = utcnow()
-        if ack.acknowledge(incident, by=current_user().email, now=now, actor=actor()):
-            runtime.on_incident_changed(incident, now=now)
+        if publishing.acknowledge(incident, by=signed_in_user().email, now=now, actor=actor()):
             flash("Acknowledged: steps waiting for an acknowledgement are stopped.", "ok")
         else:
             flash(f"Already acknowledged by {incident.acknowledged_by}.", "warn")

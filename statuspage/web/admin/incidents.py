@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
@@ -10,12 +9,14 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from werkzeug.wrappers import Response
 
 from statuspage.clock import utcnow
+from statuspage.core import placeholders
 from statuspage.core.enums import (
     ComponentStatus,
     Impact,
     IncidentKind,
     IncidentStatus,
     MaintenanceStatus,
+    status_for,
 )
 from statuspage.core.roles import Permission
 from statuspage.db import queries
@@ -33,7 +34,6 @@ from statuspage.web.auth import requires
 
 PER_PAGE = 25
 MAX_PAGE = 10_000
-_PLACEHOLDER = re.compile(r"\{\{[ \t]*([a-z][a-z0-9_]*)[ \t]*\}\}")
 
 #: The words of the buttons that move an incident or maintenance on.
 ACTION_LABELS = {
@@ -75,7 +75,7 @@ def provenance(update: IncidentUpdate) -> str:
 def with_labels(text: str, version: MessageVersion) -> str:
     """A message title or text with each blank shown by its label: "[Affected service]"."""
     labels = {v["name"]: v.get("label") or v["name"] for v in version.variables or []}
-    return _PLACEHOLDER.sub(lambda m: f"[{labels.get(m[1], m[1])}]", text)
+    return placeholders.with_labels(text, labels)
 
 
 # -- lists ------------------------------------------------------------------------------------
@@ -245,38 +245,40 @@ def _compose_post(kind: IncidentKind, incident: Incident | None):
         components=components,
     )
     action = request.form.get("action", "preview")
-    if action == "publish":
-        existing = publish_service.published_with(form.key)
-        if existing is not None:
-            flash("This was already published (the form was sent twice): nothing changed.", "warn")
-            return redirect(view_url(existing.incident, _anchor=f"update-{existing.id}"))
     if action == "reset":
         form.body, form.filled = None, ""
-    tz = _tz()
-    try:
-        draft = compose.to_draft(form, components, tz)
-        prepared = publish_service.prepare(draft)
-    except (ValidationError, Conflict) as exc:
-        return _render_compose(form, error=exc), exc.http_status
     notice = None
-    if action == "publish":
-        if compose.fingerprint(prepared, form) == form.fingerprint:
-            try:
-                with write_transaction():
-                    update, created = publish_service.publish(draft, now=utcnow(), actor=actor())
-                    target = view_url(update.incident, _anchor=f"update-{update.id}")
-                    title = publish_service.feed_title(prepared)
-            except (ValidationError, Conflict) as exc:
-                return _render_compose(form, error=exc), exc.http_status
-            if created:
-                flash(f"Published: {title}. It is on the public page now.", "ok")
+    try:
+        draft = compose.to_draft(form, components, _tz())
+        if action != "publish":
+            prepared = publish_service.prepare(draft)
+        else:
+            # Publish goes ahead only if what it would publish is what the preview showed.
+            with write_transaction():
+                result = publish_service.publish(
+                    draft,
+                    now=utcnow(),
+                    actor=actor(),
+                    confirm=lambda p: compose.fingerprint(p, form) == form.fingerprint,
+                )
+                target = view_url(result.update.incident, _anchor=f"update-{result.update.id}")
+            if result.prepared is not None:
+                flash(
+                    f"Published: {result.prepared.feed_title}. It is on the public page now.", "ok"
+                )
             else:
-                flash("This was already published (the form was sent twice).", "warn")
+                flash(
+                    "This was already published (the form was sent twice): nothing changed.", "warn"
+                )
             return redirect(target)
+    except publish_service.PreviewOutdated as exc:
+        prepared = exc.prepared
         notice = (
             "Something changed since the preview (a field, or a component's status): "
             "check the preview below, then publish."
         )
+    except (ValidationError, Conflict) as exc:
+        return _render_compose(form, error=exc), exc.http_status
     form.body = prepared.body
     form.filled = prepared.filled_body or ""
     form.fingerprint = compose.fingerprint(prepared, form)
@@ -310,10 +312,10 @@ def _render_compose(
     site_name = current_app.config["STATUSPAGE"].site["name"]
     preview = None
     if prepared is not None:
-        subject, text = publish_service.email_preview(prepared, site_name=site_name)
+        subject, text = prepared.email_preview(site_name=site_name)
         preview = SimpleNamespace(
             prepared=prepared,
-            feed_title=publish_service.feed_title(prepared),
+            feed_title=prepared.feed_title,
             email_subject=subject,
             email_text=text,
             update=SimpleNamespace(
@@ -432,7 +434,7 @@ def _view(
     return render_template(
         "admin/incidents/view.html",
         incident=incident,
-        actions=[(s, ACTION_LABELS.get(s, s)) for s in nexts],
+        actions=[(s, ACTION_LABELS.get(status_for(kind.value, s), s)) for s in nexts],
         update_url=lambda **args: _compose_url(kind, incident, **args),
         provenance=provenance,
         error=error.message if error else None,

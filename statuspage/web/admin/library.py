@@ -9,9 +9,10 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
 from statuspage.clock import utcnow
-from statuspage.core import diffing, markup
+from statuspage.core import diffing, markup, placeholders
 from statuspage.core.enums import Impact, IncidentStatus, MaintenanceStatus
-from statuspage.core.library import LibraryError, Problem
+from statuspage.core.library import ID_RE, LibraryError, Problem
+from statuspage.core.limits import MAX_MESSAGE_ID, MAX_SEARCH
 from statuspage.core.roles import Permission
 from statuspage.db.database import write_transaction
 from statuspage.db.models import Message, MessageVersion
@@ -21,21 +22,17 @@ from statuspage.web.admin import bp
 from statuspage.web.admin.common import actor
 from statuspage.web.auth import requires
 
-SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
-# Stored versions passed the library's checks, so every `{{ ... }}` left is a placeholder.
-_PLACEHOLDER_RE = re.compile(r"\{\{[ \t]*([a-z][a-z0-9_]*)[ \t]*\}\}")
 # Private-use characters survive Markdown and sanitising untouched and never occur in messages.
 _MARK_RE = re.compile("\ue000([0-9]+)\ue001")
 _TAG_RE = re.compile(r"(<[^>]*>)")
 
 STATUS_LABELS = {s.value: s.label for s in (*IncidentStatus, *MaintenanceStatus)}
 IMPACTS = [i.value for i in Impact]
-MAX_SEARCH = 200
 
 
 def _checked(slug: str) -> str:
     """A message id from the URL, or 404: ids are short lower-case words joined by hyphens."""
-    if not SLUG_RE.fullmatch(slug):
+    if len(slug) > MAX_MESSAGE_ID or not ID_RE.fullmatch(slug):
         abort(404)
     return slug
 
@@ -47,11 +44,12 @@ def title_parts(title: str) -> list[tuple[str, bool]]:
     """Split a title into (text, is_placeholder) parts, so placeholders can be shown as such."""
     parts: list[tuple[str, bool]] = []
     position = 0
-    for match in _PLACEHOLDER_RE.finditer(title):
-        if match.start() > position:
-            parts.append((title[position : match.start()], False))
-        parts.append((match.group(1), True))
-        position = match.end()
+    # Stored versions passed the library's checks, so every `{{ ... }}` left is a placeholder.
+    for start, end, name in placeholders.scan_line(title)[0]:
+        if start > position:
+            parts.append((title[position:start], False))
+        parts.append((name, True))
+        position = end
     if position < len(title):
         parts.append((title[position:], False))
     return parts
@@ -61,11 +59,11 @@ def body_preview(body: str, labels: Mapping[str, str]) -> Markup:
     """Render a message body as the public page would, with each placeholder marked."""
     names: list[str] = []
 
-    def stand_in(match: re.Match[str]) -> str:
-        names.append(match.group(1))
+    def stand_in(name: str) -> str:
+        names.append(name)
         return f"\ue000{len(names) - 1}\ue001"
 
-    html = markup.render_markdown(_PLACEHOLDER_RE.sub(stand_in, body))
+    html = markup.render_markdown(placeholders.replace(body, stand_in))
     out = []
     for piece in _TAG_RE.split(html):
         if piece.startswith("<"):
@@ -212,9 +210,9 @@ def library_edit(slug: str):
         with write_transaction():
             version = library_service.edit(
                 slug,
-                title=form["title"],
-                body=form["body"],
-                reason=form["reason"],
+                title=str(form["title"]),
+                body=str(form["body"]),
+                reason=str(form["reason"]),
                 now=utcnow(),
                 actor=actor(),
             )

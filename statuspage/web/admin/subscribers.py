@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Response, flash, redirect, render_template, request, url_for
 
 from statuspage.clock import utcnow
+from statuspage.core.limits import MAX_SEARCH
 from statuspage.core.roles import Permission
 from statuspage.db.database import write_transaction
 from statuspage.delivery import subscriber_admin as service
@@ -20,7 +21,6 @@ from statuspage.web.admin.common import actor
 from statuspage.web.auth import requires
 
 MAX_PAGE = 10_000
-MAX_SEARCH = 200
 
 
 def _page() -> int:

@@ -16,16 +16,16 @@ from statuspage.core.enums import (
     IncidentStatus,
     MaintenanceStatus,
 )
-from statuspage.core.library import MAX_VALUE_LENGTH
+from statuspage.core.limits import (
+    MAX_BODY,
+    MAX_COMPONENTS,
+    MAX_ID,
+    MAX_IDEMPOTENCY_KEY,
+    MAX_TITLE,
+    MAX_VALUE,
+)
 
 PREFIX = "/api/v1"
-#: Primary keys are 32-bit INTEGER columns (the same bound as web.MAX_ID).
-MAX_ID = 2**31 - 1
-MAX_TITLE = 300
-MAX_BODY = 20_000
-MAX_COMPONENTS = 200
-#: The longest Idempotency-Key accepted (keys are stored with a per-user prefix).
-MAX_IDEMPOTENCY_KEY = 80
 
 JSON = "application/json"
 INCIDENT_IMPACTS = [i.value for i in Impact if i is not Impact.MAINTENANCE]
@@ -74,7 +74,7 @@ VARIABLES = {
         "pattern": "^[a-z][a-z0-9_]*$",
         "description": "a variable name",
     },
-    "additionalProperties": {"type": "string", "maxLength": MAX_VALUE_LENGTH},
+    "additionalProperties": {"type": "string", "maxLength": MAX_VALUE},
 }
 TITLE = {"type": "string", "minLength": 1, "maxLength": MAX_TITLE}
 BODY = {

@@ -19,9 +19,8 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from sqlalchemy.orm import selectinload
 
 from statuspage.clock import utcnow
-from statuspage.core import library
 from statuspage.core.enums import ComponentStatus, IncidentKind, IncidentStatus, MaintenanceStatus
-from statuspage.core.markup import clean_text, render_markdown
+from statuspage.core.limits import MAX_ID
 from statuspage.core.roles import Permission
 from statuspage.core.times import as_utc, isoformat
 from statuspage.db.database import write_transaction
@@ -31,7 +30,7 @@ from statuspage.db.queries import component_tree
 from statuspage.errors import Conflict, NotFound, ValidationError
 from statuspage.publishing import components as component_service
 from statuspage.publishing import library as library_service
-from statuspage.publishing.publish import Draft, publish, set_component_status
+from statuspage.publishing.publish import Draft, fill_message, publish, set_component_status
 from statuspage.web.admin.common import actor
 from statuspage.web.api_v1 import openapi
 from statuspage.web.api_v1.json_input import parse_datetime, read_object
@@ -245,7 +244,9 @@ def components() -> Response:
     """Every component in display order."""
     tree = component_tree()
     groups = {g.id: g.name for g in tree.groups}
-    items = [_component_json(c, groups.get(c.group_id)) for c in tree.components]
+    items = [
+        _component_json(c, groups[c.group_id] if c.group_id else None) for c in tree.components
+    ]
     return jsonify({"components": items})
 
 
@@ -308,18 +309,16 @@ def preview_message(slug: str) -> Response:
     else:
         version = library_service.current_version(item)
     with _body_errors():
-        filled = library.fill(library_service.as_message(version), data.get("variables", {}))
-    # The same steps publish.prepare takes from filled text to the stored body and HTML.
-    body = clean_text(filled.body).strip()
+        filled = fill_message(version, data.get("variables", {}))
     return jsonify(
         {
             "message": slug,
             "version": version.number,
             "title": filled.title,
-            "body": body,
-            "body_html": render_markdown(body),
+            "body": filled.body,
+            "body_html": filled.body_html,
             "status": version.status,
-            "variables": dict(filled.variables_used),
+            "variables": filled.variables,
         }
     )
 
@@ -371,7 +370,7 @@ def _optional_time(data: Mapping[str, Any], name: str) -> datetime | None:
 
 def _component(component_id: int, field: str) -> Component:
     """A component named in a body (an unknown one is a refused field, not a 404)."""
-    found = db.session.get(Component, component_id) if component_id <= openapi.MAX_ID else None
+    found = db.session.get(Component, component_id) if component_id <= MAX_ID else None
     if found is None:
         raise ValidationError(f"{field}: no component with id {component_id}", field=field)
     return found
@@ -530,9 +529,10 @@ def _publish(draft: Draft) -> Response:
     published = next(u for u in item.updates if u.id == update_id)
     response = jsonify({"incident": _incident(item), "update": _update(published)})
     response.status_code = 201 if created else 200
-    endpoint = "api_v1.maintenance" if item.is_maintenance else "api_v1.incident"
-    key = "maintenance_id" if item.is_maintenance else "incident_id"
-    response.headers["Location"] = url_for(endpoint, **{key: item.id})
+    if item.is_maintenance:
+        response.headers["Location"] = url_for("api_v1.maintenance", maintenance_id=item.id)
+    else:
+        response.headers["Location"] = url_for("api_v1.incident", incident_id=item.id)
     return response
 
 

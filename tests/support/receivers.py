@@ -1,8 +1,11 @@
 """Real local receivers for delivery tests (an HTTP server and an SMTP sink on 127.0.0.1),
-and `statuspage worker` processes to deliver to them."""
+and `statuspage worker` and `statuspage serve` processes to deliver to and to query."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
 import socket
 import subprocess
@@ -30,6 +33,9 @@ class Request:
     body: bytes
     at: float
     status: int | None = None  # what we answered; None: hung up without answering
+    #: False when the client went away before the whole request arrived (a worker killed
+    #: between writing the headers and the body): never answered, never a delivery.
+    complete: bool = True
 
 
 @dataclass
@@ -46,8 +52,37 @@ class Reply:
 Responder = Callable[[Request], Reply]
 
 
+class _CutDetector:
+    """Wraps a connection's reader and notes when the client closed mid-request: a line
+    without its newline, or fewer body bytes than announced."""
+
+    def __init__(self, raw) -> None:
+        self.raw = raw
+        self.cut = False
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = self.raw.readline(limit)
+        if not line.endswith(b"\n") and len(line) != limit:
+            self.cut = True  # end of stream inside a line, or before one
+        return line
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        if 0 <= size != len(data):
+            self.cut = True
+        return data
+
+    def __getattr__(self, name: str):
+        return getattr(self.raw, name)
+
+
 class HttpReceiver:
-    """A threaded HTTP/1.1 server recording every request and answering via `respond`."""
+    """A threaded HTTP/1.1 server recording every request and answering via `respond`.
+
+    A request the client did not finish sending (it was killed between the headers and the
+    body, say) is recorded with `complete=False` and not answered: a real server would not
+    pass it on either, and it must not count as delivered.
+    """
 
     def __init__(self, respond: Responder | None = None) -> None:
         self.respond: Responder = respond or (lambda _request: Reply())
@@ -64,6 +99,14 @@ class HttpReceiver:
             # and the client's delayed ACK add 40 ms to every response.
             disable_nagle_algorithm = True
 
+            def setup(self) -> None:
+                super().setup()
+                self.rfile = _CutDetector(self.rfile)
+
+            def handle_one_request(self) -> None:
+                self.rfile.cut = False  # each request on a kept-alive connection afresh
+                super().handle_one_request()
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 request = Request(
@@ -73,8 +116,14 @@ class HttpReceiver:
                     body=self.rfile.read(length),
                     at=time.monotonic(),
                 )
+                request.complete = not self.rfile.cut
                 with receiver.lock:
                     receiver.arrived += 1
+                if not request.complete:
+                    with receiver.lock:
+                        receiver.requests.append(request)
+                    self.close_connection = True
+                    return
                 reply = receiver.respond(request)
                 if reply.delay:
                     time.sleep(reply.delay)
@@ -132,9 +181,21 @@ class HttpReceiver:
         self.stop()
 
     def delivered(self) -> list[Request]:
-        """Requests answered with a 2xx."""
+        """Requests that arrived whole and were answered with a 2xx."""
         with self.lock:
             return [r for r in self.requests if r.status is not None and 200 <= r.status < 300]
+
+
+def verify_webhook(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """Standard Webhooks verification, written here from the specification: one of the
+    `webhook-signature` values is the HMAC of `id.timestamp.body` under the `whsec_` key."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers.get('webhook-id')}.{headers.get('webhook-timestamp')}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return any(
+        part.startswith("v1,") and hmac.compare_digest(part[3:], expected)
+        for part in headers.get("webhook-signature", "").split()
+    )
 
 
 @dataclass

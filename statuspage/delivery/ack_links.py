@@ -1,13 +1,9 @@
-"""Signed, expiring acknowledge links, and acknowledging an incident."""
+"""Signed, expiring acknowledge links: sent in escalation notifications, read by /ack."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from statuspage.db import audit
-from statuspage.db.models import Incident
 from statuspage.errors import ValidationError
 
 SALT = "statuspage.acknowledge"
@@ -37,21 +33,3 @@ def read_token(secret_key: str, token: str, *, max_age_seconds: int) -> tuple[in
     ):
         raise ValidationError("This acknowledge link is not valid.")
     return data["i"], data["c"]
-
-
-def acknowledge(incident: Incident, *, by: str, now: datetime, actor: audit.Actor) -> bool:
-    """Record who took the incident and when; return False when it was already acknowledged."""
-    if incident.acknowledged_at is not None:
-        return False
-    incident.acknowledged_at = now
-    incident.acknowledged_by = by[:300]
-    audit.record(
-        actor,
-        "incident.acknowledged",
-        now=now,
-        target_type="incident",
-        target_id=incident.id,
-        summary=f"{incident.name}: acknowledged by {by}",
-        after={"acknowledged_by": by},
-    )
-    return True
