@@ -100,9 +100,8 @@ def test_worker_advances_due_runs_once(api):
     assert keys()[-1] == f"{incident.id}:major:1:0:oncall-mail"
 
 
-def test_acknowledge_link_stops_unacknowledged_steps(app, api):
-
-    start = utcnow()  # the link acknowledges at the real time
+def test_acknowledge_link_stops_unacknowledged_steps(frozen_clock, app, api):
+    start = utcnow()  # the link acknowledges at statuspage.clock's time: NOW, frozen
     incident = open_major(api, now=start)
     payload = db.session.scalar(sa.select(OutboxMessage.payload))
     ack_url = next(link["url"] for link in payload["links"] if link["label"] == "Acknowledge")

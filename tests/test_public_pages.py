@@ -26,6 +26,10 @@ from statuspage.web.templating import (
 
 BAR = re.compile(r'<ol class="bar"[^>]*>(.*?)</ol>', re.S)
 
+# The pages show days, durations and months counted from "now": a frozen clock keeps what a
+# test set up "yesterday" yesterday however long the test takes, and at any time of day.
+pytestmark = pytest.mark.usefixtures("frozen_clock")
+
 
 def page(client, url: str) -> str:
     response = client.get(url)

@@ -174,10 +174,9 @@ def test_deleting_a_component_deletes_its_rolled_up_days(ctx):
 
 
 def test_the_demo_rolls_up_its_closed_days(ctx):
-    now = datetime.now(UTC)
     with write_transaction():
-        demo.load(now, tz=UTC)
-    assert rollup.missing_days(now, UTC) == {}
+        demo.load(NOW, tz=UTC)
+    assert rollup.missing_days(NOW, UTC) == {}
 
 
 def rolled_statements(components: list[Component], tz) -> int:

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 from statuspage.core.enums import ComponentStatus as C
 from statuspage.core.uptime import Change, daily_uptime, uptime_percent
+from tests.support import NOW
 
 UTC_ZONE = ZoneInfo("UTC")
-NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 DAY = 86400
 
 

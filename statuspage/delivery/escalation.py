@@ -15,6 +15,7 @@ from flask import current_app
 
 from statuspage.core.escalation import planner, render
 from statuspage.core.escalation.config import EscalationConfig, matching_paths
+from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
 from statuspage.db.models import EscalationRun, Incident, OutboxMessage
 from statuspage.delivery import ack_links, outbox
@@ -148,8 +149,6 @@ def _render(due: planner.Due, incident: Incident, facts, *, now: datetime) -> re
 
 def advance_due_runs(now: datetime) -> int:
     """Advance the runs whose next notification is due; each in its own write transaction."""
-    from statuspage.db.database import write_transaction
-
     ids = db.session.scalars(
         sa.select(EscalationRun.id)
         .where(EscalationRun.active.is_(True), EscalationRun.next_due_at <= now)

@@ -17,6 +17,7 @@ from statuspage.core import notifications
 from statuspage.core.limits import MAX_EMAIL
 from statuspage.core.serializers import Site
 from statuspage.db.models import Subscriber
+from statuspage.delivery import outbox
 from statuspage.delivery.channels import SUBSCRIBER_PREFIX
 from statuspage.errors import StatuspageError, ValidationError
 
@@ -190,8 +191,6 @@ def active_filter() -> sa.ColumnElement[bool]:
 
 def enqueue_own(subscriber: Subscriber, purpose: str, subject: str, now: datetime) -> None:
     """Queue one message to one subscriber (confirmation, manage link, disabled notice)."""
-    from statuspage.delivery import outbox
-
     outbox.enqueue(
         key=f"sub:{purpose}:{subscriber.id}:{secrets.token_hex(8)}",
         channel=f"{SUBSCRIBER_PREFIX}{subscriber.id}",

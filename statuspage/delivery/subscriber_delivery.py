@@ -40,6 +40,7 @@ from statuspage.db.models import (
     Subscriber,
     subscriber_components,
 )
+from statuspage.delivery import outbox
 from statuspage.delivery.channels import SUBSCRIBER_PREFIX, Delivery, Outcome, Result
 from statuspage.delivery.subscriber_common import (
     CONFIRM,
@@ -201,8 +202,6 @@ def _enqueue_fan_out(
 ) -> bool:
     """Write the one outbox row that stands for a whole fan-out (the worker expands it with
     `expand`); return whether it was added (False: this event was queued already)."""
-    from statuspage.delivery import outbox
-
     # No one to tell: no row (one indexed probe), so the outbox and delivery log stay quiet.
     anyone = sa.select(Subscriber.id).where(active_filter(), Subscriber.kind.in_(kinds)).limit(1)
     if db.session.scalar(anyone) is None:
@@ -757,8 +756,6 @@ def send(session: Any, delivery: Delivery, *, now: datetime) -> Result:
 def settle(message: OutboxMessage, result: Result, now: datetime, *, policy: Any) -> bool:
     """Record the outcome of a subscriber row in the worker's transaction: sent, failed (and
     counted against the subscriber), or dropped with the reason; False if the claim was lost."""
-    from statuspage.delivery import outbox
-
     if message.payload.get("purpose") == FAN_OUT:
         return _settle_fan_out(message, now, policy=policy)
     if is_skip(result):
@@ -782,8 +779,6 @@ def settle(message: OutboxMessage, result: Result, now: datetime, *, policy: Any
 def _settle_fan_out(message: OutboxMessage, now: datetime, *, policy: Any) -> bool:
     """Expand a fan-out row and mark it sent, both in the worker's transaction; a database
     error leaves it to be retried with backoff (and dead in the log if it keeps failing)."""
-    from statuspage.delivery import outbox
-
     try:
         with db.session.begin_nested():
             added = expand(message, now=now)

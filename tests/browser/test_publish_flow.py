@@ -19,8 +19,7 @@ from statuspage.db.database import write_transaction
 from statuspage.publishing import components as cs
 from statuspage.publishing import library as lib
 from statuspage.resources import resource_dir
-
-PASSWORD = "correct horse battery"
+from tests.support import PASSWORD
 
 
 @pytest.fixture

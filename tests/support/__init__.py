@@ -1,14 +1,17 @@
-"""What the test modules share. A test module imports helpers from here (or gets fixtures from
-tests/conftest.py), never from another test module; tests/test_layout.py checks that.
+"""What the test modules share. A test module imports helpers from here (and gets the shared
+fixtures from tests/conftest.py), never from another test module: tests/test_layout.py checks.
 
-- `tests.support` (this file): the constants, such as the fixed `NOW` and the test `PASSWORD`.
-- `tests.support.auth`: users, the one way to sign in (`sign_in`) and the one CSRF scraper.
-- `tests.support.clock`: a frozen `statuspage.clock` for tests whose outcome depends on "now".
-- `tests.support.fixtures`: the shared fixtures (role users and clients, receivers, the clock),
-  loaded by tests/conftest.py as a plugin.
-- `tests.support.cli`: config files for the command line and its one-line errors.
-- `tests.support.receivers`: real local HTTP and SMTP receivers, worker and server processes.
-- `tests.support.subscribers`: the end-to-end subscriber helpers, Statuspage's field lists.
+- `tests.support` (this file): constants, such as the fixed `NOW` and the users' `PASSWORD`.
+- `tests.support.auth`: test users, the one sign-in helper and the one CSRF-token scraper.
+- `tests.support.fixtures`: the shared fixtures, loaded by tests/conftest.py as a plugin: the
+  role users and clients (`people`, `admin`, `editor`, `viewer`), `fast_hashing`,
+  `frozen_clock`, the `receiver` and `sink` servers, `config_file`.
+- `tests.support.clock`: the frozen `statuspage.clock` behind `frozen_clock`.
+- `tests.support.cli`: config files for the command line, and its one-line errors.
+- `tests.support.receivers`: local HTTP and SMTP receivers; worker and server processes.
+- `tests.support.sample`: changes to the `sample` page of tests/conftest.py.
+- `tests.support.subscribers`: subscribers end to end (an app, publishing, the mail).
+- `tests.support.statuspage_fields`: the fields of Statuspage's webhook payloads.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from statuspage.core.escalation import render
 from statuspage.core.escalation.config import EscalationConfig
 from statuspage.core.roles import Permission
 from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
 from statuspage.db.models import OutboxMessage
 from statuspage.delivery import escalation as runtime
 from statuspage.delivery import outbox
@@ -58,8 +59,6 @@ def deliveries():
 @requires(Permission.READ)
 def delivery(message_id: int):
     """One message: its payload and its delivery state."""
-    from statuspage.db.extensions import db
-
     message = db.session.get(OutboxMessage, message_id)
     if message is None:
         abort(404)

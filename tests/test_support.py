@@ -1,12 +1,17 @@
-"""The receivers the delivery tests count on (tests/support/receivers.py): a request counts as
-delivered only when it arrived whole and was answered with a 2xx."""
+"""The helpers the other tests count on (tests/support/): the receivers count a request as
+delivered only when it arrived whole and was answered with a 2xx; the frozen clock is the one
+every module reads."""
 
 from __future__ import annotations
 
 import http.client
 import socket
 import time
+from datetime import timedelta
 
+from statuspage.clock import utcnow
+from statuspage.web import public
+from tests.support import NOW
 from tests.support.receivers import Reply, verify_webhook
 
 
@@ -55,3 +60,10 @@ def test_verify_webhook_checks_the_standard_webhooks_signature():
     assert verify_webhook(secret, headers, body)
     assert not verify_webhook(secret, headers, body + b" ")
     assert not verify_webhook(secret, {**headers, "webhook-signature": ""}, body)
+
+
+def test_the_frozen_clock_is_the_one_every_module_reads(frozen_clock):
+    # `public` imported utcnow by name, as every module does.
+    assert utcnow() == public.utcnow() == NOW
+    assert frozen_clock.advance(minutes=5) == NOW + timedelta(minutes=5)
+    assert public.utcnow() == NOW + timedelta(minutes=5)
