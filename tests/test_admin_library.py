@@ -265,7 +265,7 @@ def test_edit_of_a_stale_version_is_refused_and_keeps_the_text(editor):
     response = edit(editor, "{{ component }} is offline", GOOD_BODY, reason="second", base="1")
     assert response.status_code == 409
     text = html.unescape(response.get_data(as_text=True))
-    assert "v2 was saved while you were editing v1" in text
+    assert "v2 was saved by editor@example.com while you were editing v1" in text
     assert 'value="{{ component }} is offline"' in text
     assert version_numbers() == [1, 2]
 

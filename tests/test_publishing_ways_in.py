@@ -235,6 +235,7 @@ def test_a_draft_within_every_limit_previews_and_publishes_the_same_text(app, ed
     assert _published(app) == 0
     published = CliRunner().invoke(main, [*args, "--config", page["config"]])
     assert published.exit_code == 0, published.output
+    db.session.rollback()  # read what the command committed
     update = db.session.scalars(sa.select(IncidentUpdate)).one()
     assert f"\n{update.body}\n" in preview.output
     assert "title: API unavailable" in preview.output

@@ -6,7 +6,6 @@ the publishing core; `--preview` runs the same checks and prints what would be p
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TextIO
@@ -95,35 +94,36 @@ def publish(
         body = body_file.read()
     with app_context(config_file):
         require_current_schema()
-        # A preview writes nothing; a publish is one write transaction, like every way in.
-        with contextlib.nullcontext() if preview else database.write_transaction():
-            statuses = {
-                component_service.find_component(ref).id: value
-                for ref, value in _pairs(components, "--component").items()
-            }
-            draft = publishing.Draft(
-                incident_id=incident_id,
-                kind=IncidentKind.MAINTENANCE if maintenance else IncidentKind.INCIDENT,
-                message=message,
-                variables=_pairs(variables, "--var"),
-                title=title,
-                body=body,
-                status=status,
-                impact=impact,
-                component_statuses=statuses,
-                notify=not no_notify,
-                idempotency_key=f"cli:{key}" if key else None,
-                scheduled_for=_when(starts, "--starts"),
-                scheduled_until=_when(ends, "--ends"),
-                next_update_minutes=next_update,
+        statuses = {
+            component_service.find_component(ref).id: value
+            for ref, value in _pairs(components, "--component").items()
+        }
+        draft = publishing.Draft(
+            incident_id=incident_id,
+            kind=IncidentKind.MAINTENANCE if maintenance else IncidentKind.INCIDENT,
+            message=message,
+            variables=_pairs(variables, "--var"),
+            title=title,
+            body=body,
+            status=status,
+            impact=impact,
+            component_statuses=statuses,
+            notify=not no_notify,
+            idempotency_key=f"cli:{key}" if key else None,
+            scheduled_for=_when(starts, "--starts"),
+            scheduled_until=_when(ends, "--ends"),
+            next_update_minutes=next_update,
+        )
+        if preview:
+            # A preview writes nothing; a publish is one write transaction, like every way in.
+            lines = _describe(publishing.prepare(draft))
+        else:
+            result = database.run_write(
+                lambda: publishing.publish(draft, now=utcnow(), actor=audit.CLI)
             )
-            if preview:
-                lines = _describe(publishing.prepare(draft))
-            else:
-                result = publishing.publish(draft, now=utcnow(), actor=audit.CLI)
-                update = result.update
-                done = "published" if result.created else "already published (same --key)"
-                lines = [f"{done}: update {update.id} of incident {update.incident_id}"]
+            update = result.update
+            done = "published" if result.created else "already published (same --key)"
+            lines = [f"{done}: update {update.id} of incident {update.incident_id}"]
     for line in lines:
         click.echo(line)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -14,6 +15,8 @@ from alembic.script import ScriptDirectory
 from flask import Flask
 
 from statuspage.db.extensions import db
+
+T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
@@ -57,6 +60,42 @@ def _sqlite_begin(conn: sa.Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         conn.exec_driver_sql("BEGIN")
+
+
+def lock(model: type[T], ident: int) -> T | None:
+    """Read a row afresh and lock it until the write transaction ends.
+
+    PostgreSQL: SELECT ... FOR UPDATE, so a second writer of the same row waits for the first
+    and then reads what it wrote. SQLite: the write transaction's BEGIN IMMEDIATE already holds
+    the database's write lock, so a plain fresh read is the same guarantee. Acts lock the
+    incident first, then components in id order, so two acts never wait on each other in a ring.
+    """
+    query = sa.select(model).where(model.id == ident).with_for_update()  # type: ignore[attr-defined]
+    return db.session.scalar(query.execution_options(populate_existing=True))
+
+
+#: PostgreSQL's "deadlock detected" and "could not serialize access": the transaction was
+#: chosen as the victim and may simply be run again.
+_RETRYABLE_PGCODES = frozenset({"40P01", "40001"})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether a failed write transaction may be run once more as it is (a deadlock victim)."""
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) in _RETRYABLE_PGCODES
+
+
+def run_write(act: Callable[[], T]) -> T:
+    """Run `act` in one write transaction; run it once more if the database made it a deadlock
+    victim (the second run reads what the winner wrote and decides again)."""
+    try:
+        with write_transaction():
+            return act()
+    except sa.exc.DBAPIError as exc:
+        if not is_retryable(exc):
+            raise
+    with write_transaction():
+        return act()
 
 
 @contextmanager

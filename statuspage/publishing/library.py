@@ -127,6 +127,33 @@ def current_version(message: Message) -> MessageVersion:
     raise NotFound(f"message {message.slug} has no version {message.current_version}")
 
 
+class StaleEdit(Conflict):
+    """A message was saved by someone else since the editor opened it."""
+
+    def __init__(self, current: MessageVersion, base: int) -> None:
+        who = current.author.email if current.author is not None else "someone"
+        super().__init__(
+            f"v{current.number} was saved by {who} while you were editing v{base}. "
+            "Your text is kept below: compare, then save again to replace it."
+        )
+        self.current = current
+
+
+def _locked(slug: str) -> Message:
+    """The message and its versions, read afresh and locked until the write transaction ends
+    (FOR UPDATE on PostgreSQL; SQLite's write transaction holds the database's write lock)."""
+    message = db.session.scalar(
+        sa.select(Message)
+        .where(Message.slug == slug)
+        .with_for_update(of=Message)
+        .options(selectinload(Message.versions))
+        .execution_options(populate_existing=True)
+    )
+    if message is None:
+        raise NotFound(f"no message with id {slug!r}")
+    return message
+
+
 def get_message(slug: str) -> Message:
     """Return a message by its id (slug), or raise NotFound."""
     message = db.session.scalar(
@@ -270,13 +297,20 @@ def edit(
     reason: str,
     now: datetime,
     actor: audit.Actor,
+    base: int | None = None,
 ) -> MessageVersion:
-    """Save an edited title and body as a new version, with the editor's reason."""
+    """Save an edited title and body as a new version, with the editor's reason.
+
+    `base` is the version the editor started from: if another was saved since, StaleEdit (409)
+    and nothing is saved, so nobody silently undoes someone else's change.
+    """
     reason = reason.strip()
     if not reason:
         raise ValidationError("say why you changed the message", field="reason")
-    message = get_message(slug)
+    message = _locked(slug)
     current = current_version(message)
+    if base is not None and base != current.number:
+        raise StaleEdit(current, base)
     edited = library.edit_message(as_message(current), title=title, body=body)
     if edited.content_hash == current.content_hash:
         raise Conflict("nothing changed: the text is the same as the current version")
@@ -289,7 +323,7 @@ def revert(
     slug: str, number: int, *, now: datetime, actor: audit.Actor, reason: str = ""
 ) -> MessageVersion:
     """Make a new version whose text is that of version `number`."""
-    message = get_message(slug)
+    message = _locked(slug)
     old = get_version(slug, number)
     if old.content_hash == current_version(message).content_hash:
         raise Conflict(f"version {number} is already the current text")

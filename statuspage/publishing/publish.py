@@ -24,14 +24,15 @@ from statuspage.core.enums import (
     IncidentKind,
     IncidentStatus,
     MaintenanceStatus,
+    status_for,
 )
 from statuspage.core.markup import plain_text, render_markdown
 from statuspage.core.text import clean_line, same_text
-from statuspage.db import audit, generation
+from statuspage.db import audit, database, generation
 from statuspage.db.extensions import db
 from statuspage.db.models import Component, Incident, IncidentUpdate, MessageVersion
 from statuspage.delivery import escalation, subscriber_delivery
-from statuspage.errors import Conflict, ValidationError
+from statuspage.errors import Conflict, NotFound, ValidationError
 from statuspage.publishing import components as component_service
 from statuspage.publishing import incidents as incident_service
 from statuspage.publishing import library as library_service
@@ -56,6 +57,8 @@ class Draft:
     scheduled_for: datetime | None = None  # maintenances
     scheduled_until: datetime | None = None
     next_update_minutes: int | None = None  # None reads the message's `next_update` blank
+    #: The newest update the PM had seen when writing this one: a newer one is a conflict.
+    seen_update_id: int | None = None
 
 
 @dataclass
@@ -152,9 +155,13 @@ def fill_message(version: MessageVersion, values: Mapping[str, object]) -> Fille
     return FilledMessage(version, title, body, render_markdown(body), dict(filled.variables_used))
 
 
-def prepare(draft: Draft) -> Prepared:
-    """Check a draft and work out the update it makes; raise ValidationError with the field."""
-    incident = incident_service.get_incident(draft.incident_id) if draft.incident_id else None
+def prepare(draft: Draft, *, lock: bool = False) -> Prepared:
+    """Check a draft and work out the update it makes; raise ValidationError with the field.
+
+    With `lock` (publishing, in a write transaction) the incident and then the components are
+    read afresh and locked, so the checks below hold until the update is written.
+    """
+    incident = _incident(draft.incident_id, lock=lock) if draft.incident_id else None
     kind = IncidentKind(incident.kind) if incident else IncidentKind(draft.kind)
     version = None
     filled = None
@@ -176,6 +183,8 @@ def prepare(draft: Draft) -> Prepared:
     if not status_value:
         raise ValidationError("choose the status of this update", field="status")
     status = incident_service.parse_status(kind, status_value)
+    if incident is not None:
+        _check_current(incident, status, draft.seen_update_id)
 
     source = draft.body if draft.body is not None else filled.body  # type: ignore[union-attr]
     body = limits.body(source)
@@ -192,7 +201,7 @@ def prepare(draft: Draft) -> Prepared:
         raise ValidationError("give the incident a title", field="title")
 
     scheduled_for, scheduled_until = _window(draft, incident, kind)
-    components, changes = _components(draft.component_statuses)
+    components, changes = _components(draft.component_statuses, lock=lock)
     impact, chosen = _impact(draft, incident, version, kind, components)
     promise = _promise(draft, variables)
     return Prepared(
@@ -215,6 +224,38 @@ def prepare(draft: Draft) -> Prepared:
         scheduled_until=scheduled_until,
         next_update=promise,
     )
+
+
+def _incident(incident_id: int, *, lock: bool) -> Incident:
+    if not lock:
+        return incident_service.get_incident(incident_id)
+    incident = database.lock(Incident, incident_id)
+    if incident is None:
+        raise NotFound(f"no incident with id {incident_id}")
+    return incident
+
+
+def _check_current(
+    incident: Incident, status: IncidentStatus | MaintenanceStatus, seen: int | None
+) -> None:
+    """Refuse an update that another one overtook: a second resolve, or a stale form."""
+    latest = max(incident.updates, key=lambda u: (u.display_at, u.id), default=None)
+    if latest is None:
+        return
+    if incident.is_closed and status.value == incident.status:
+        raise Conflict(f"already {_posted(latest)}: nothing was published")
+    if seen is not None and latest.id != seen:
+        raise Conflict(
+            f"{_posted(latest)} while you were writing: nothing was published; "
+            "read it, then publish again"
+        )
+
+
+def _posted(update: IncidentUpdate) -> str:
+    """ "resolved by Ana (ana@example.com) at 2026-12-06 10:02 UTC"."""
+    who = (update.author.name or update.author.email) if update.author is not None else "someone"
+    label = status_for(update.incident.kind, update.status).label.lower()
+    return f"{label} by {who} at {update.display_at:%Y-%m-%d %H:%M} UTC"
 
 
 def _window(
@@ -282,7 +323,7 @@ def _promise(draft: Draft, variables: dict[str, str]) -> timedelta | None:
 
 
 def _components(
-    wanted: Mapping[int, str],
+    wanted: Mapping[int, str], *, lock: bool = False
 ) -> tuple[dict[Component, ComponentStatus], list[ComponentChange]]:
     if len(wanted) > limits.MAX_COMPONENTS:
         raise ValidationError(
@@ -290,13 +331,23 @@ def _components(
         )
     components: dict[Component, ComponentStatus] = {}
     changes = []
-    for component_id, value in wanted.items():
-        component = component_service.get_component(int(component_id))
+    # In id order, so two acts that lock the same components never wait on each other.
+    for component_id, value in sorted(wanted.items(), key=lambda item: int(item[0])):
+        component = _component(int(component_id), lock=lock)
         status = component_service.parse_status(value, field=f"component_{component_id}")
         components[component] = status
         if component.status != status.value:
             changes.append(ComponentChange(component, ComponentStatus(component.status), status))
     return components, changes
+
+
+def _component(component_id: int, *, lock: bool) -> Component:
+    if not lock:
+        return component_service.get_component(component_id)
+    component = database.lock(Component, component_id)
+    if component is None:
+        raise NotFound(f"no component with id {component_id}")
+    return component
 
 
 # -- publish: the same checks, then one transaction ------------------------------------------
@@ -316,9 +367,13 @@ def publish(
     no, PreviewOutdated carries the fresh preview back.
     """
     key = idempotency_key(draft.idempotency_key)
+    if draft.incident_id:
+        # Wait for any act on this incident first: a twin request with the same key that got
+        # there before us has then committed, and we find its update below.
+        _incident(draft.incident_id, lock=True)
     if key and (existing := _by_key(key)) is not None:
         return Published(existing, created=False)
-    prepared = prepare(draft)
+    prepared = prepare(draft, lock=True)
     if confirm is not None and not confirm(prepared):
         raise PreviewOutdated(prepared)
     try:
@@ -477,6 +532,7 @@ def correct_update(
     update: IncidentUpdate, *, body: str, now: datetime, actor: audit.Actor
 ) -> IncidentUpdate:
     """Correct a published update's text; the original stays in the audit log."""
+    _incident(update.incident_id, lock=True)
     body = limits.body(body)
     if body == update.body:
         raise ValidationError("nothing changed", field="body")
@@ -504,6 +560,7 @@ def set_component_status(
     component: Component, status: ComponentStatus, *, now: datetime, actor: audit.Actor
 ) -> bool:
     """Change one component's status outside an incident, audited; the webhooks follow."""
+    component = _component(component.id, lock=True)
     old = component.status
     changed = component_service.set_status(component, status, now=now)
     if changed:
@@ -526,6 +583,7 @@ def publish_postmortem(
     incident: Incident, *, body: str, now: datetime, actor: audit.Actor
 ) -> Incident:
     """Publish (or replace) a resolved incident's postmortem, audited."""
+    incident = _incident(incident.id, lock=True)
     before = {"status": incident.status, "postmortem": incident.postmortem_body}
     incident_service.publish_postmortem(incident, body=body, now=now)
     audit.record(
@@ -547,6 +605,7 @@ def acknowledge(incident: Incident, *, by: str, now: datetime, actor: audit.Acto
 
     Returns False (and changes nothing) when it was already acknowledged.
     """
+    incident = _incident(incident.id, lock=True)
     if incident.acknowledged_at is not None:
         return False
     incident.acknowledged_at = now

@@ -147,6 +147,7 @@ class Compose:
     window_start: str = ""
     window_end: str = ""
     fingerprint: str = ""  # of the last preview; Publish needs it to match
+    seen: int | None = None  # the incident's newest update when the form was built
 
     @property
     def message(self) -> library.Message | None:
@@ -196,6 +197,7 @@ def initial(
 ) -> Compose:
     """The form as first shown: defaults from the message and the incident everywhere."""
     compose = Compose(kind=kind, incident=incident, version=version, key=new_key())
+    compose.seen = latest_update_id(incident)
     message = compose.message
     if message is not None:
         compose.values = {
@@ -272,6 +274,7 @@ def from_form(
         window_start=form.get("scheduled_for", ""),
         window_end=form.get("scheduled_until", ""),
         fingerprint=form.get("fingerprint", ""),
+        seen=_int(form.get("seen", "")),
     )
     message = compose.message
     if message is not None:
@@ -285,6 +288,17 @@ def from_form(
         if key in ticked_ids or value != form.get(f"shown_{key}", value):
             compose.checked.add(component.id)
     return compose
+
+
+def latest_update_id(incident: Incident | None) -> int | None:
+    """The id of an incident's newest update (None for a new incident)."""
+    if incident is None or not incident.updates:
+        return None
+    return max(incident.updates, key=lambda u: (u.display_at, u.id)).id
+
+
+def _int(value: str) -> int | None:
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
 
 
 def derived_values(
@@ -355,6 +369,7 @@ def to_draft(compose: Compose, components: Iterable[Component], tz: ZoneInfo) ->
         idempotency_key=compose.key,
         scheduled_for=start,
         scheduled_until=end,
+        seen_update_id=compose.seen,
     )
 
 

@@ -20,7 +20,7 @@ from statuspage.core.enums import (
 )
 from statuspage.core.roles import Permission
 from statuspage.db import queries
-from statuspage.db.database import write_transaction
+from statuspage.db.database import run_write, write_transaction
 from statuspage.db.models import Incident, IncidentUpdate, MessageVersion
 from statuspage.delivery import escalation as runtime
 from statuspage.errors import Conflict, NotFound, StatuspageError, ValidationError
@@ -254,14 +254,16 @@ def _compose_post(kind: IncidentKind, incident: Incident | None):
             prepared = publish_service.prepare(draft)
         else:
             # Publish goes ahead only if what it would publish is what the preview showed.
-            with write_transaction():
-                result = publish_service.publish(
+            def act() -> publish_service.Published:
+                return publish_service.publish(
                     draft,
                     now=utcnow(),
                     actor=actor(),
                     confirm=lambda p: compose.fingerprint(p, form) == form.fingerprint,
                 )
-                target = view_url(result.update.incident, _anchor=f"update-{result.update.id}")
+
+            result = run_write(act)
+            target = view_url(result.update.incident, _anchor=f"update-{result.update.id}")
             if result.prepared is not None:
                 flash(
                     f"Published: {result.prepared.feed_title}. It is on the public page now.", "ok"
@@ -278,6 +280,9 @@ def _compose_post(kind: IncidentKind, incident: Incident | None):
             "check the preview below, then publish."
         )
     except (ValidationError, Conflict) as exc:
+        if isinstance(exc, Conflict) and form.incident is not None:
+            # The PM's text stays in the form; the next Publish is against what they now see.
+            form.seen = compose.latest_update_id(incident_service.get_incident(form.incident.id))
         return _render_compose(form, error=exc), exc.http_status
     form.body = prepared.body
     form.filled = prepared.filled_body or ""

@@ -192,20 +192,13 @@ def library_edit(slug: str):
     if request.method == "GET":
         form = {"title": current.title, "body": current.body, "reason": "", "base": current.number}
         return _edit_page(message, current, form)
+    base: int = request.form.get("base", type=int) or current.number
     form = {
         "title": request.form.get("title", ""),
         "body": request.form.get("body", ""),
         "reason": request.form.get("reason", ""),
-        "base": request.form.get("base", type=int) or current.number,
+        "base": base,
     }
-    if form["base"] != current.number:
-        # Someone saved while this editor typed: saving now would silently undo their change.
-        error = (
-            f"v{current.number} was saved while you were editing v{form['base']}. "
-            "Your text is kept below: compare, then save again to replace it."
-        )
-        form["base"] = current.number
-        return _edit_page(message, current, form, error=error, newer=True), 409
     try:
         with write_transaction():
             version = library_service.edit(
@@ -215,8 +208,15 @@ def library_edit(slug: str):
                 reason=str(form["reason"]),
                 now=utcnow(),
                 actor=actor(),
+                base=base,
             )
             number = version.number
+    except library_service.StaleEdit as exc:
+        # Someone saved while this editor typed: saving now would silently undo their change.
+        message = library_service.get_message(slug)
+        current = library_service.current_version(message)
+        form["base"] = current.number
+        return _edit_page(message, current, form, error=exc.message, newer=True), 409
     except LibraryError as exc:
         return _refused(slug, form, exc.problems), 422
     except ValidationError as exc:

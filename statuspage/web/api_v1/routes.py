@@ -23,7 +23,7 @@ from statuspage.core.enums import ComponentStatus, IncidentKind, IncidentStatus,
 from statuspage.core.limits import MAX_ID
 from statuspage.core.roles import Permission
 from statuspage.core.times import as_utc, isoformat
-from statuspage.db.database import write_transaction
+from statuspage.db.database import run_write
 from statuspage.db.extensions import db
 from statuspage.db.models import Component, Incident, IncidentUpdate, Message, MessageVersion
 from statuspage.db.queries import component_tree
@@ -256,11 +256,17 @@ def set_component(component_id: int) -> Response:
     """Set one component's status outside an incident (audited)."""
     component_service.get_component(component_id)
     data = read_object(REQUESTS["SetComponentStatus"])
-    with write_transaction():
-        component = component_service.get_component(component_id)
+
+    def act() -> None:
         set_component_status(
-            component, ComponentStatus(data["status"]), now=utcnow(), actor=actor()
+            component_service.get_component(component_id),
+            ComponentStatus(data["status"]),
+            now=utcnow(),
+            actor=actor(),
         )
+
+    run_write(act)
+    component = component_service.get_component(component_id)
     group = component.group.name if component.group is not None else None
     return jsonify(_component_json(component, group))
 
@@ -518,13 +524,15 @@ def _listing(kind: IncidentKind) -> tuple[list[Incident], str | None]:
 
 def _publish(draft: Draft) -> Response:
     """Publish a draft: 201 with the new update, or 200 with the one a repeated key made."""
-    with write_transaction():
+
+    def act() -> tuple[int, int, IncidentKind, bool]:
         with _body_errors():
             update, created = publish(draft, now=utcnow(), actor=actor())
         if not created:
             _check_replay(update, draft)
-        update_id, incident_id = update.id, update.incident_id
-        kind = IncidentKind(update.incident.kind)
+        return update.id, update.incident_id, IncidentKind(update.incident.kind), created
+
+    update_id, incident_id, kind, created = run_write(act)
     item = _load(kind, incident_id)
     published = next(u for u in item.updates if u.id == update_id)
     response = jsonify({"incident": _incident(item), "update": _update(published)})
