@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +36,8 @@ from statuspage.errors import Conflict, NotFound, ValidationError
 from statuspage.publishing import components as component_service
 from statuspage.publishing import incidents as incident_service
 from statuspage.publishing import library as library_service
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -226,13 +228,16 @@ def prepare(draft: Draft, *, lock: bool = False) -> Prepared:
     )
 
 
+def _row(model: type[T], ident: int, *, lock: bool, what: str) -> T:
+    """A row by id, locked (and read afresh) when publishing; NotFound names `what`."""
+    row = database.lock(model, ident) if lock else db.session.get(model, ident)
+    if row is None:
+        raise NotFound(f"no {what} with id {ident}")
+    return row
+
+
 def _incident(incident_id: int, *, lock: bool) -> Incident:
-    if not lock:
-        return incident_service.get_incident(incident_id)
-    incident = database.lock(Incident, incident_id)
-    if incident is None:
-        raise NotFound(f"no incident with id {incident_id}")
-    return incident
+    return _row(Incident, incident_id, lock=lock, what="incident")
 
 
 def _check_current(
@@ -252,7 +257,7 @@ def _check_current(
 
 
 def _posted(update: IncidentUpdate) -> str:
-    """ "resolved by Ana (ana@example.com) at 2026-12-06 10:02 UTC"."""
+    """ "resolved by Ana at 2026-12-06 10:02 UTC" (the author's name, else their address)."""
     who = (update.author.name or update.author.email) if update.author is not None else "someone"
     label = status_for(update.incident.kind, update.status).label.lower()
     return f"{label} by {who} at {update.display_at:%Y-%m-%d %H:%M} UTC"
@@ -342,12 +347,7 @@ def _components(
 
 
 def _component(component_id: int, *, lock: bool) -> Component:
-    if not lock:
-        return component_service.get_component(component_id)
-    component = database.lock(Component, component_id)
-    if component is None:
-        raise NotFound(f"no component with id {component_id}")
-    return component
+    return _row(Component, component_id, lock=lock, what="component")
 
 
 # -- publish: the same checks, then one transaction ------------------------------------------
