@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Mapping
@@ -11,16 +12,19 @@ from typing import Any
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
+from statuspage import logs
 from statuspage.config import Settings, database_uri, load_settings
 from statuspage.db import database
 from statuspage.resources import PACKAGE_DIR, resource_dir
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
     config: Mapping[str, Any] | None = None, *, config_file: str | os.PathLike[str] | None = None
 ) -> Flask:
     """Create the app from built-in defaults, the config file, the environment and `config`."""
-    settings = load_settings(config_file, overrides=config)
+    settings = load_settings(config_file, overrides=config, escalation_optional=True)
     instance = Path.cwd() / "instance"
     app = Flask(
         __name__,
@@ -29,6 +33,10 @@ def create_app(
         instance_path=str(instance),
     )
     configure_flask(app, settings, instance)
+    # What the web processes log (errors, tracebacks) may quote a webhook URL a subscriber typed.
+    logs.install(app.logger.handlers)
+    if settings.escalation_error:
+        _say_once(f"{settings.escalation_error} (escalation is off until it is fixed)")
     database.init_app(app)
 
     from statuspage.web import init_app as init_web
@@ -59,6 +67,17 @@ def configure_flask(app: Flask, settings: Settings, instance: Path) -> None:
         raise TypeError(f"unexpected JSON provider {type(app.json).__name__}")
     app.json.sort_keys = False
     app.json.compact = True
+
+
+#: What `_say_once` said in this process, and so in the web workers forked from it.
+_said: set[str] = set()
+
+
+def _say_once(warning: str) -> None:
+    """Log `warning` unless this process (or the one it was forked from) already did."""
+    if warning not in _said:
+        _said.add(warning)
+        log.warning("%s", warning)
 
 
 def _instance_secret(instance: Path) -> str:

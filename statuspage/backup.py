@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from errno import ENOSPC
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -21,6 +22,7 @@ from alembic.util.exc import CommandError
 
 from statuspage.clock import utcnow
 from statuspage.db.database import MIGRATIONS
+from statuspage.db.health import SQLITE_FULL
 from statuspage.errors import Conflict, StatuspageError, ValidationError
 
 #: Tables whose rows do not make a database "non-empty": the schema version and the
@@ -77,7 +79,9 @@ def postgres_advice(url: sa.URL, file: str) -> str:
 
 
 def backup_sqlite(database: Path, dest: Path, *, force: bool = False) -> BackupInfo:
-    """Copy a consistent snapshot of `database` into `dest` (mode 0600, written then renamed)."""
+    """Copy a consistent snapshot of `database` into `dest` (mode 0600, checked, then renamed)."""
+    # A copy that fails its check is removed and `dest` left as it was: no backup that only
+    # looks good.
     if not database.is_file():
         raise StatuspageError(f"no database at {database}")
     if dest.exists() and not force:
@@ -85,18 +89,73 @@ def backup_sqlite(database: Path, dest: Path, *, force: bool = False) -> BackupI
     if not dest.parent.is_dir():
         raise StatuspageError(f"{dest.parent} is not a folder")
     partial = dest.parent / f".{dest.name}.partial-{secrets.token_hex(4)}"
-    # Password hashes and tokens are inside: readable by the owner only, from the start.
-    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     try:
-        with _connect(database) as source, _connect(partial) as target:
-            source.backup(target)
-            # One self-contained file, whatever journal mode the live database uses.
-            target.execute("PRAGMA journal_mode=DELETE")
-            revision = _revision(target)
+        # Password hashes and tokens are inside: readable by the owner only, from the start.
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        with _connect(database) as source:
+            revision = _revision(source)
+            _copy(source, partial)
+        _verify(partial, revision, database)
+        _fsync(partial)
         os.replace(partial, dest)
+        _fsync(dest.parent)
+    except (sqlite3.Error, OSError) as exc:
+        raise StatuspageError(
+            f"backup failed, {dest} not written: {_failure(exc, dest.parent)}"
+        ) from None
     finally:
         partial.unlink(missing_ok=True)
     return BackupInfo(path=dest, bytes=dest.stat().st_size, revision=revision)
+
+
+def _copy(source: sqlite3.Connection, target_file: Path) -> None:
+    """Copy `source` into `target_file` with the online backup API, as one self-contained file."""
+    with _connect(target_file) as target:
+        source.backup(target)
+        # Whatever journal mode the live database uses: no -wal file beside the copy.
+        target.execute("PRAGMA journal_mode=DELETE")
+
+
+def _verify(copy_file: Path, revision: str | None, database: Path) -> None:
+    """Raise unless the copy is undamaged and at the schema revision the database had."""
+    with _connect(copy_file, read_only=True) as copy:
+        found = [row[0] for row in copy.execute("PRAGMA integrity_check(1)")]
+        if found != ["ok"]:
+            # Say whether the damage was copied from the database or made on the way.
+            where = "the database is damaged" if _damaged(database) else "the copy is damaged"
+            raise sqlite3.DatabaseError(f"{where} ({' '.join(found[0].split())})")
+        copied = _revision(copy)
+    if copied != revision:
+        raise sqlite3.DatabaseError(
+            f"the copy is at schema revision {copied}, the database at {revision}"
+        )
+
+
+def _damaged(database: Path) -> bool:
+    try:
+        with _connect(database, read_only=True) as conn:
+            return conn.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok"
+    except sqlite3.DatabaseError:
+        return True
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file (or a folder's entries) to disk, so a crash right after keeps the backup."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _failure(exc: sqlite3.Error | OSError, folder: Path) -> str:
+    """One line on why a copy failed; a full disk is named as such."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if (code is not None and code & 0xFF == SQLITE_FULL) or getattr(exc, "errno", None) == ENOSPC:
+        return f"the disk holding {folder} is full"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)
 
 
 def restore_sqlite(source: Path, database: Path, *, force: bool = False) -> BackupInfo:
@@ -107,10 +166,17 @@ def restore_sqlite(source: Path, database: Path, *, force: bool = False) -> Back
     """
     if not source.is_file():
         raise StatuspageError(f"no backup at {source}")
+    try:
+        return _restore(source, database, force=force)
+    except sqlite3.Error as exc:
+        raise StatuspageError(f"restore failed: {_failure(exc, database.parent)}") from None
+
+
+def _restore(source: Path, database: Path, *, force: bool) -> BackupInfo:
     with _connect(source, read_only=True) as backup:
         check = backup.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
-            raise ValidationError(f"{source} is damaged: {check}")
+            raise ValidationError(f"{source} is damaged: {' '.join(check.split())}")
         revision = _revision(backup)
         if revision is None:
             raise ValidationError(f"{source} is not a statuspage database (no schema version)")

@@ -81,6 +81,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server", "port", int, 8080, "Port `statuspage serve` listens on."),
     Setting("server", "workers", int, 2, "Worker processes for `statuspage serve`."),
     Setting(
+        "server",
+        "trusted_proxies",
+        list,
+        [],
+        "Networks (CIDR) of the reverse proxies in front of the app, whose X-Forwarded-For, "
+        '-Proto and -Host are believed, e.g. ["127.0.0.1/32"]; empty: trust nobody.',
+    ),
+    Setting(
         "cadence",
         "critical_minutes",
         int,
@@ -127,7 +135,9 @@ SETTINGS: tuple[Setting, ...] = (
         "stale_if_error_seconds",
         int,
         86400,
-        "How long a proxy may serve a stale response when this service fails.",
+        "How long a proxy may serve a stale response when this service fails, and how long "
+        "the app serves its last rendered pages (marked stale) while the database cannot be "
+        "reached; 0: neither.",
     ),
     Setting(
         "cache",
@@ -174,6 +184,14 @@ SETTINGS: tuple[Setting, ...] = (
         [],
         "Networks (CIDR) webhook subscriptions may reach although they are not public, "
         'for on-premise receivers, e.g. ["10.20.0.0/16"].',
+    ),
+    Setting(
+        "subscribers",
+        "webhook_allow_ports",
+        list,
+        [],
+        "Ports webhook subscriptions may use besides 443 and 80: numbers and ranges, "
+        'e.g. [8443, "9000-9099"].',
     ),
     Setting(
         "subscribers",
@@ -239,6 +257,9 @@ class Settings:
     source: str = "defaults"
     #: The checked escalation config (channels, windows, paths); see escalation/config.py.
     escalation: Any = None
+    #: Why the escalation config was set aside (`load_settings(..., escalation_optional=True)`):
+    #: the `file: key: problem` line. None when it was fine.
+    escalation_error: str | None = None
 
     def get(self, section: str, key: str) -> Any:
         return self.values[section][key]
@@ -269,8 +290,15 @@ def load_settings(
     path: str | os.PathLike[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    *,
+    escalation_optional: bool = False,
 ) -> Settings:
-    """Build settings from defaults, file, environment and overrides, or raise ConfigError."""
+    """Build settings from defaults, file, environment and overrides, or raise ConfigError.
+
+    With `escalation_optional` (the web app), a bad escalation config is set aside instead:
+    `escalation` is None (escalation off) and `escalation_error` says why. A typo in a channel
+    must not keep the public page down; the worker and `escalation check` still refuse it.
+    """
     environ = os.environ if environ is None else environ
     values = defaults()
     path = path or environ.get(ENV_PREFIX + "CONFIG") or None
@@ -287,9 +315,14 @@ def load_settings(
     _check_values(values, source)
     from statuspage.core.escalation.config import parse_escalation
 
-    escalation = parse_escalation(
-        {name: values[name] for name in NAMED_SECTIONS}, source=source, environ=environ
-    )
+    try:
+        escalation = parse_escalation(
+            {name: values[name] for name in NAMED_SECTIONS}, source=source, environ=environ
+        )
+    except ConfigError as exc:
+        if not escalation_optional:
+            raise
+        return Settings(values=values, source=source, escalation_error=str(exc))
     return Settings(values=values, source=source, escalation=escalation)
 
 
@@ -399,6 +432,7 @@ def _check_values(values: dict[str, dict[str, Any]], source: str) -> None:
         raise ConfigError(f"{source}: server.workers: expected at least 1")
     if server["max_request_bytes"] < 1024:
         raise ConfigError(f"{source}: server.max_request_bytes: expected at least 1024")
+    _check_networks(server["trusted_proxies"], "server.trusted_proxies", source)
     smtp = values["smtp"]
     if smtp["security"] not in ("none", "starttls", "tls"):
         raise ConfigError(f"{source}: smtp.security: expected none, starttls or tls")
@@ -423,12 +457,16 @@ def _check_values(values: dict[str, dict[str, Any]], source: str) -> None:
     for key in ("email_domains", "webhook_allow_networks"):
         if not all(isinstance(item, str) for item in subscribers[key]):
             raise ConfigError(f"{source}: subscribers.{key}: expected an array of strings")
-    from statuspage.delivery.netguard import parse_networks
+    from statuspage.delivery.netguard import parse_networks, parse_ports
 
     try:
         parse_networks(subscribers["webhook_allow_networks"])
     except StatuspageError as exc:
         raise ConfigError(f"{source}: subscribers.webhook_allow_networks: {exc}") from None
+    try:
+        parse_ports(subscribers["webhook_allow_ports"])
+    except StatuspageError as exc:
+        raise ConfigError(f"{source}: subscribers.webhook_allow_ports: {exc}") from None
     for key in (
         "signups_per_address_per_hour",
         "signups_per_email_per_day",
@@ -441,6 +479,18 @@ def _check_values(values: dict[str, dict[str, Any]], source: str) -> None:
         raise ConfigError(
             f"{source}: database.url: expected a URL such as sqlite:///instance/statuspage.db"
         )
+
+
+def _check_networks(value: list, dotted: str, source: str) -> None:
+    """Refuse a list that is not of CIDR strings, naming the setting."""
+    from statuspage.delivery.netguard import parse_networks
+
+    if not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{source}: {dotted}: expected an array of strings")
+    try:
+        parse_networks(value)
+    except StatuspageError as exc:
+        raise ConfigError(f"{source}: {dotted}: {exc}") from None
 
 
 def database_uri(url: str, base: Path) -> str:

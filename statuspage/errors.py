@@ -5,7 +5,8 @@ StatuspageError                 base: a problem we can describe to the user in o
 ├── ValidationError             input was refused (carries the field name)
 ├── NotFound                    the thing asked for does not exist
 ├── PermissionDenied            the caller may not do this
-└── Conflict                    the request clashes with the current state
+├── Conflict                    the request clashes with the current state
+└── DatabaseUnavailable         the database cannot be reached now (503, try again)
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ class StatuspageError(Exception):
 
     http_status = 500
     code = "error"
+    #: Seconds after which the same request may succeed (sent as Retry-After); None: never.
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -58,3 +61,17 @@ class Conflict(StatuspageError):
 
     http_status = 409
     code = "conflict"
+
+
+class DatabaseUnavailable(StatuspageError):
+    """The database cannot be reached (down, restarting, locked): the request may be repeated."""
+
+    http_status = 503
+    code = "database_unavailable"
+    retry_after = 5
+
+    def __init__(self, message: str = "", *, field: str | None = None) -> None:
+        super().__init__(
+            message or "The database cannot be reached at the moment; try again in a few seconds.",
+            field=field,
+        )

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
+import importlib
 import os
+import signal
 import socket
+import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from statuspage.config import ENV_PREFIX
@@ -20,11 +26,14 @@ CONFIG_ENV = ENV_PREFIX + "CONFIG"
 #: changed page at once: p99 of `/` while publishing was 2-4 times worse with 2 or 5 threads.
 THREADS_PER_WORKER = 1
 
+#: prctl(2): the signal the kernel sends a process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
 
 def serve(
     *, host: str, port: int, workers: int, config_file: str | None = None, target: str = TARGET
 ) -> None:
-    """Serve the app on host:port with `workers` processes until interrupted.
+    """Serve the app on host:port with `workers` processes until SIGTERM or SIGINT.
 
     `target` names the app factory ("module:function"); benchmarks pass their own.
     """
@@ -41,11 +50,41 @@ def serve(
         workers=workers,
         blocking_threads=THREADS_PER_WORKER,
         interface=Interfaces.WSGI,
-        factory=True,
         websockets=False,
         working_dir=Path.cwd(),
+        # A dead worker is replaced at once (granian exits 1 when one dies again within 5.5 s
+        # of its replacement); without this, one dead worker made the master stop them all.
+        # On SIGTERM the workers stop listening and finish the requests in hand first.
+        respawn_failed_workers=True,
     )
-    server.serve()
+    server.serve(target_loader=partial(load_in_worker, master=os.getpid(), cwd=str(Path.cwd())))
+
+
+def load_in_worker(target: str, *, master: int, cwd: str) -> Callable:
+    """Build the app in a worker process, once the worker is bound to die with its master."""
+    die_with_master(master)
+    sys.path.insert(0, cwd)  # as granian does, so a target next to the working folder loads
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)()
+
+
+def die_with_master(master: int) -> None:
+    """Have the kernel send this worker SIGTERM when its master dies, even by SIGKILL."""
+    # Otherwise orphans keep the port and the next `statuspage serve` fails with "Address
+    # already in use". SIGTERM, not SIGKILL: an orphan stops listening at once and finishes
+    # the requests in hand.
+    # A forked worker inherits the master's handlers, which only flag the master's own loop:
+    # until granian installs the worker's handlers, SIGTERM and SIGINT must simply end it.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != master:
+        # The master died before the prctl took effect: nobody will signal us.
+        os._exit(1)
 
 
 def check_address(host: str, port: int) -> None:

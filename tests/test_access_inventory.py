@@ -99,7 +99,7 @@ RULES: dict[str, str] = {
     "api_v1.post_maintenance_update": PUBLISH,
     "api_v1.messages": READ,
     "api_v1.message": READ,
-    "api_v1.preview_message": READ,
+    "api_v1.preview_message": PUBLISH,
 }
 
 PROTECTED_BLUEPRINTS = ("admin", "api_v1")

@@ -787,14 +787,22 @@ def test_message_shows_every_version_with_its_author(setup, viewer_api):
     assert first["content_hash"] != second["content_hash"] and first["created_at"]
 
 
-def test_unknown_message_is_404(setup, viewer_api):
+def test_unknown_message_is_404(setup, viewer_api, editor_api):
     assert_error(viewer_api.get("/api/v1/messages/no-such-message"), 404)
-    response = viewer_api.post("/api/v1/messages/no-such-message/preview", {"variables": {}})
+    response = editor_api.post("/api/v1/messages/no-such-message/preview", {"variables": {}})
     assert_error(response, 404)
 
 
-def test_preview_fills_the_message_and_publishes_nothing(setup, viewer_api):
+def test_preview_needs_the_publish_permission(setup, viewer_api):
+    # A preview renders Markdown, the costliest request there is: only those who may publish.
     response = viewer_api.post(
+        "/api/v1/messages/outage-investigating/preview", {"variables": {"component": "API"}}
+    )
+    assert "viewer" in assert_error(response, 403, code="forbidden")["message"]
+
+
+def test_preview_fills_the_message_and_publishes_nothing(setup, editor_api):
+    response = editor_api.post(
         "/api/v1/messages/outage-investigating/preview",
         {"variables": {"component": "<b>API</b> {{7*7}}"}},
     )
@@ -806,21 +814,21 @@ def test_preview_fills_the_message_and_publishes_nothing(setup, viewer_api):
     assert count(IncidentUpdate) == 0 and count(Incident) == 0
 
 
-def test_preview_of_a_maintenance_message(setup, viewer_api):
-    response = viewer_api.post(
+def test_preview_of_a_maintenance_message(setup, editor_api):
+    response = editor_api.post(
         "/api/v1/messages/maintenance-started/preview",
         {"variables": {"component": "API", "window_end": "01:00 UTC"}},
     )
     assert response.status_code == 200 and response.get_json()["status"] == "in_progress"
 
 
-def test_preview_errors_name_the_field(setup, viewer_api):
+def test_preview_errors_name_the_field(setup, editor_api):
     path = "/api/v1/messages/outage-investigating/preview"
-    assert_error(viewer_api.post(path, {"variables": {}}), 422, field="variables.component")
+    assert_error(editor_api.post(path, {"variables": {}}), 422, field="variables.component")
     assert_error(
-        viewer_api.post(path, {"variables": {"component": "A"}, "version": 9}), 422, "version"
+        editor_api.post(path, {"variables": {"component": "A"}, "version": 9}), 422, "version"
     )
-    assert_error(viewer_api.post(path, {"vars": {}}), 422, field="vars")
+    assert_error(editor_api.post(path, {"vars": {}}), 422, field="vars")
 
 
 def test_maintenance_update_can_extend_the_window(setup, editor_api, targets):

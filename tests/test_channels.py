@@ -121,13 +121,12 @@ def test_webhook_body_is_json_with_type_timestamp_and_data(receiver):
     assert body["data"]["links"][0]["url"] == "https://status.example.com/ack/abc"
 
 
-def test_webhook_without_whsec_prefix_signs_with_the_secret_bytes(receiver):
+def test_webhook_without_whsec_prefix_is_refused_and_retried(receiver):
+    # Standard Webhooks libraries base64-decode any secret: none could verify one signed raw.
     table = {"ops": {"type": "webhook", "url": receiver.url(), "secret_env": "PLAIN"}}
-    deliver(table, "webhook", payload(), environ={"PLAIN": "s3cret"})
-    request = receiver.requests[0]
-    signed = f"{KEY}.{request.headers['webhook-timestamp']}.".encode() + request.body
-    digest = hmac.new(b"s3cret", signed, hashlib.sha256).digest()
-    assert request.headers["webhook-signature"] == "v1," + base64.b64encode(digest).decode()
+    result = deliver(table, "webhook", payload(), environ={"PLAIN": "s3cret"})
+    assert result.outcome is Outcome.RETRY and "not a Standard Webhooks secret" in result.error
+    assert receiver.requests == []
 
 
 def test_webhook_secret_missing_from_environment_is_retried_not_dropped(receiver):
@@ -152,7 +151,11 @@ def test_webhook_sends_a_ready_made_envelope_as_the_body(receiver):
 
 def test_a_guarded_webhook_goes_to_the_checked_address(receiver):
     table = {"ops": {"type": "webhook", "url": f"http://localhost:{receiver.port}/hook"}}
-    allow = {"webhook_allow_http": True, "webhook_allow_networks": ["127.0.0.0/8", "::1/128"]}
+    allow = {
+        "webhook_allow_http": True,
+        "webhook_allow_networks": ["127.0.0.0/8", "::1/128"],
+        "webhook_allow_ports": [receiver.port],
+    }
     result = deliver(table, "webhook", payload(guarded=True), subscribers=allow)
     assert result.sent, result.error
     assert receiver.requests[0].headers["host"] == f"localhost:{receiver.port}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import tomllib
 from pathlib import Path
@@ -61,7 +62,7 @@ notify = ["ops-slack", "pager"]
 """
 
 ENV = {
-    "HOOK_SECRET": "whsec_x",
+    "HOOK_SECRET": "whsec_" + "A" * 32,  # 24 bytes
     "OPS_SLACK_URL": "https://hooks.slack.invalid/x",
     "LEADS_TEAMS_URL": "https://teams.invalid/x",
     "PD_ROUTING_KEY": "k",
@@ -183,6 +184,32 @@ def test_empty_secret_counts_as_missing():
         "esc.toml: channels.hook.secret_env: environment variable HOOK_SECRET is not set "
         "(this channel's messages will fail until it is)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("secret", "why"),
+    [
+        ("s3cret-from-a-password-manager", "it does not start with whsec_"),
+        ("whsec_not base64!", "what follows whsec_ is not base64"),
+        ("whsec_", "it is empty after whsec_"),
+        ("whsec_" + base64.b64encode(b"short").decode(), "it decodes to 5 bytes, not 24 to 64"),
+        ("whsec_" + base64.b64encode(bytes(65)).decode(), "it decodes to 65 bytes, not 24 to 64"),
+    ],
+)
+def test_a_webhook_secret_standard_webhooks_libraries_cannot_use_is_a_problem(secret, why):
+    problems = check_escalation(parse(CHANNELS + PATH), {**ENV, "HOOK_SECRET": secret})
+    assert problems == [
+        "esc.toml: channels.hook.secret_env: environment variable HOOK_SECRET is not a Standard "
+        f"Webhooks secret ({why}): expected whsec_ and the base64 of 24 to 64 random bytes, "
+        'e.g. "whsec_$(openssl rand -base64 32)"'
+    ]
+
+
+@pytest.mark.parametrize("size", [24, 32, 64])
+def test_a_standard_webhooks_secret_is_fine_padded_or_not(size):
+    encoded = base64.b64encode(bytes(range(size))).decode()
+    for secret in (f"whsec_{encoded}", f"whsec_{encoded.rstrip('=')}"):
+        assert check_escalation(parse(CHANNELS + PATH), {**ENV, "HOOK_SECRET": secret}) == []
 
 
 def test_unknown_channel_in_a_path_stops_start_up_with_one_line(tmp_path):

@@ -440,15 +440,6 @@ def test_healthz_answers_ok_when_the_database_answers(client):
     assert response.headers["Cache-Control"] == "no-store"
 
 
-def test_healthz_answers_503_when_the_database_is_unreachable(make_app, tmp_path):
-    unreachable = tmp_path / "a-directory-not-a-database"
-    unreachable.mkdir()
-    app = make_app(database={"url": f"sqlite:///{unreachable}"})
-    response = app.test_client().get("/healthz")
-    assert response.status_code == 503
-    assert response.get_json() == {"status": "unavailable"}
-
-
 def test_badge_shows_the_overall_status(sample, client):
     response = client.get("/badge.svg")
     assert response.status_code == 200

@@ -33,7 +33,11 @@ from statuspage.publishing.publish import Draft, correct_update, publish, set_co
 from tests.support import NOW
 
 UTC = ZoneInfo("UTC")
-HOOK_CONFIG = {"webhook_allow_http": True, "webhook_allow_networks": ["127.0.0.0/8"]}
+HOOK_CONFIG = {
+    "webhook_allow_http": True,
+    "webhook_allow_networks": ["127.0.0.0/8"],
+    "webhook_allow_ports": ["1-65535"],
+}
 
 
 @pytest.fixture

@@ -253,7 +253,11 @@ def test_a_redirect_to_loopback_is_not_followed(make_app, sink):
         ) as outside,
     ):
         app = build(
-            make_app, sink, webhook_allow_http=True, webhook_allow_networks=["127.0.0.1/32"]
+            make_app,
+            sink,
+            webhook_allow_http=True,
+            webhook_allow_networks=["127.0.0.1/32"],
+            webhook_allow_ports=[outside.port, inside.port],
         )
         with app.app_context():
             webhook_subscriber(outside.url("/hook"))

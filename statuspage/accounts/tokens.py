@@ -75,6 +75,13 @@ def user_for(text: str, *, now: datetime) -> tuple[User, ApiToken] | None:
     return token.user, token
 
 
+def touch(token_id: int, used_at: datetime | None) -> None:
+    """Record when a token was last used (in the caller's write transaction)."""
+    token = db.session.get(ApiToken, token_id)
+    if token is not None and used_at is not None:
+        token.last_used_at = used_at
+
+
 def get_token(token_id: int, *, user: User | None = None) -> ApiToken:
     """Return a token (only one of `user`'s unless `user` is None, meaning any), or NotFound."""
     token = db.session.get(ApiToken, token_id)

@@ -177,7 +177,7 @@ def demo(email: str, config_file: str | None) -> None:
 )
 @config_option
 def serve(host: str | None, port: int | None, workers: int | None, config_file: str | None) -> None:
-    """Serve the site over HTTP until interrupted."""
+    """Serve the site over HTTP until SIGTERM or Ctrl+C; requests in flight finish first."""
     with app_context(config_file) as app:
         require_current_schema()
         settings = app.config["STATUSPAGE"].server

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from pathlib import Path
@@ -12,6 +11,7 @@ import sqlalchemy as sa
 
 from statuspage import backup as backups
 from statuspage import export as exporter
+from statuspage import logs
 from statuspage.cli import app_context, config_option, require_current_schema
 from statuspage.db.extensions import db
 from statuspage.errors import StatuspageError
@@ -63,8 +63,7 @@ def export(
         if not on_publish:
             click.echo(_describe(exporter.export(app, directory, months=months)))
             return
-        if not logging.getLogger().handlers:
-            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        logs.configure()
         stop = threading.Event()
         previous = {
             sig: signal.signal(sig, lambda *_: stop.set())
@@ -111,7 +110,9 @@ def _sqlite_or_advice(url: sa.URL, file: Path, command: str) -> Path:
 def backup(file: Path, force: bool, config_file: str | None) -> None:
     """Copy the SQLite database to FILE, consistently, while the site keeps running.
 
-    For PostgreSQL it prints the pg_dump and pg_restore commands to use instead.
+    The copy is checked (PRAGMA integrity_check, schema revision) before it is named FILE; one
+    that fails is removed, and the command exits 1. For PostgreSQL it prints the pg_dump and
+    pg_restore commands to use instead.
     """
     with app_context(config_file):
         url = _database_url()
@@ -119,7 +120,7 @@ def backup(file: Path, force: bool, config_file: str | None) -> None:
     info = backups.backup_sqlite(path, file, force=force)
     click.echo(
         f"backed up {path} to {info.path} ({info.bytes / 1e6:.1f} MB, "
-        f"schema revision {info.revision or 'none'})"
+        f"schema revision {info.revision or 'none'}, integrity checked)"
     )
 
 

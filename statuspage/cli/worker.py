@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 import click
 
+from statuspage import logs
 from statuspage.cli import app_context, config_option, require_current_schema
+from statuspage.config import load_settings
 from statuspage.delivery.worker import run_worker
 
 COMMANDS: list[click.Command] = []
@@ -26,8 +26,9 @@ def worker(once: bool, config_file: str | None) -> None:
     message in hand and exits; a worker killed outright loses nothing: its messages are
     taken over by another worker after `worker.lease_seconds`.
     """
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logs.configure()
+    # The web app runs without a malformed escalation config; the worker refuses it (one line).
+    load_settings(config_file)
     with app_context(config_file) as app:
         require_current_schema()
         run_worker(app, once=once)

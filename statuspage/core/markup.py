@@ -7,6 +7,7 @@ import html as html_lib
 import markdown
 import nh3
 
+from statuspage.core.bounded_markdown import BoundedMarkdown, BoundedTables
 from statuspage.core.text import clean_text
 
 ALLOWED_TAGS = {
@@ -44,8 +45,15 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"align"}
 ALLOWED_SCHEMES = {"http", "https", "mailto"}
 
 
-def _markdown() -> markdown.Markdown:
-    md = markdown.Markdown(extensions=["sane_lists", "tables"], output_format="html")
+def _markdown(*, bounded: bool = True) -> markdown.Markdown:
+    # Bounded: stock Python-Markdown takes minutes on some texts (core/bounded_markdown.py); the
+    # stock one is kept for the tests that compare the two.
+    if bounded:
+        md: markdown.Markdown = BoundedMarkdown(
+            extensions=["sane_lists", BoundedTables()], output_format="html"
+        )
+    else:
+        md = markdown.Markdown(extensions=["sane_lists", "tables"], output_format="html")
     # Raw HTML in the source is shown as text, never passed through: editors write Markdown.
     md.preprocessors.deregister("html_block")
     md.inlinePatterns.deregister("html")

@@ -20,6 +20,7 @@ T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
+PG_CONNECT_TIMEOUT_S = 5
 
 
 def engine_options(uri: str) -> dict:
@@ -27,7 +28,10 @@ def engine_options(uri: str) -> dict:
     if uri.startswith("sqlite"):
         # Autocommit at the driver level; we issue BEGIN ourselves (see `_sqlite_begin`).
         return {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000, "isolation_level": None}}
-    return {"pool_pre_ping": True}
+    # A host that drops packets would otherwise hold a web thread for minutes per connection
+    # attempt; a `connect_timeout` in the URL's query still wins over this default.
+    connect = {} if "connect_timeout=" in uri else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+    return {"pool_pre_ping": True, "connect_args": connect}
 
 
 def init_app(app: Flask) -> None:

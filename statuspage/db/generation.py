@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from datetime import datetime
@@ -14,8 +15,12 @@ from sqlalchemy.orm import Session
 
 from statuspage.clock import utcnow
 from statuspage.core.times import as_utc
+from statuspage.db.availability import is_unreachable
 from statuspage.db.extensions import db
 from statuspage.db.models import PUBLIC_MODELS, SiteState
+from statuspage.errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
 
 _BUMPED = "statuspage_generation_bumped"
 
@@ -80,32 +85,50 @@ class Reader:
     """Read the generation on every request for microseconds, not the ORM's hundreds.
 
     Each thread keeps its own driver connection in autocommit (outside the pool, so a request
-    never waits for one), with a staleness bound from the config (0: read every time).
+    never waits for one), with a staleness bound from the config (0: read every time). While
+    the database cannot be reached, the process tries it at most once every `retry_seconds`
+    and answers DatabaseUnavailable in between, so an outage costs no connection attempt per
+    request; `confirmed_age` tells the web side how old its last rendered bytes are.
     """
 
     QUERY = "SELECT generation, changed_at FROM site_state WHERE id = 1"
 
-    def __init__(self, engine: sa.Engine, *, max_staleness: float = 0.0) -> None:
+    def __init__(
+        self, engine: sa.Engine, *, max_staleness: float = 0.0, retry_seconds: float = 1.0
+    ) -> None:
         self.engine = engine
         self.max_staleness = max_staleness
+        self.retry_seconds = retry_seconds
         self._local = threading.local()
         self._opened: list[Any] = []
         self._lock = threading.Lock()
         self._last: tuple[Any, Any, tuple[int, datetime | None]] = (None, None, (0, None))
         self._read_at: float | None = None  # never read yet
+        #: When the database stopped answering (None: it answers), and when to try it again.
+        self._failing_since: float | None = None
+        self._retry_at = 0.0
         sa.event.listen(engine, "engine_disposed", lambda _engine: self.close())
 
     def read(self) -> tuple[int, datetime | None]:
         """The current generation and when it moved (see `read`), within the staleness bound."""
         read_at = self._read_at
-        if read_at is not None and time.monotonic() - read_at < self.max_staleness:
+        now = time.monotonic()
+        if read_at is not None and now - read_at < self.max_staleness:
             return self._last[2]
+        if self._failing_since is not None and now < self._retry_at:
+            raise DatabaseUnavailable()
         try:
-            row = self._fetch()
-        except Exception:
-            # A dropped connection (database restart): open a new one on the next request.
-            self._discard()
+            row = self._fetch_or_reconnect()
+        except Exception as exc:
+            if is_unreachable(exc):
+                self._failed(exc)
             raise
+        if self._failing_since is not None:
+            log.warning(
+                "the database answers again (unreachable for %.1f s)",
+                time.monotonic() - self._failing_since,
+            )
+            self._failing_since = None
         number, changed = (row[0], row[1]) if row else (0, None)
         last_number, last_changed, value = self._last
         if number != last_number or changed != last_changed:
@@ -113,6 +136,37 @@ class Reader:
             self._last = (number, changed, value)
         self._read_at = time.monotonic()
         return value
+
+    def confirmed_age(self, generation: int) -> float | None:
+        """Seconds since `generation` was last read as the current one; None if the last read
+        found another generation (or none was read yet)."""
+        read_at = self._read_at
+        if read_at is None or self._last[2][0] != generation:
+            return None
+        return time.monotonic() - read_at
+
+    def _failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        self._retry_at = now + self.retry_seconds
+        if self._failing_since is None:
+            self._failing_since = now
+            log.warning("the database cannot be reached: %s", _first_line(exc))
+
+    def _fetch_or_reconnect(self) -> tuple | None:
+        kept = getattr(self._local, "conn", None) is not None
+        try:
+            return self._fetch()
+        except Exception:
+            # A dropped connection (database restart, idle timeout): open a new one.
+            self._discard()
+            if not kept:
+                raise
+        # The kept connection may have died while the database is fine: one fresh try decides.
+        try:
+            return self._fetch()
+        except Exception:
+            self._discard()
+            raise
 
     def _fetch(self) -> tuple | None:
         conn = getattr(self._local, "conn", None)
@@ -156,6 +210,11 @@ class Reader:
             with contextlib.suppress(Exception):
                 conn.close()
         self._local = threading.local()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _as_datetime(value: Any) -> datetime | None:

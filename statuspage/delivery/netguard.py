@@ -1,10 +1,12 @@
 """SSRF guard for URLs that users supply (webhook subscriptions): check, resolve, pin.
 
 A URL is refused unless every address its host resolves to is a public unicast address (or in
-the operator's allow-list). The request is then made to the checked address itself, with the
-original host name for the Host header and TLS (SNI and certificate check), so a DNS answer that
-changes between the check and the connection (rebinding) cannot send it elsewhere. Redirects are
-never followed; callers check again at send time.
+the operator's allow-list) and its port is 443 or 80 (or in the operator's list of ports: a
+public address's Redis or SMTP port is no webhook receiver). The request is then made to the
+checked address itself, with the original host name for the Host header and TLS (SNI and
+certificate check), so a DNS answer that changes between the check and the connection
+(rebinding) cannot send it elsewhere. Redirects are never followed; callers check again at send
+time.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Sequence[str]]
 
 MAX_URL = 2000
+#: The ports webhooks may always go to; others only when `[subscribers] webhook_allow_ports` says.
+DEFAULT_PORTS = (443, 80)
 
 # Blocks Python's `is_global` does not cover, or covers differently across versions.
 _BLOCKED = tuple(
@@ -60,10 +64,22 @@ class Policy:
 
     allow_http: bool = False
     allow_networks: tuple[Network, ...] = field(default=())
+    #: Ports allowed besides DEFAULT_PORTS, as inclusive (low, high) ranges.
+    allow_ports: tuple[tuple[int, int], ...] = field(default=())
 
     @classmethod
-    def from_settings(cls, allow_http: bool, cidrs: Iterable[str]) -> Policy:
-        return cls(allow_http=allow_http, allow_networks=tuple(parse_networks(cidrs)))
+    def from_settings(
+        cls, allow_http: bool, cidrs: Iterable[str], ports: Iterable[int | str] = ()
+    ) -> Policy:
+        return cls(
+            allow_http=allow_http,
+            allow_networks=tuple(parse_networks(cidrs)),
+            allow_ports=tuple(parse_ports(ports)),
+        )
+
+    def allows_port(self, port: int) -> bool:
+        """Whether requests may go to `port`."""
+        return port in DEFAULT_PORTS or any(low <= port <= high for low, high in self.allow_ports)
 
 
 def parse_networks(cidrs: Iterable[str]) -> list[Network]:
@@ -75,6 +91,22 @@ def parse_networks(cidrs: Iterable[str]) -> list[Network]:
         except ValueError:
             raise ValidationError(f"not a network in CIDR form: {cidr!r}") from None
     return networks
+
+
+def parse_ports(items: Iterable[int | str]) -> list[tuple[int, int]]:
+    """Parse ports (8443) and ranges ("8000-8999"), raising ValidationError naming the bad one."""
+    ranges = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool):
+            low = high = item
+        elif isinstance(item, str) and re.fullmatch(r"[0-9]{1,5}-[0-9]{1,5}", item.strip()):
+            low, high = (int(part) for part in item.strip().split("-"))
+        else:
+            raise ValidationError(f'not a port or a range of ports like "8000-8999": {item!r}')
+        if not 1 <= low <= high <= 65535:
+            raise ValidationError(f"not a port or a range of ports within 1-65535: {item!r}")
+        ranges.append((low, high))
+    return ranges
 
 
 @dataclass(frozen=True)
@@ -191,6 +223,10 @@ def check_url(url: str, policy: Policy = Policy(), *, resolve: Resolver | None =
         reason = forbidden_reason(address, policy)
         if reason:
             raise UnsafeURL(f"refused: {host} resolves to {reason}", field="url")
+    if not policy.allows_port(port):
+        raise UnsafeURL(
+            f"refused: port {port} is not a webhook port (use 443, the https port)", field="url"
+        )
     return Target(url=url, scheme=scheme, host=host, port=port, addresses=tuple(addresses))
 
 

@@ -16,6 +16,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from statuspage.core import notifications
+from statuspage.core.addresses import rate_key
 from statuspage.db.extensions import db
 from statuspage.db.models import Component, LoginAttempt, Subscriber
 from statuspage.delivery.netguard import Policy, Resolver, check_url
@@ -55,7 +56,11 @@ def new_secret() -> str:
 
 def webhook_policy(settings: Mapping[str, Any]) -> Policy:
     """The SSRF policy for subscriber webhooks, from `settings.subscribers`."""
-    return Policy.from_settings(settings["webhook_allow_http"], settings["webhook_allow_networks"])
+    return Policy.from_settings(
+        settings["webhook_allow_http"],
+        settings["webhook_allow_networks"],
+        settings["webhook_allow_ports"],
+    )
 
 
 # -- links --------------------------------------------------------------------------------------
@@ -93,8 +98,8 @@ def _count(key: str, since: datetime) -> int:
 
 
 def count_signup(ip: str, now: datetime) -> None:
-    """Count a sign-up attempt from `ip`; raise TooManySignups over the hourly limit."""
-    key = f"subscribe:ip:{ip}"[:300]
+    """Count a sign-up attempt from `ip` (its IPv6 /64); raise TooManySignups over the limit."""
+    key = f"subscribe:ip:{rate_key(ip)}"[:300]
     limit = subscriber_settings()["signups_per_address_per_hour"]
     if _count(key, now - IP_WINDOW) >= limit:
         raise TooManySignups(

@@ -7,12 +7,20 @@ expands a publish's one fan-out row into a row per subscriber when it settles it
 It keeps nothing in memory that a `kill -9` could lose: every message is committed as sent or
 failed before the next one starts, and the messages a dead worker had claimed are taken over
 by another worker when their lease runs out (at-least-once delivery).
+
+When the database cannot be reached, the worker waits for it with backoff (`Outage`) and then
+hands back what it held: the outcome of the message it had just sent is recorded (kept in
+memory meanwhile, so the message is not sent again) and the rest of its batch is released,
+to be claimed at once rather than after the lease. Only if the worker stops or dies during
+the outage, or another worker takes the messages over first (an outage longer than the
+lease), are they sent again once their lease runs out.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import secrets
 import signal
 import socket
@@ -20,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
@@ -27,18 +36,26 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask
 
+from statuspage import logs
 from statuspage.clock import utcnow
 from statuspage.config import Settings
 from statuspage.db import rollup
+from statuspage.db.availability import is_unreachable
 from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
 from statuspage.delivery import channels, outbox, subscriber_delivery
 from statuspage.delivery import escalation as runtime
+from statuspage.errors import ConfigError
 from statuspage.publishing import maintenance
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+#: Waits between tries while the database cannot be reached: the first, and the longest
+#: (doubling in between), so a worker notices within seconds that the database is back.
+OUTAGE_FIRST_WAIT = 0.5
+OUTAGE_LONGEST_WAIT = 5.0
 
 
 class Stopper:
@@ -82,6 +99,46 @@ class Stopper:
                 signal.signal(sig, handler)
 
 
+class Outage:
+    """Waits with backoff while the database cannot be reached; logs its start and end once."""
+
+    def __init__(self, stopper: Stopper, *, patient: bool = True) -> None:
+        self.stopper = stopper
+        #: Whether to wait for the database at all (not in a `--once` run, which exits).
+        self.patient = patient
+        self.since: float | None = None
+        self.wait = OUTAGE_FIRST_WAIT
+
+    def wait_after(self, exc: BaseException) -> None:
+        """Note a failure for want of the database, then sleep before the next try."""
+        if self.since is None:
+            self.since = time.monotonic()
+            self.wait = OUTAGE_FIRST_WAIT
+            log.warning("the database cannot be reached (%s); waiting for it", _first_line(exc))
+        # Jittered, so workers do not all come back at the same instant.
+        self.stopper.sleep(random.uniform(self.wait / 2, self.wait))
+        self.wait = min(self.wait * 2, OUTAGE_LONGEST_WAIT)
+
+    def ended(self) -> None:
+        """The database answered."""
+        if self.since is not None:
+            log.warning("the database answers again (after %.1f s)", time.monotonic() - self.since)
+            self.since = None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _reset_session() -> None:
+    """Roll the session back after a failure; with the connection gone that may fail too."""
+    try:
+        db.session.rollback()
+    except Exception:
+        log.debug("rollback after a failure failed", exc_info=True)
+
+
 def new_worker_id() -> str:
     """A name for this worker in `claimed_by`: host, process and a random suffix."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"[:100]
@@ -98,8 +155,14 @@ def run_worker(
 ) -> int:
     """Run cycles until stopped, or with `once` until a cycle finds nothing to do.
 
-    Returns how many messages were attempted.
+    Returns how many messages were attempted. Refuses (ConfigError) an app whose escalation
+    config was set aside as malformed: the web app runs without it, the worker must not.
     """
+    escalation_error = app.config["STATUSPAGE"].escalation_error
+    if escalation_error:
+        raise ConfigError(escalation_error)
+    # Webhook URLs are secrets and httpx logs each one it posts to: quiet it, redact the rest.
+    logs.install()
     worker_id = worker_id or new_worker_id()
     stopper = Stopper(stop_event)
     attempted = 0
@@ -107,19 +170,25 @@ def run_worker(
         settings: Settings = app.config["STATUSPAGE"]
         own_session = session is None
         session = session or channels.Session(settings)
+        outage = Outage(stopper, patient=not once)
         log.info("worker %s started", worker_id)
         try:
             while not stopper.stopped:
                 try:
-                    sent = run_cycle(settings, session, worker_id, stopper, clock)
-                except Exception:
+                    sent = run_cycle(settings, session, worker_id, stopper, clock, outage)
+                except Exception as exc:
                     if once:
                         raise
-                    # The database went away, or a bug: log it and try again after a pause.
-                    # Claimed messages are safe: their leases run out and they are retried.
+                    _reset_session()
+                    if is_unreachable(exc):
+                        outage.wait_after(exc)  # and try again, sooner than a poll if it is back
+                        continue
+                    # A bug: log it and try again after a pause. Claimed messages are safe:
+                    # their leases run out and they are retried.
                     log.exception("worker cycle failed")
-                    db.session.rollback()
                     sent = 0
+                else:
+                    outage.ended()
                 attempted += sent
                 # Messages written by the timed work are delivered in the same cycle, so a
                 # cycle that attempted nothing means nothing is due.
@@ -141,20 +210,23 @@ def run_cycle(
     worker_id: str,
     stopper: Stopper,
     clock: Clock = utcnow,
+    outage: Outage | None = None,
 ) -> int:
     """Advance runs, tick maintenances, then deliver one batch; return messages attempted."""
     now = clock()
     _isolated(advance_runs, now)
     _isolated(tick_maintenances, now, ZoneInfo(settings.site["time_zone"]))
     _isolated(rollup.tick, now, ZoneInfo(settings.site["time_zone"]))
-    return deliver_batch(settings, session, worker_id, stopper, clock)
+    return deliver_batch(settings, session, worker_id, stopper, clock, outage)
 
 
 def _isolated(step: Callable[..., object], *args: Any) -> None:
     """Run one kind of timed work; its failure is logged and must not hold up deliveries."""
     try:
         step(*args)
-    except Exception:
+    except Exception as exc:
+        if is_unreachable(exc):
+            raise  # nothing else can be done without the database: the cycle waits for it
         log.exception("%s failed", step.__name__)
         db.session.rollback()
 
@@ -192,6 +264,7 @@ def deliver_batch(
     worker_id: str,
     stopper: Stopper,
     clock: Clock = utcnow,
+    outage: Outage | None = None,
 ) -> int:
     """Claim a batch and deliver it, committing each outcome; return how many were attempted."""
     worker = settings.worker
@@ -202,21 +275,125 @@ def deliver_batch(
     policy = outbox.Policy.from_settings(worker)
     margin = lease_margin(lease)
     attempted = 0
+    unsettled: Unsettled | None = None
+    rest: list[Any] = []
+    failure: Exception | None = None
     try:
         for index, message in enumerate(batch):
             assert message.lease_until is not None
             if stopper.stopped or clock() > message.lease_until - margin:
                 # Stopping, or too little lease left to finish before someone takes it over:
                 # hand the rest back rather than risk sending them twice.
-                with write_transaction():
-                    for rest in batch[index:]:
-                        outbox.release(rest)
+                rest = batch[index:]
                 break
-            deliver_one(session, message, policy, clock)
+            try:
+                result = attempt(session, message, clock)
+            except Exception as exc:
+                if not is_unreachable(exc):
+                    raise
+                rest, failure = batch[index:], exc  # nothing was sent: all of it goes back
+                break
             attempted += 1
+            unsettled = Unsettled(message, result, clock())
+            try:
+                with write_transaction():
+                    unsettled.settle(policy)
+            except Exception as exc:
+                if not is_unreachable(exc):
+                    raise
+                rest, failure = batch[index + 1 :], exc  # sent, not yet recorded: keep it
+                break
+            unsettled = None
     finally:
         session.end_batch()
+    if rest or failure is not None:
+        hand_back(rest, unsettled, policy, failure, outage or Outage(stopper))
     return attempted
+
+
+@dataclass
+class Unsettled:
+    """A message attempted whose outcome is not committed yet: recorded, or retried later."""
+
+    message: Any
+    result: channels.Result
+    at: datetime
+
+    def settle(self, policy: outbox.Policy) -> None:
+        """Record the outcome in the current transaction and log it."""
+        message, result = self.message, self.result
+        subscribers = _subscriber_rows(message)
+        if subscribers is not None:
+            # Counted against the subscriber as well: the subscribers service owns both halves.
+            kept = subscribers[1](message, result, self.at, policy=policy)
+        elif result.sent:
+            kept = outbox.mark_sent(message, self.at, status=result.status)
+        else:
+            kept = outbox.mark_failed(message, result, self.at, policy=policy)
+        if not kept:
+            log.warning("%s: another worker took the message over", message.idempotency_key)
+        elif result.sent:
+            log.info("sent %s via %s (%s)", message.idempotency_key, message.channel, result.status)
+        else:
+            log.warning(
+                "%s via %s: %s (attempt %d): %s",
+                message.idempotency_key,
+                message.channel,
+                result.outcome.value,
+                message.attempts,
+                result.error,
+            )
+
+
+def hand_back(
+    rest: list[Any],
+    unsettled: Unsettled | None,
+    policy: outbox.Policy,
+    failure: Exception | None,
+    outage: Outage,
+) -> None:
+    """Record `unsettled` and release `rest` in one transaction, waiting for the database first
+    if it failed (`failure`). Gives up only when the worker is stopping (or runs `--once`):
+    then the messages wait for their lease, and `unsettled` may be sent again."""
+    while True:
+        if failure is not None:
+            if outage.stopper.stopped or not outage.patient:
+                log.warning(
+                    "giving up on the database: %d claimed messages wait for their lease%s",
+                    len(rest) + (unsettled is not None),
+                    f"; {unsettled.message.idempotency_key} may be sent again" if unsettled else "",
+                )
+                return
+            outage.wait_after(failure)
+        try:
+            with write_transaction():
+                if unsettled is not None:
+                    unsettled.settle(policy)
+                for message in rest:
+                    outbox.release(message)
+        except Exception as exc:
+            if not is_unreachable(exc):
+                raise
+            _reset_session()
+            failure = exc
+            continue
+        outage.ended()
+        return
+
+
+def attempt(session: channels.Session, message: Any, clock: Clock = utcnow) -> channels.Result:
+    """Send one claimed message (subscriber rows are resolved against the database first)."""
+    delivery = channels.Delivery(
+        key=message.idempotency_key,
+        channel=message.channel,
+        kind=message.kind,
+        payload=message.payload,
+    )
+    subscribers = _subscriber_rows(message)
+    if subscribers is not None:
+        # Resolved against the subscriber as it is now (unsubscribed, disabled...).
+        return subscribers[0](session, delivery, now=clock())
+    return session.deliver(delivery)
 
 
 def deliver_one(
@@ -226,39 +403,7 @@ def deliver_one(
     clock: Clock = utcnow,
 ) -> channels.Result:
     """Send one claimed message and commit what happened to it."""
-    delivery = channels.Delivery(
-        key=message.idempotency_key,
-        channel=message.channel,
-        kind=message.kind,
-        payload=message.payload,
-    )
-    subscribers = _subscriber_rows(message)
-    if subscribers is not None:
-        # Resolved against the subscriber as it is now (unsubscribed, disabled...), and its
-        # outcome counted against it: the subscribers service owns both halves.
-        send, settle = subscribers
-        result = send(session, delivery, now=clock())
-        with write_transaction():
-            kept = settle(message, result, clock(), policy=policy)
-    else:
-        result = session.deliver(delivery)
-        with write_transaction():
-            now = clock()
-            if result.sent:
-                kept = outbox.mark_sent(message, now, status=result.status)
-            else:
-                kept = outbox.mark_failed(message, result, now, policy=policy)
-    if not kept:
-        log.warning("%s: another worker took the message over", message.idempotency_key)
-    elif result.sent:
-        log.info("sent %s via %s (%s)", message.idempotency_key, message.channel, result.status)
-    else:
-        log.warning(
-            "%s via %s: %s (attempt %d): %s",
-            message.idempotency_key,
-            message.channel,
-            result.outcome.value,
-            message.attempts,
-            result.error,
-        )
+    result = attempt(session, message, clock)
+    with write_transaction():
+        Unsettled(message, result, clock()).settle(policy)
     return result

@@ -59,3 +59,13 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(api_v1.bp)
     app.register_blueprint(subscribe.bp)
+    _behind_proxies(app)
+
+
+def _behind_proxies(app: Flask) -> None:
+    """Wrap everything (the fast path included) in the proxy layer: it must be outermost."""
+    from statuspage.delivery.netguard import parse_networks
+    from statuspage.web.proxy import ProxyHeaders
+
+    trusted = parse_networks(app.config["STATUSPAGE"].server["trusted_proxies"])
+    app.wsgi_app = ProxyHeaders(app.wsgi_app, trusted)  # type: ignore[method-assign]

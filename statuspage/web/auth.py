@@ -22,6 +22,7 @@ from werkzeug.exceptions import Forbidden, Unauthorized
 from statuspage.accounts import tokens
 from statuspage.clock import utcnow
 from statuspage.core.roles import Permission, allows
+from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
 from statuspage.db.models import ApiToken, User
 
@@ -130,4 +131,9 @@ def _load_token_user() -> None:
         if found is not None:
             request.environ[USER_KEY], request.environ[TOKEN_KEY] = found
             if db.session.dirty:  # last_used_at moved
-                db.session.commit()
+                # A write of its own: committing the read transaction would fail on SQLite
+                # if another process wrote since it began (a stale snapshot cannot write).
+                token_id, used_at = found[1].id, found[1].last_used_at
+                db.session.rollback()
+                with write_transaction():
+                    tokens.touch(token_id, used_at)

@@ -5,6 +5,12 @@ other query string is ignored, so it cannot be used to bypass the cache), the si
 generation number and the local date (uptime bars move at midnight). Each entry keeps its body
 plain and in each content coding (brotli, gzip), a strong ETag and Last-Modified. Nothing a
 client sends bypasses the cache.
+
+While the database cannot be reached (the generation cannot be read, or a render fails for
+that reason), a view answers with the newest entry it rendered, marked stale (`entries.
+stale_headers`), as long as the database confirmed that entry current less than
+`cache.stale_if_error_seconds` ago; otherwise DatabaseUnavailable (503, Retry-After). The body
+is the cached bytes as they are: a banner would need a render, and a render needs the database.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from datetime import UTC, datetime
 from flask import Response, current_app, make_response, request
 
 from statuspage.db import generation
+from statuspage.db.availability import is_unreachable
 from statuspage.db.extensions import db
+from statuspage.errors import DatabaseUnavailable
 from statuspage.web.compression import CODINGS, MIN_SIZE
 from statuspage.web.entries import (
     FASTPATH_KEY,
@@ -27,7 +35,9 @@ from statuspage.web.entries import (
     cache_control_value,
     choose_coding,
     coded_etag,
+    may_serve_stale,
     not_modified,
+    stale_headers,
 )
 from statuspage.web.fastpath import FastPath
 
@@ -59,18 +69,30 @@ def cached(*, query_args: tuple[str, ...] = ()) -> Callable:
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(**view_args):
-            number, changed_at = current_generation()
-            today = current_app.extensions["statuspage_fastpath"].today()
             arg_values = tuple(request.args.get(name, "") for name in query_args)
-            key = (request.endpoint, tuple(sorted(view_args.items())), arg_values, number, today)
+            place = (request.endpoint, tuple(sorted(view_args.items())), arg_values)
+            try:
+                number, changed_at = current_generation()
+            except Exception as exc:
+                if not is_unreachable(exc):
+                    raise
+                return serve_stale(place, exc)
+            today = current_app.extensions["statuspage_fastpath"].today()
+            key = (*place, number, today)
             cache = _cache()
             entry = cache.get(key)
             if entry is None:
-                response = make_response(view(**view_args))
+                try:
+                    response = make_response(view(**view_args))
+                except Exception as exc:
+                    if not is_unreachable(exc):
+                        raise
+                    return serve_stale(place, exc)
                 if response.status_code != 200:
                     return response
                 entry = build_entry(response, changed_at)
                 cache.put(key, entry)
+                cache.remember(place, number, entry)
             # Tell the fast path what was served, so it can answer the next request itself.
             request.environ[FASTPATH_KEY] = Served(entry, query_args, arg_values, number, today)
             return serve(entry)
@@ -78,6 +100,23 @@ def cached(*, query_args: tuple[str, ...] = ()) -> Callable:
         return wrapper
 
     return decorate
+
+
+def serve_stale(place: tuple, exc: Exception) -> Response:
+    """Answer from the newest entry of `place` while the database cannot be reached, if the
+    database confirmed it recently enough; else raise DatabaseUnavailable (503)."""
+    newest = _cache().newest(place)
+    settings = current_app.config["STATUSPAGE"].cache
+    if newest is None:
+        raise DatabaseUnavailable() from exc
+    number, entry = newest
+    age = current_app.extensions["statuspage_generation"].confirmed_age(number)
+    if age is None or not may_serve_stale(settings, age):
+        raise DatabaseUnavailable() from exc
+    response = serve(entry)
+    for name, value in stale_headers(settings, age):
+        response.headers[name] = value
+    return response
 
 
 def build_entry(response: Response, changed_at: datetime | None) -> Entry:

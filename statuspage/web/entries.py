@@ -22,6 +22,8 @@ from statuspage.web.compression import ENCODERS, negotiate
 MAX_ENTRIES = 2048
 #: The WSGI environ key where a cached view tells the fast path what it served.
 FASTPATH_KEY = "statuspage.served"
+#: Marks an answer given from the last rendered bytes because the database cannot be reached.
+STALE_HEADER = "X-Statuspage-Stale"
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ class PageCache:
         self.max_entries = max_entries
         # The fast path's ready-to-send answers, by path and query values (see fastpath.py).
         self.wires: dict[tuple, Any] = {}
+        # The newest entry rendered for each view, arguments and query values, whatever its
+        # generation and date: what is served while the database cannot be reached.
+        self._newest: OrderedDict[tuple, tuple[int, Entry]] = OrderedDict()
 
     def get(self, key: tuple) -> Entry | None:
         with self._lock:
@@ -84,10 +89,23 @@ class PageCache:
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
 
+    def remember(self, place: tuple, generation: int, entry: Entry) -> None:
+        """Keep `entry` as the newest rendering of `place` (view, arguments, query values)."""
+        with self._lock:
+            self._newest[place] = (generation, entry)
+            self._newest.move_to_end(place)
+            while len(self._newest) > self.max_entries:
+                self._newest.popitem(last=False)
+
+    def newest(self, place: tuple) -> tuple[int, Entry] | None:
+        """The generation and entry `remember` last kept for `place`, if any."""
+        return self._newest.get(place)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
             self.wires.clear()
+            self._newest.clear()
 
     def get_wire(self, key: tuple) -> Any:
         return self.wires.get(key)
@@ -107,6 +125,21 @@ def cache_control_value(cfg: Mapping[str, Any]) -> str:
         f"stale-while-revalidate={cfg['stale_while_revalidate_seconds']}, "
         f"stale-if-error={cfg['stale_if_error_seconds']}"
     )
+
+
+def stale_headers(cfg: Mapping[str, Any], age: float) -> list[tuple[str, str]]:
+    """The headers that replace Cache-Control on an answer given from the last rendered bytes
+    `age` seconds after the database last confirmed them: no cache may keep it as fresh."""
+    return [
+        ("Cache-Control", f"public, max-age=0, stale-if-error={cfg['stale_if_error_seconds']}"),
+        ("Age", str(int(age))),
+        (STALE_HEADER, "1"),
+    ]
+
+
+def may_serve_stale(cfg: Mapping[str, Any], age: float) -> bool:
+    """Whether bytes the database confirmed current `age` seconds ago may still be served."""
+    return age < cfg["stale_if_error_seconds"]
 
 
 def choose_coding(entry: Entry, accept_encoding: str) -> str | None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
-from statuspage.errors import StatuspageError
+from statuspage.db.availability import is_unreachable
+from statuspage.db.health import DISK_FULL_MESSAGE, is_disk_full
+from statuspage.errors import DatabaseUnavailable, StatuspageError
 
 
 def init_app(app: Flask) -> None:
@@ -34,7 +36,11 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 
 def handle_domain_error(exc: StatuspageError) -> Response:
     """Map an error from our own tree to its HTTP status."""
-    return error_response(exc.http_status, exc.code, exc.message, exc.field)
+    response = error_response(exc.http_status, exc.code, exc.message, exc.field)
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def handle_http_error(exc: HTTPException) -> Response:
@@ -50,5 +56,16 @@ def handle_unexpected(exc: Exception) -> Response:
     """Log an unexpected error and answer 500 without leaking details."""
     from flask import current_app
 
+    if is_disk_full(exc):
+        # Not a bug, and no retry mends it: say so, so someone frees space on the disk.
+        current_app.logger.error("%s %s: the database's disk is full", request.method, request.path)
+        response = error_response(503, "database_disk_full", DISK_FULL_MESSAGE)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    if is_unreachable(exc):
+        # An outage, not a bug: one line, and a 503 the client may retry.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        current_app.logger.warning("%s %s: %s", request.method, request.path, first)
+        return handle_domain_error(DatabaseUnavailable())
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
     return handle_http_error(InternalServerError())

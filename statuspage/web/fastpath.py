@@ -5,7 +5,9 @@ answer to every later request for the same path and query values, with the same 
 without building a request context. It never decides anything Flask would decide otherwise:
 a path is served here only after Flask served it from the cache, for the same generation,
 local date and query values; anything else (other methods, bodies, unknown paths, a database
-error) goes to Flask.
+error other than an outage) goes to Flask. While the database cannot be reached it serves the
+bytes it holds, marked stale, if the database confirmed them less than
+`cache.stale_if_error_seconds` ago; else Flask answers (503).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 from werkzeug.http import http_date
 
+from statuspage.db.availability import is_unreachable
+from statuspage.db.generation import Reader
 from statuspage.web.entries import (
     FASTPATH_KEY,
     MAX_ENTRIES,
@@ -31,7 +35,9 @@ from statuspage.web.entries import (
     cache_control_value,
     choose_coding,
     coded_etag,
+    may_serve_stale,
     not_modified,
+    stale_headers,
 )
 
 #: Headers the fast path writes itself; every other header Flask set is replayed as it was.
@@ -101,6 +107,7 @@ class FastPath:
         self.app = app
         settings = app.config["STATUSPAGE"]
         self.local_date = LocalDate(ZoneInfo(settings.site["time_zone"]))
+        self.cache_settings = settings.cache
         self.cache_control = cache_control_value(settings.cache)
         #: path -> the query argument names its view reads (learned when Flask serves it).
         self.routes: dict[str, tuple[str, ...]] = {}
@@ -137,22 +144,32 @@ class FastPath:
         wire: Wire | None = cache.get_wire((path, _arg_values(environ, query_args)))
         if wire is None or wire.today != self.local_date.today():
             return None
+        reader: Reader = self.app.extensions["statuspage_generation"]
+        stale: list[tuple[str, str]] = []
         try:
-            number, _changed = self.app.extensions["statuspage_generation"].read()
-        except Exception:
-            return None  # Flask answers, with its own error handling
+            number, _changed = reader.read()
+        except Exception as exc:
+            if not is_unreachable(exc):
+                return None  # Flask answers, with its own error handling
+            age = reader.confirmed_age(wire.generation)
+            if age is None or not may_serve_stale(self.cache_settings, age):
+                return None  # Flask answers 503
+            number, stale = wire.generation, stale_headers(self.cache_settings, age)
         if number != wire.generation:
             return None
         coding = choose_coding(wire.entry, environ.get("HTTP_ACCEPT_ENCODING", ""))
         variant = wire.variants.get(coding)
         if variant is None:
             variant = wire.variants[coding] = self._variant(wire.entry, coding, wire.extra)
+        ok, unchanged = variant.ok, variant.not_modified
+        if stale:
+            ok, unchanged = _restamp(ok, stale), _restamp(unchanged, stale)
         if not_modified(
             wire.entry, environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE")
         ):
-            start_response("304 NOT MODIFIED", list(variant.not_modified))
+            start_response("304 NOT MODIFIED", list(unchanged))
             return []
-        start_response("200 OK", list(variant.ok))
+        start_response("200 OK", list(ok))
         return [] if method == "HEAD" else [variant.body]
 
     def _learn(self, environ: dict, path: str, served: Served, headers: Headers) -> None:
@@ -189,6 +206,11 @@ class FastPath:
         if coding:
             ok.append(("Content-Encoding", coding))
         return Variant(ok=ok + validators + extra, not_modified=validators + extra, body=body)
+
+
+def _restamp(headers: Headers, stale: Headers) -> Headers:
+    """`headers` with their Cache-Control replaced by the stale answer's headers."""
+    return [(name, value) for name, value in headers if name != "Cache-Control"] + stale
 
 
 def _arg_values(environ: dict, names: tuple[str, ...]) -> tuple[str, ...]:

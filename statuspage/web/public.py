@@ -8,14 +8,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
-from sqlalchemy.exc import SQLAlchemyError
 
 from statuspage.clock import utcnow
 from statuspage.core import badges
 from statuspage.core.enums import ComponentStatus
-from statuspage.db import queries
+from statuspage.db import health, queries
 from statuspage.db.extensions import db
 from statuspage.db.models import Component, ComponentGroup, Incident
 from statuspage.errors import NotFound
@@ -265,13 +263,24 @@ def component_badge(component_id: int) -> Response:
 
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
-    """Answer 200 when the database answers a trivial query, 503 when it does not."""
-    try:
-        db.session.execute(sa.text("SELECT 1"))
-        body, code = {"status": "ok"}, 200
-    except SQLAlchemyError as exc:
-        current_app.logger.warning("health check: database unreachable: %s", exc)
-        body, code = {"status": "unavailable"}, 503
+    """Liveness: 200 while this process answers requests (the database is /readyz's question)."""
+    # No database here: restarting web processes cannot mend a database, only empty caches.
+    return _no_store({"status": "ok"}, 200)
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """Readiness: 200 when the database is reachable, current, undamaged and writable, else 503."""
+    readiness = current_app.extensions.get("statuspage_readiness")
+    if readiness is None:
+        readiness = current_app.extensions["statuspage_readiness"] = health.Readiness(db.engine)
+    verdict = readiness.verdict()
+    if verdict.ready:
+        return _no_store({"status": "ok"}, 200)
+    return _no_store({"status": "unavailable", "reason": verdict.reason}, 503)
+
+
+def _no_store(body: dict, code: int) -> tuple[Response, int]:
     response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
     return response, code

@@ -295,15 +295,19 @@ def start_worker(config: Path, log: Path, env: dict[str, str] | None = None) -> 
 
 
 @contextmanager
-def serving(config: Path, folder: Path) -> Iterator[str]:
-    """Run `statuspage serve` (one worker process) until the block ends; yield its base URL."""
+def serving(config: Path, folder: Path, output: list[str] | None = None) -> Iterator[str]:
+    """Run `statuspage serve` (one worker process) until the block ends; yield its base URL.
+
+    `output`, when given, receives what the process wrote (stdout and stderr) once it ended.
+    """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSPAGE_")}
     command = [sys.executable, "-c", "from statuspage.cli import main; main()", "serve"]
     command += ["--port", str(port), "--workers", "1", "--config", str(config)]
-    process = subprocess.Popen(
-        command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    # A file, not a pipe: a server that logs a lot must never block on a pipe nobody reads.
+    log = folder / f"serve-{port}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, cwd=folder, env=env, stdout=sink, stderr=sink)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -313,10 +317,12 @@ def serving(config: Path, folder: Path) -> Iterator[str]:
                 break
             except OSError as exc:
                 if time.monotonic() > deadline or process.poll() is not None:
-                    output = b"" if process.poll() is None else process.stdout.read()
-                    raise AssertionError(f"statuspage serve did not answer: {output!r}") from exc
+                    written = log.read_text(errors="replace")[-4000:]
+                    raise AssertionError(f"statuspage serve did not answer: {written}") from exc
                 time.sleep(0.1)
         yield base
     finally:
         process.terminate()
-        process.communicate(timeout=20)
+        process.wait(timeout=20)
+        if output is not None:
+            output.append(log.read_text(errors="replace"))

@@ -21,8 +21,13 @@ from statuspage.publishing.publish import Draft, publish
 from tests.support import SITE_URL
 from tests.support.auth import csrf_token
 
-#: Subscriber settings that let webhooks reach the receivers on 127.0.0.1.
-OPEN_LOCAL = {"webhook_allow_http": True, "webhook_allow_networks": ["127.0.0.0/8"]}
+#: Subscriber settings that let webhooks reach the receivers on 127.0.0.1, on whatever port
+#: the system handed them (webhooks go to 443 and 80 only, unless allowed).
+OPEN_LOCAL = {
+    "webhook_allow_http": True,
+    "webhook_allow_networks": ["127.0.0.0/8"],
+    "webhook_allow_ports": ["1-65535"],
+}
 
 
 def build(make_app, sink, **subscribers):

@@ -1,13 +1,16 @@
 """Parse and check the escalation config ([channels.*], [windows.*], [paths.*]).
 
 `parse_escalation` refuses anything malformed with one line naming the file and the key; it
-runs at start-up, so a path naming an unknown channel or window stops the app. `check_escalation`
+runs at start-up, so a path naming an unknown channel or window stops the worker (the web app logs
+that line and runs with escalation off: the public page stays up). `check_escalation`
 finds what is well-formed but cannot work (a secret missing from the environment, a window that
 never opens, a step or path that can never fire); `statuspage escalation check` reports both.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +39,8 @@ __all__ = [
     "parse_escalation",
     "parse_path",
     "parse_window",
+    "webhook_secret_key",
+    "webhook_secret_problem",
 ]
 
 CHANNEL_TYPES = ("smtp", "webhook", "slack", "teams", "pagerduty")
@@ -58,6 +63,11 @@ _KEY_PART_RE = re.compile(r"[A-Za-z0-9_-]+(\[[0-9]+\])?")
 TIME_RE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 # Deliberately loose: one @, no spaces or angle brackets, nothing that could end a header line.
 EMAIL_RE = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
+
+#: A Standard Webhooks secret: this prefix, then the base64 of 24 to 64 random bytes. The official
+#: libraries base64-decode whatever secret they are given, so no other form can be verified.
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+WEBHOOK_SECRET_BYTES = (24, 64)
 
 #: Keys where a secret would be written literally, by channel type: key -> what to do instead.
 _ENV_HINT = "put it in an environment variable and give that variable's name as {}"
@@ -591,17 +601,58 @@ def _channel_list(
 # -- checks beyond the shape -----------------------------------------------------------------
 
 
+def webhook_secret_key(secret: str) -> bytes:
+    """The HMAC key of a `whsec_` secret, as the Standard Webhooks libraries decode it.
+
+    Raises ValueError saying what is wrong with any other secret.
+    """
+    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ValueError(f"it does not start with {WEBHOOK_SECRET_PREFIX}")
+    encoded = secret[len(WEBHOOK_SECRET_PREFIX) :]
+    try:
+        # The libraries accept it without its `=` padding.
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"what follows {WEBHOOK_SECRET_PREFIX} is not base64") from None
+    if not key:
+        raise ValueError(f"it is empty after {WEBHOOK_SECRET_PREFIX}")
+    return key
+
+
+def webhook_secret_problem(secret: str) -> str | None:
+    """Why `secret` is not a Standard Webhooks secret of 24 to 64 bytes (None: it is one)."""
+    try:
+        key = webhook_secret_key(secret)
+    except ValueError as exc:
+        return str(exc)
+    low, high = WEBHOOK_SECRET_BYTES
+    if not low <= len(key) <= high:
+        return f"it decodes to {len(key)} bytes, not {low} to {high}"
+    return None
+
+
 def check_escalation(config: EscalationConfig, environ: Mapping[str, str]) -> list[str]:
     """What cannot work as configured, one `file: key: problem` line each (empty: all good)."""
     source = config.source
     problems: list[str] = []
     for channel in config.channels.values():
         for key, variable in channel.env_names():
-            if not environ.get(variable):
+            value = environ.get(variable)
+            if not value:
                 problems.append(
                     f"{source}: channels.{channel.name}.{key}: environment variable {variable} "
                     "is not set (this channel's messages will fail until it is)"
                 )
+            elif channel.type == "webhook" and key == "secret_env":
+                problem = webhook_secret_problem(value)
+                if problem is not None:
+                    problems.append(
+                        f"{source}: channels.{channel.name}.{key}: environment variable "
+                        f"{variable} is not a Standard Webhooks secret ({problem}): expected "
+                        f"{WEBHOOK_SECRET_PREFIX} and the base64 of {WEBHOOK_SECRET_BYTES[0]} to "
+                        f"{WEBHOOK_SECRET_BYTES[1]} random bytes, e.g. "
+                        f'"{WEBHOOK_SECRET_PREFIX}$(openssl rand -base64 32)"'
+                    )
     for window in config.windows.values():
         if never_opens(window):
             why = "it has no weekdays" if not window.weekdays else "start and end are the same"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -18,6 +20,7 @@ from statuspage.delivery.channels import Outcome, Result
 RETRY_STATUSES = frozenset({408, 429})
 #: How much of an error response body to keep in `last_error`.
 ERROR_BODY_CHARS = 200
+REDACTED = "[redacted]"
 
 
 def encode(body: Any) -> bytes:
@@ -32,10 +35,15 @@ def post(
     *,
     headers: Mapping[str, str] | None = None,
     extensions: Mapping[str, Any] | None = None,
+    secrets: tuple[str, ...] = (),
 ) -> Result:
-    """POST `content` as JSON to `url` and classify what happened."""
+    """POST `content` as JSON to `url` and classify what happened.
+
+    The error kept (logged, stored, shown in the admin) never quotes `url`, its path or
+    `secrets`: a receiver's error page may echo them, and a webhook URL is a credential.
+    """
     if not url.startswith(("http://", "https://")):
-        return Result(Outcome.PERMANENT, error=f"not an http(s) URL: {url[:80]!r}")
+        return Result(Outcome.PERMANENT, error="not an http(s) URL")
     sent_headers = {"content-type": "application/json", **(headers or {})}
     try:
         response = client.post(
@@ -44,8 +52,20 @@ def post(
     except httpx.TimeoutException as exc:
         return Result(Outcome.RETRY, error=f"timed out: {type(exc).__name__}")
     except httpx.TransportError as exc:
-        return Result(Outcome.RETRY, error=f"connection failed: {type(exc).__name__}: {exc}")
-    return classify(response)
+        error = f"connection failed: {type(exc).__name__}: {exc}"
+        return Result(Outcome.RETRY, error=scrub(error, url, secrets))
+    result = classify(response)
+    return dataclasses.replace(result, error=scrub(result.error, url, secrets))
+
+
+def scrub(text: str, url: str, secrets: tuple[str, ...] = ()) -> str:
+    """`text` without `url`, its path and query, or any of `secrets`."""
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    for value in sorted({url, path, parts.path, *secrets}, key=len, reverse=True):
+        if len(value) > 1:
+            text = text.replace(value, REDACTED)
+    return text
 
 
 def classify(response: httpx.Response, now: datetime | None = None) -> Result:

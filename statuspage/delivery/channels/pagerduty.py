@@ -113,4 +113,5 @@ def send(delivery: Delivery, spec: ChannelSpec, session: Session) -> Result:
     site = session.settings.site
     source = urlsplit(site["url"]).hostname or site["url"]
     body = event(delivery, spec, source=source, client=site["name"], client_url=site["url"])
-    return http.post(session.http, spec.url or EVENTS_URL, http.encode(body))
+    url = spec.url or EVENTS_URL
+    return http.post(session.http, url, http.encode(body), secrets=(spec.routing_key,))

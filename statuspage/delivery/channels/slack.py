@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from statuspage.core.text import strip_invisible
 from statuspage.delivery import netguard
 from statuspage.delivery.channels import (
     SUBSCRIBER_PREFIX,
@@ -31,8 +32,12 @@ _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
 def escape(text: str, limit: int | None = None) -> str:
-    """Escape Slack's control characters, cutting at `limit` without splitting an entity."""
-    pieces = [_ESCAPES.get(char, char) for char in text]
+    """Escape Slack's control characters, cutting at `limit` without splitting an entity.
+
+    Invisible bidi and zero-width controls go too (not joiners inside words): all Slack text,
+    ours and subscribers', passes here, whatever was stored before they were cleaned on input.
+    """
+    pieces = [_ESCAPES.get(char, char) for char in strip_invisible(text)]
     if limit is None or sum(map(len, pieces)) <= limit:
         return "".join(pieces)
     kept, size = [], 0

@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from statuspage.clock import utcnow
+from statuspage.core.text import strip_invisible
 from statuspage.delivery.channels import (
     ChannelError,
     ChannelSpec,
@@ -89,7 +90,8 @@ def build(delivery: Delivery, spec: ChannelSpec, *, from_address: str) -> EmailM
         raise ChannelError(f"channel {spec.name!r} has no `to` addresses")
     recipients = [check_address(one_line(address)) for address in spec.to]
     payload = delivery.payload
-    subject = one_line(str(payload.get("subject") or ""))
+    # No invisible controls either: a subject cannot be made to read backwards or hide words.
+    subject = one_line(strip_invisible(str(payload.get("subject") or ""), keep_joiners=False))
     if len(subject) > SUBJECT_CHARS:
         subject = subject[: SUBJECT_CHARS - 1] + "…"
     email = EmailMessage(policy=POLICY)

@@ -8,13 +8,13 @@ duplicates), `webhook-timestamp` (Unix seconds) and `webhook-signature`
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping
 from typing import Any
 
 from statuspage.clock import utcnow
+from statuspage.core.escalation.config import WEBHOOK_SECRET_PREFIX, webhook_secret_key
 from statuspage.delivery import netguard
 from statuspage.delivery.channels import (
     ChannelError,
@@ -26,18 +26,25 @@ from statuspage.delivery.channels import (
     http,
 )
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+SECRET_PREFIX = WEBHOOK_SECRET_PREFIX
 DEFAULT_EVENT = "incident.notification"
 
 
 def signing_key(secret: str) -> bytes:
-    """The HMAC key: a `whsec_` secret is base64 after the prefix; anything else is used as is."""
-    if secret.startswith(SECRET_PREFIX):
-        try:
-            return base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
-        except (binascii.Error, ValueError):
-            raise ChannelError("the webhook secret starts with whsec_ but is not base64") from None
-    return secret.encode()
+    """The HMAC key of a `whsec_` secret (the base64 after the prefix).
+
+    Any other secret is refused: the Standard Webhooks libraries base64-decode the secret they
+    are given, so a receiver could not verify what it signs. Retried, like a missing secret: the
+    operator can fix the variable and nothing is lost.
+    """
+    try:
+        return webhook_secret_key(secret)
+    except ValueError as exc:
+        raise ChannelError(
+            f"the webhook secret is not a Standard Webhooks secret ({exc}); "
+            "`statuspage escalation check` says how to make one",
+            Outcome.RETRY,
+        ) from None
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
@@ -79,6 +86,7 @@ def guard_policy(session: Session) -> netguard.Policy:
     return netguard.Policy.from_settings(
         bool(subscribers.get("webhook_allow_http", False)),
         subscribers.get("webhook_allow_networks") or (),
+        subscribers.get("webhook_allow_ports") or (),
     )
 
 
@@ -100,4 +108,11 @@ def send(delivery: Delivery, spec: ChannelSpec, session: Session) -> Result:
     content = http.encode(body(delivery))
     timestamp = int(utcnow().timestamp())
     signed = headers(delivery.key, timestamp, content, spec.secret)
-    return http.post(session.http, url, content, headers={**extra, **signed}, extensions=extensions)
+    return http.post(
+        session.http,
+        url,
+        content,
+        headers={**extra, **signed},
+        extensions=extensions,
+        secrets=(spec.url, spec.secret),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
@@ -15,12 +16,17 @@ from statuspage.web.admin import bp
 from statuspage.web.admin.common import actor, client_ip
 from statuspage.web.auth import current_user, login_user, logout_user, public, requires
 
+#: C0 and C1 control characters and DEL (CR/LF would split the Location header), backslashes
+#: (browsers read `/\host` as `//host`), spaces and anything outside ASCII: never followed.
+_UNSAFE_NEXT = re.compile(r"[^\x21-\x7e]|\\")
+
 
 def _safe_next(target: str | None) -> str:
-    """Only follow a `next` that stays inside the admin (no open redirect)."""
-    if target:
+    """Only follow a `next` that stays inside the admin (no open redirect, no header split)."""
+    if target and not _UNSAFE_NEXT.search(target):
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/admin"):
+        inside = parts.path == "/admin" or parts.path.startswith("/admin/")
+        if not parts.scheme and not parts.netloc and inside:
             return target
     return url_for("admin.dashboard")
 
@@ -36,15 +42,18 @@ def login():
     email = request.form.get("email", "")
     password = request.form.get("password", "")
     next_url = request.form.get("next", "")
+    ip, now = client_ip(), utcnow()
     try:
+        # Refused before the password is hashed; the hash runs outside the write lock.
+        auth_service.check_throttle(email, ip, now)
+        checked = auth_service.check_password(email, password)
         with write_transaction():
-            user = auth_service.authenticate(email, password, ip=client_ip(), now=utcnow())
+            user = auth_service.record(checked, ip=ip, now=now)
     except auth_service.TooManyAttempts as exc:
         response = render_template(
             "admin/login.html", email=email, next=next_url, error=exc.message
         )
-        seconds = int(exc.retry_after.total_seconds()) + 1
-        return response, 429, {"Retry-After": str(seconds)}
+        return response, 429, {"Retry-After": str(exc.retry_after)}
     if user is None:
         error = "Wrong email or password, or the account is disabled."
         return render_template("admin/login.html", email=email, next=next_url, error=error), 401

@@ -700,6 +700,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 params=("MessageId",),
                 body="PreviewRequest",
                 errors=("400", "401", "403", "404", "413", "415", "422"),
+                permission="publish",
             )
         },
     }

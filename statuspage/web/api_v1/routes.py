@@ -304,7 +304,8 @@ def message(slug: str) -> Response:
 
 
 @bp.post("/messages/<slug>/preview")
-@requires(Permission.READ)
+# Publish, not read: a preview renders Markdown, the costliest thing a request can ask for.
+@requires(Permission.PUBLISH)
 def preview_message(slug: str) -> Response:
     """Fill a message's variables and show the text it would publish, publishing nothing."""
     item = library_service.get_message(slug)
