@@ -43,14 +43,32 @@ def bad_config(config_file):
     return config_file
 
 
+@pytest.fixture
+def build(bad_config):
+    """create_app from the bad config file; every app's connections are closed afterwards
+    (a driver connection left to the garbage collector warns in whichever test comes next)."""
+    apps = []
+
+    def factory():
+        app = create_app(config_file=bad_config)
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
 def problem(config) -> str:
     return f"{config}: paths.major.steps[0].notify[0]: unknown channel 'opss' (known: ops)"
 
 
-def test_the_web_app_runs_with_escalation_off_and_says_why_once(bad_config, caplog):
+def test_the_web_app_runs_with_escalation_off_and_says_why_once(bad_config, build, caplog):
     caplog.set_level(logging.WARNING)
-    app = create_app(config_file=bad_config)
-    create_app(config_file=bad_config)  # a second app in the same process says nothing more
+    app = build()
+    build()  # a second app in the same process says nothing more
     settings = app.config["STATUSPAGE"]
     assert settings.escalation is None and settings.escalation_error == problem(bad_config)
     lines = [r.getMessage() for r in caplog.records if "opss" in r.getMessage()]
@@ -62,11 +80,11 @@ def test_the_web_app_runs_with_escalation_off_and_says_why_once(bad_config, capl
         db.session.remove()
 
 
-def test_the_worker_refuses_it(bad_config):
+def test_the_worker_refuses_it(bad_config, build):
     result = CliRunner().invoke(main, ["worker", "--once", "--config", str(bad_config)])
     assert result.exit_code == 1
     assert_one_line_error(result, problem(bad_config))
-    app = create_app(config_file=bad_config)
+    app = build()
     with pytest.raises(ConfigError, match="unknown channel 'opss'"):
         run_worker(app, once=True)
 
