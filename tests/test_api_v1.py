@@ -540,6 +540,16 @@ def test_repeated_idempotency_key_returns_the_same_update_with_200(setup, editor
     assert count(Incident) == 1 and count(IncidentUpdate) == 1
 
 
+def test_a_key_reused_for_another_text_is_refused_not_replayed(setup, editor_api):
+    first = {"title": "Slow API", "body": "Looking.", "impact": "minor"}
+    other = {"title": "Other title", "body": "Looking.", "impact": "minor"}
+    headers = {"Idempotency-Key": "same-1"}
+    assert editor_api.post("/api/v1/incidents", first, headers=headers).status_code == 201
+    again = editor_api.post("/api/v1/incidents", other, headers=headers)
+    assert again.status_code == 409, again.get_json()
+    assert count(Incident) == 1
+
+
 def test_idempotency_key_also_guards_updates(setup, editor_api):
     incident_id = open_incident(editor_api, setup)["incident"]["id"]
     path = f"/api/v1/incidents/{incident_id}/updates"

@@ -71,6 +71,10 @@ def app_context(config_file: str | None) -> Iterator[Flask]:
 
 def require_current_schema() -> None:
     """Refuse to go on unless the database schema is at this version's newest migration."""
+    missing = database.sqlite_file_missing(db.engine.url)
+    if missing:
+        # Opening it would create an empty file; only init, demo and db upgrade create one.
+        raise Conflict(f"{missing}: run `statuspage init` or `statuspage db upgrade` to create it")
     current, head = database.current_revision(), database.head_revision()
     if current is None:
         raise Conflict("the database has no schema yet: run `statuspage db upgrade`")

@@ -21,6 +21,8 @@ COMPONENT_IMPACT: dict[ComponentStatus, Impact] = {
 
 #: The blank of canned messages that holds the promise of the next update ("30 minutes").
 PROMISE_VARIABLE = "next_update"
+#: The blank that the names of the update's components fill when it is left empty.
+COMPONENT_VARIABLE = "component"
 #: The longest promise we take as one: anything longer is not a "next update" clock.
 MAX_PROMISE = timedelta(days=7)
 
@@ -87,3 +89,10 @@ def next_update_due(
     configured cadence in both directions.
     """
     return promised_at if promised_at is not None else last_update_at + cadence
+
+
+def with_component_names(values: dict[str, str], names: list[str]) -> dict[str, str]:
+    """The values with an empty `component` blank filled from the update's components."""
+    if not names or values.get(COMPONENT_VARIABLE, "").strip():
+        return values
+    return {**values, COMPONENT_VARIABLE: ", ".join(names)}

@@ -23,6 +23,21 @@ BUSY_TIMEOUT_MS = 10_000
 PG_CONNECT_TIMEOUT_S = 5
 
 
+def sqlite_file_missing(url: sa.URL | str) -> str:
+    """Why an SQLite database cannot be used as it is (its file is not at its path), or "".
+
+    SQLite creates a missing file on open; a process that does so while another holds the real
+    file open (moved away and back, a restore) splits the database in two and loses writes.
+    """
+    url = sa.make_url(url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return ""
+    path = Path(url.database.removeprefix("file:").split("?")[0])
+    if path.exists():
+        return ""
+    return f"no database file at {path.absolute()} (was it moved or deleted?)"
+
+
 def engine_options(uri: str) -> dict:
     """Return SQLAlchemy engine options suited to the database in `uri`."""
     if uri.startswith("sqlite"):

@@ -85,6 +85,10 @@ class Readiness:
 def check(engine: sa.Engine) -> Verdict:
     """Check the database now: schema, soundness (SQLite), free space (SQLite), a write."""
     detail = ""
+    missing = database.sqlite_file_missing(engine.url)
+    if missing:
+        # Opening it now would create an empty database beside the one this process holds.
+        return Verdict(ready=False, reason=missing, detail="")
     try:
         with engine.connect() as conn:
             reason, detail = _schema(conn), ""

@@ -176,7 +176,10 @@ def prepare(draft: Draft, *, lock: bool = False) -> Prepared:
                 f"message {draft.message!r} is for {message.kind.value}s, not {kind.value}s",
                 field="message",
             )
-        filled = library.fill(message, dict(draft.variables))
+        values = dict(draft.variables)
+        if incident_rules.COMPONENT_VARIABLE in message.variables:
+            values = incident_rules.with_component_names(values, _names(draft.component_statuses))
+        filled = library.fill(message, values)
         variables = dict(filled.variables_used)
     elif draft.body is None:
         raise ValidationError("pick a message or write the update", field="message")
@@ -234,6 +237,12 @@ def _row(model: type[T], ident: int, *, lock: bool, what: str) -> T:
     if row is None:
         raise NotFound(f"no {what} with id {ident}")
     return row
+
+
+def _names(statuses: Mapping[int, str]) -> list[str]:
+    """The names of the update's components, in the page's order (for the `component` blank)."""
+    found = [component_service.get_component(int(i)) for i in statuses]
+    return [c.name for c in sorted(found, key=lambda c: (c.position, c.id))]
 
 
 def _incident(incident_id: int, *, lock: bool) -> Incident:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from statuspage.core import library
+from statuspage.core import incident_rules, library
 from statuspage.core.enums import (
     ComponentStatus,
     Impact,
@@ -52,8 +52,9 @@ IMPACT_COMPONENT_STATUS = {
 
 #: Maintenance message blanks that the window fields fill when left empty.
 WINDOW_VARIABLES = {"window_start": "scheduled_for", "window_end": "scheduled_until"}
-#: The blank that the ticked components' names fill when left empty.
-COMPONENT_VARIABLE = "component"
+#: The blank that the ticked components' names fill when left empty (the publishing core does
+#: the same for every way in; the form shows it filled).
+COMPONENT_VARIABLE = incident_rules.COMPONENT_VARIABLE
 
 LOCAL_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M")
 

@@ -38,10 +38,14 @@ def login():
     if request.method == "GET":
         if current_user() is not None:
             return redirect(_safe_next(request.args.get("next")))
-        return render_template("admin/login.html", email="", next=request.args.get("next", ""))
+        # Only a `next` that would be followed goes back into the form (no control characters).
+        wanted = request.args.get("next", "")
+        kept = wanted if wanted and _safe_next(wanted) == wanted else ""
+        return render_template("admin/login.html", email="", next=kept)
     email = request.form.get("email", "")
     password = request.form.get("password", "")
     next_url = request.form.get("next", "")
+    next_url = next_url if _safe_next(next_url) == next_url else ""
     ip, now = client_ip(), utcnow()
     try:
         # Refused before the password is hashed; the hash runs outside the write lock.

@@ -22,6 +22,7 @@ from statuspage.clock import utcnow
 from statuspage.core.enums import ComponentStatus, IncidentKind, IncidentStatus, MaintenanceStatus
 from statuspage.core.limits import MAX_ID
 from statuspage.core.roles import Permission
+from statuspage.core.text import clean_line, same_text
 from statuspage.core.times import as_utc, isoformat
 from statuspage.db.database import run_write
 from statuspage.db.extensions import db
@@ -546,13 +547,20 @@ def _publish(draft: Draft) -> Response:
 
 
 def _check_replay(update: IncidentUpdate, draft: Draft) -> None:
-    """Refuse a key that was used for a different request (another incident or stage)."""
+    """Refuse a key that was used for a different request (another incident, stage or text):
+    answering 200 with what the first request published would hide that this one was not."""
     if draft.incident_id is not None:
         same = update.incident_id == draft.incident_id
     else:
         first = min(update.incident.updates, key=lambda u: (u.display_at, u.id))
         same = update.incident.kind == draft.kind.value and first.id == update.id
+        if draft.title is not None and clean_line(draft.title) != update.incident.name:
+            same = False
     if draft.status is not None and update.status != draft.status:
+        same = False
+    if (draft.message or None) != update.message_slug:
+        same = False
+    if draft.body is not None and not same_text(draft.body, update.body):
         same = False
     if not same:
         raise Conflict(
