@@ -10,28 +10,17 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from statuspage import backup as backups
-from statuspage.cli import main
-from tests.support.cli import assert_one_line_error, write_config
+from tests.support.cli import assert_one_line_error
 from tests.support.disks import damage_table, fill, small_disk
 
 
 @pytest.fixture
-def site(tmp_path, monkeypatch):
-    """Run `statuspage ARGS --config FILE` on a migrated SQLite database with one component."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("STATUSPAGE_CONFIG", raising=False)
-    config = write_config(tmp_path / "site.toml", f"sqlite:///{tmp_path / 'site.db'}")
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(main, [*args, "--config", str(config)])
-
-    assert invoke("db", "upgrade").exit_code == 0
-    assert invoke("components", "add", "API").exit_code == 0
-    return invoke
+def site(sqlite_site):
+    """`sqlite_site` with one component."""
+    assert sqlite_site("components", "add", "API").exit_code == 0
+    return sqlite_site
 
 
 def leftovers(folder: Path) -> list[Path]:

@@ -16,21 +16,6 @@ from statuspage.cli import main
 from tests.support.cli import write_config
 
 
-@pytest.fixture
-def sqlite_site(tmp_path, monkeypatch):
-    """Run `statuspage ARGS --config FILE` on a migrated SQLite database of this test's own."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("STATUSPAGE_CONFIG", raising=False)
-    config = write_config(tmp_path / "site.toml", f"sqlite:///{tmp_path / 'site.db'}")
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(main, [*args, "--config", str(config)])
-
-    assert invoke("db", "upgrade").exit_code == 0
-    return invoke
-
-
 def component_names(db_file: Path) -> list[str]:
     with sqlite3.connect(db_file) as conn:
         names = [row[0] for row in conn.execute("SELECT name FROM components ORDER BY id")]

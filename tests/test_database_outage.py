@@ -68,18 +68,6 @@ class Outage:
         self.is_cut = False
 
 
-@pytest.fixture(scope="module")
-def pg_proxy(database_url: str) -> Iterator[TcpProxy | None]:
-    """A TCP proxy in front of the run's PostgreSQL database (None on SQLite); it outlives
-    every app of the module, whose clean-up empties the tables through it."""
-    if not database_url.startswith("postgresql"):
-        yield None
-        return
-    parsed = sa.make_url(database_url)
-    with TcpProxy(parsed.host or "127.0.0.1", parsed.port or 5432) as proxy:
-        yield proxy
-
-
 @pytest.fixture
 def outage(make_app, db_url: str, tmp_path: Path, pg_proxy: TcpProxy | None) -> Iterator[Outage]:
     if pg_proxy is not None:

@@ -65,17 +65,6 @@ class Cut:
         self.restore = restore
 
 
-@pytest.fixture(scope="module")
-def pg_proxy(database_url: str) -> Iterator[TcpProxy | None]:
-    """A TCP proxy in front of the run's PostgreSQL database (None on SQLite)."""
-    if not database_url.startswith("postgresql"):
-        yield None
-        return
-    parsed = sa.make_url(database_url)
-    with TcpProxy(parsed.host or "127.0.0.1", parsed.port or 5432) as proxy:
-        yield proxy
-
-
 @pytest.fixture
 def database(db_url: str, pg_proxy: TcpProxy | None) -> Iterator[Cut]:
     if pg_proxy is not None:
