@@ -165,6 +165,7 @@ def prepare(draft: Draft, *, lock: bool = False) -> Prepared:
     """
     incident = _incident(draft.incident_id, lock=lock) if draft.incident_id else None
     kind = IncidentKind(incident.kind) if incident else IncidentKind(draft.kind)
+    components, changes = _components(draft.component_statuses, lock=lock)
     version = None
     filled = None
     variables: dict[str, str] = {}
@@ -178,7 +179,8 @@ def prepare(draft: Draft, *, lock: bool = False) -> Prepared:
             )
         values = dict(draft.variables)
         if incident_rules.COMPONENT_VARIABLE in message.variables:
-            values = incident_rules.with_component_names(values, _names(draft.component_statuses))
+            ordered = sorted(components, key=lambda c: (c.position, c.id))  # the page's order
+            values = incident_rules.with_component_names(values, [c.name for c in ordered])
         filled = library.fill(message, values)
         variables = dict(filled.variables_used)
     elif draft.body is None:
@@ -206,7 +208,6 @@ def prepare(draft: Draft, *, lock: bool = False) -> Prepared:
         raise ValidationError("give the incident a title", field="title")
 
     scheduled_for, scheduled_until = _window(draft, incident, kind)
-    components, changes = _components(draft.component_statuses, lock=lock)
     impact, chosen = _impact(draft, incident, version, kind, components)
     promise = _promise(draft, variables)
     return Prepared(
@@ -237,12 +238,6 @@ def _row(model: type[T], ident: int, *, lock: bool, what: str) -> T:
     if row is None:
         raise NotFound(f"no {what} with id {ident}")
     return row
-
-
-def _names(statuses: Mapping[int, str]) -> list[str]:
-    """The names of the update's components, in the page's order (for the `component` blank)."""
-    found = [component_service.get_component(int(i)) for i in statuses]
-    return [c.name for c in sorted(found, key=lambda c: (c.position, c.id))]
 
 
 def _incident(incident_id: int, *, lock: bool) -> Incident:

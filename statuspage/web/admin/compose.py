@@ -351,7 +351,8 @@ def to_draft(compose: Compose, components: Iterable[Component], tz: ZoneInfo) ->
         variables = dict(compose.values)
         derived = derived_values(compose, ticked, tz, window=(start, end))
         for name, value in variables.items():
-            if not value.strip() and name in derived:
+            # The component blank is the publishing core's to fill, as on every way in.
+            if not value.strip() and name in derived and name != COMPONENT_VARIABLE:
                 variables[name] = derived[name]
         # An untouched text area is refilled, so fields changed since the preview count.
         body = compose.body if compose.edited else None
