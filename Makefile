@@ -19,6 +19,7 @@ demo: $(VENV)/.installed
 ## test: run the test suite (SQLite; set STATUSPAGE_TEST_DATABASE_URL for PostgreSQL)
 test: $(VENV)/.installed-test
 	@bash .ci/ensure-chromium
+	@bash .ci/ensure-prometheus
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## lint: ruff check, ruff format --check and mypy

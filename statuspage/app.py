@@ -37,6 +37,8 @@ def create_app(
     logs.install(app.logger.handlers)
     if settings.escalation_error:
         _say_once(f"{settings.escalation_error} (escalation is off until it is fixed)")
+    if settings.intake_error:
+        _say_once(f"{settings.intake_error} (alerts are recorded, no rule acts until it is fixed)")
     database.init_app(app)
 
     from statuspage.web import init_app as init_web

@@ -240,12 +240,39 @@ SETTINGS: tuple[Setting, ...] = (
         1_048_576,
         "Request bodies larger than this are refused with 413.",
     ),
+    # Metrics and logs (docs/deploy.md, "Metrics and logs").
+    Setting("metrics", "enabled", bool, True, "Serve /metrics (Prometheus text format)."),
+    Setting(
+        "metrics",
+        "token",
+        str,
+        "",
+        "A bearer token that opens /metrics from any address; empty: none.",
+        secret=True,
+    ),
+    Setting(
+        "metrics",
+        "allow_networks",
+        list,
+        ["127.0.0.1/32", "::1/128"],
+        "Networks (CIDR) whose clients may read /metrics without the token.",
+    ),
+    Setting(
+        "metrics",
+        "worker_listen",
+        str,
+        "",
+        'host:port where `statuspage worker` serves its /metrics, e.g. "127.0.0.1:9465"; '
+        "empty: no listener.",
+    ),
+    Setting("logging", "format", str, "text", "Log lines as text or json (one object a line)."),
+    Setting("logging", "access_log", bool, True, "`statuspage serve` logs every request."),
 )
 
 SETTINGS_BY_NAME = {(s.section, s.key): s for s in SETTINGS}
 #: Sections whose tables are named by the operator ([channels.NAME], [paths.NAME], ...):
 #: kept raw here and checked as a whole by statuspage.core.escalation.config.
-NAMED_SECTIONS = ("channels", "paths", "windows")
+NAMED_SECTIONS = ("channels", "paths", "windows", "intake")
 SECTIONS = sorted({s.section for s in SETTINGS if s.section} | set(NAMED_SECTIONS))
 
 
@@ -260,6 +287,10 @@ class Settings:
     #: Why the escalation config was set aside (`load_settings(..., escalation_optional=True)`):
     #: the `file: key: problem` line. None when it was fine.
     escalation_error: str | None = None
+    #: The checked `[intake.NAME]` rules (statuspage.core.intake.rules.IntakeConfig).
+    intake: Any = None
+    #: Why the intake rules were set aside (as `escalation_error`); None when they were fine.
+    intake_error: str | None = None
 
     def get(self, section: str, key: str) -> Any:
         return self.values[section][key]
@@ -297,7 +328,9 @@ def load_settings(
 
     With `escalation_optional` (the web app), a bad escalation config is set aside instead:
     `escalation` is None (escalation off) and `escalation_error` says why. A typo in a channel
-    must not keep the public page down; the worker and `escalation check` still refuse it.
+    must not keep the public page down; the worker and `escalation check` still refuse it. The
+    `[intake.NAME]` rules are set aside the same way, on their own (`intake_error`): alerts are
+    then recorded and nothing acts on them.
     """
     environ = os.environ if environ is None else environ
     values = defaults()
@@ -314,16 +347,26 @@ def load_settings(
         _merge(values, overrides, "test config")
     _check_values(values, source)
     from statuspage.core.escalation.config import parse_escalation
+    from statuspage.core.intake.rules import parse_intake
 
+    settings = Settings(values=values, source=source)
     try:
-        escalation = parse_escalation(
+        settings.escalation = parse_escalation(
             {name: values[name] for name in NAMED_SECTIONS}, source=source, environ=environ
         )
     except ConfigError as exc:
         if not escalation_optional:
             raise
-        return Settings(values=values, source=source, escalation_error=str(exc))
-    return Settings(values=values, source=source, escalation=escalation)
+        settings.escalation_error = str(exc)
+    try:
+        # `notify` names a path: the table names are enough, even if a path is set aside.
+        paths = values["paths"] if isinstance(values["paths"], Mapping) else {}
+        settings.intake = parse_intake(values["intake"], source=source, paths=list(paths))
+    except ConfigError as exc:
+        if not escalation_optional:
+            raise
+        settings.intake_error = str(exc)
+    return settings
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -479,6 +522,32 @@ def _check_values(values: dict[str, dict[str, Any]], source: str) -> None:
         raise ConfigError(
             f"{source}: database.url: expected a URL such as sqlite:///instance/statuspage.db"
         )
+    _check_metrics_and_logging(values, source)
+
+
+def _check_metrics_and_logging(values: dict[str, dict[str, Any]], source: str) -> None:
+    """Check the [metrics] and [logging] values."""
+    _check_networks(values["metrics"]["allow_networks"], "metrics.allow_networks", source)
+    listen = values["metrics"]["worker_listen"]
+    if listen:
+        try:
+            parse_listen(listen)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: metrics.worker_listen: {exc}") from None
+    if values["logging"]["format"] not in ("text", "json"):
+        raise ConfigError(
+            f"{source}: logging.format: expected text or json, got {values['logging']['format']!r}"
+        )
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """Split "host:port" ("[::1]:9465" for IPv6; ":9465" for every address) into its parts."""
+    host, colon, port = text.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not colon or not port.isdigit() or not 0 < int(port) < 65536 or "[" in host:
+        raise ValueError(f'expected host:port such as "127.0.0.1:9465", got {text!r}')
+    return host, int(port)
 
 
 def _check_networks(value: list, dotted: str, source: str) -> None:

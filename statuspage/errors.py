@@ -3,6 +3,7 @@
 StatuspageError                 base: a problem we can describe to the user in one line
 ├── ConfigError                 the configuration is wrong (file, key, what was expected)
 ├── ValidationError             input was refused (carries the field name)
+├── NotAuthenticated            no credentials, or wrong ones (401)
 ├── NotFound                    the thing asked for does not exist
 ├── PermissionDenied            the caller may not do this
 ├── Conflict                    the request clashes with the current state
@@ -40,6 +41,13 @@ class ValidationError(StatuspageError):
 
     http_status = 422
     code = "invalid"
+
+
+class NotAuthenticated(StatuspageError):
+    """The request carries no credentials we accept."""
+
+    http_status = 401
+    code = "unauthorized"
 
 
 class NotFound(StatuspageError):

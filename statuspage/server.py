@@ -1,17 +1,27 @@
-"""Serving the app over HTTP: the one module that knows which server runs it (granian, WSGI)."""
+"""Serving the app over HTTP: the one module that knows which server runs it (granian, WSGI).
+
+Granian forks the worker processes; each builds its own app. Before that the master makes a
+fresh folder for the workers' metrics (prometheus_client's multiprocess mode, removed again
+when the server stops) and sets up logging, which the workers keep. Granian's own access log
+stays off: the app writes its own (statuspage/web/observe.py).
+"""
 
 from __future__ import annotations
 
 import ctypes
 import importlib
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
+from statuspage import logs
 from statuspage.config import ENV_PREFIX
 from statuspage.errors import StatuspageError
 
@@ -31,18 +41,31 @@ _PR_SET_PDEATHSIG = 1
 
 
 def serve(
-    *, host: str, port: int, workers: int, config_file: str | None = None, target: str = TARGET
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    config_file: str | None = None,
+    target: str = TARGET,
+    log_format: str = "text",
 ) -> None:
     """Serve the app on host:port with `workers` processes until SIGTERM or SIGINT.
 
     `target` names the app factory ("module:function"); benchmarks pass their own.
+    `log_format` is `[logging] format`, for the lines of the master, granian and the workers.
     """
     from granian import Granian
     from granian.constants import Interfaces
 
+    from statuspage import metrics
+
     if config_file:
         # Workers build the app themselves, so the config travels through the environment.
         os.environ[CONFIG_ENV] = str(Path(config_file).resolve())
+    logs.configure(format=log_format)
+    # A folder of this run's own: counters of an earlier run (or of another server) never mix in.
+    folder = tempfile.mkdtemp(prefix="statuspage-metrics-")
+    metrics.use_multiprocess_dir(folder)
     server = Granian(
         target,
         address=host,
@@ -56,13 +79,33 @@ def serve(
         # of its replacement); without this, one dead worker made the master stop them all.
         # On SIGTERM the workers stop listening and finish the requests in hand first.
         respawn_failed_workers=True,
+        # The app logs each request itself, with its request id (one line, not two).
+        log_access=False,
+        log_dictconfig=_granian_logging(log_format),
     )
-    server.serve(target_loader=partial(load_in_worker, master=os.getpid(), cwd=str(Path.cwd())))
+    loader = partial(load_in_worker, master=os.getpid(), cwd=str(Path.cwd()), log_format=log_format)
+    try:
+        server.serve(target_loader=loader)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def load_in_worker(target: str, *, master: int, cwd: str) -> Callable:
+def _granian_logging(log_format: str) -> dict[str, Any] | None:
+    """Granian's logging config: its own, or with our JSON lines (its loggers do not propagate)."""
+    if log_format != "json":
+        return None
+    json_lines = {"()": "statuspage.logs.JsonFormatter"}
+    return {"formatters": {"generic": json_lines, "access": json_lines}}
+
+
+def load_in_worker(target: str, *, master: int, cwd: str, log_format: str = "text") -> Callable:
     """Build the app in a worker process, once the worker is bound to die with its master."""
+    from statuspage import metrics
+
     die_with_master(master)
+    # Forked workers keep the master's logging; spawned ones (Python 3.14) start without it.
+    logs.configure(format=log_format)
+    metrics.mark_dead_at_exit()
     sys.path.insert(0, cwd)  # as granian does, so a target next to the working folder loads
     module, _, name = target.partition(":")
     return getattr(importlib.import_module(module), name)()

@@ -61,6 +61,15 @@ RULES: dict[str, str] = {
     "admin.delivery_retry": PUBLISH,
     "admin.channels": READ,
     "admin.channel_test": PUBLISH,
+    # admin: alerts in (drafts, alerts; integrations hand out secrets: admins only)
+    "admin.draft": READ,
+    "admin.draft_publish": PUBLISH,
+    "admin.draft_dismiss": PUBLISH,
+    "admin.alerts": READ,
+    "admin.alert": READ,
+    "admin.integrations": USERS,
+    "admin.integration_create": USERS,
+    "admin.integration_revoke": USERS,
     # admin: subscribers (bulk personal data: admins only)
     "admin.subscribers": READ,
     "admin.subscriber_deliveries": READ,
@@ -100,6 +109,11 @@ RULES: dict[str, str] = {
     "api_v1.messages": READ,
     "api_v1.message": READ,
     "api_v1.preview_message": PUBLISH,
+    "api_v1.list_drafts": READ,
+    "api_v1.draft": READ,
+    "api_v1.publish_draft": PUBLISH,
+    "api_v1.dismiss_draft": PUBLISH,
+    "api_v1.list_alerts": READ,
 }
 
 PROTECTED_BLUEPRINTS = ("admin", "api_v1")

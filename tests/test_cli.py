@@ -217,7 +217,13 @@ def test_serve_uses_the_configured_address_and_passes_the_config_on(cli, config_
     result = cli("serve", "--host", "127.0.0.2")
     assert result.exit_code == 0, result.output
     assert calls == [
-        {"host": "127.0.0.2", "port": 9123, "workers": 3, "config_file": str(config_file)}
+        {
+            "host": "127.0.0.2",
+            "port": 9123,
+            "workers": 3,
+            "config_file": str(config_file),
+            "log_format": "text",
+        }
     ]
     assert "http://127.0.0.2:9123/" in result.stdout
 

@@ -11,8 +11,8 @@ from statuspage.web.fastpath import FastPath
 from tests.support.sample import resolve_open_incident
 
 PATHS = ["/", "/history.rss", "/api/v2/summary.json", "/badge.svg", "/history?page=1"]
-#: Added by the test client or the server, not by the app.
-TRANSPORT = {"Date", "Server"}
+#: Added by the test client or the server, not by the app; and each request's own id.
+TRANSPORT = {"Date", "Server", "X-Request-Id"}
 
 
 def _fastpath(app) -> FastPath:

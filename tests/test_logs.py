@@ -4,8 +4,11 @@ and the HTTP libraries that log each URL they post to are quiet."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -226,3 +229,77 @@ class _Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+# -- text and JSON lines, request ids ---------------------------------------------------------
+
+
+def _formatted(formatter: logging.Formatter, emit) -> list[str]:
+    """The lines a handler with `formatter` writes while `emit(logger)` logs (INFO and up)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    handler.addFilter(logs.RequestId())  # no RedactSecrets: the JSON formatter redacts itself
+    logger = logging.getLogger("statuspage.test.lines")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        emit(logger)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+    return stream.getvalue().splitlines()
+
+
+def test_json_lines_redact_secrets_in_the_message_the_fields_and_the_traceback():
+    url = "https://hooks.slack.com/services/T01/B02/xoxSECRET"
+
+    def emit(logger):
+        logger.info("posting to %s", url, extra={"target": url, "attempt": 2})
+        try:
+            raise RuntimeError(f"could not post to {url}")
+        except RuntimeError:
+            logger.exception("failed with token=tokSECRET")
+
+    first, second = (json.loads(line) for line in _formatted(logs.JsonFormatter(), emit))
+    assert "SECRET" not in json.dumps([first, second])
+    assert first["message"] == "posting to https://hooks.slack.com/[redacted]"
+    assert first["target"] == "https://hooks.slack.com/[redacted]" and first["attempt"] == 2
+    assert first["level"] == "INFO" and first["logger"] == "statuspage.test.lines"
+    assert first["request_id"] is None and "time" in first
+    assert second["level"] == "ERROR" and "RuntimeError" in second["exception"]
+
+
+def test_text_lines_carry_the_request_id_only_while_a_request_is_handled():
+    def emit(logger):
+        logger.info("before")
+        token = logs.REQUEST_ID.set("rid-9")
+        try:
+            logger.info("during")
+        finally:
+            logs.REQUEST_ID.reset(token)
+        logger.info("after")
+
+    before, during, after = _formatted(logs.TextFormatter(), emit)
+    assert before.endswith(" INFO before") and after.endswith(" INFO after")
+    assert during.endswith(" INFO [rid-9] during")
+
+
+def test_configure_json_writes_one_redacted_object_per_line_to_stderr():
+    code = (
+        "import logging; from statuspage import logs; logs.configure(format='json'); "
+        "logging.getLogger('statuspage.x').info('sent to %s', "
+        "'https://hooks.slack.com/services/T1/B2/xoxSECRET')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    (line,) = done.stderr.splitlines()
+    entry = json.loads(line)
+    assert entry["message"] == "sent to https://hooks.slack.com/[redacted]"
+    assert entry["logger"] == "statuspage.x" and entry["level"] == "INFO"
+
+
+def test_an_unknown_log_format_is_refused():
+    with pytest.raises(ValueError, match="yaml"):
+        logs.formatter("yaml")

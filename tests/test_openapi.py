@@ -16,6 +16,8 @@ from statuspage.resources import resource_dir
 from statuspage.web import MAX_ID
 from statuspage.web.api_v1 import openapi
 from tests.support import NOW
+from tests.support.auth import make_user
+from tests.support.drafts import RULES, am_payload, prepare_site, send
 
 METHODS = {"get", "post", "patch", "put", "delete"}
 DATE_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"
@@ -315,3 +317,46 @@ def test_the_checker_catches_an_undocumented_key(doc):
     assert check(doc, schema, good) == []
     assert check(doc, schema, {**good, "secret": 1}) == ["$: undocumented key secret"]
     assert check(doc, schema, {**good, "status": "fine"})
+
+
+@pytest.fixture
+def drafts_api(make_app, fast_hashing):
+    """An app with intake rules, a waiting draft (1), one that cannot publish (2), a token."""
+    app = make_app(intake=RULES)
+    with app.app_context():
+        secret = prepare_site(app, NOW)
+        client = app.test_client()
+        assert send(client, secret, am_payload()).status_code == 202
+        assert send(client, secret, am_payload(alertname="ProviderDown", fingerprint="p"))
+        user = make_user("pm@example.com", "editor")
+        with write_transaction():
+            _, text = tokens.create(user, "ci", now=NOW)
+        yield client, {"Authorization": f"Bearer {text}"}
+
+
+def test_draft_and_alert_answers_fit_their_documented_schemas(drafts_api, doc):
+    client, auth = drafts_api
+    p = openapi.PREFIX
+    reads = [
+        (f"{p}/drafts", f"{p}/drafts"),
+        (f"{p}/drafts?state=all", f"{p}/drafts"),
+        (f"{p}/drafts/1", f"{p}/drafts/{{draft_id}}"),
+        (f"{p}/drafts/2", f"{p}/drafts/{{draft_id}}"),
+        (f"{p}/alerts", f"{p}/alerts"),
+    ]
+    for url, path in reads:
+        response = client.get(url, headers=auth)
+        assert response.status_code == 200, url
+        assert_fits(doc, path, "get", response)
+    for status in (201, 200):
+        published = client.post(f"{p}/drafts/1/publish", json={}, headers=auth)
+        assert published.status_code == status
+        assert_fits(doc, f"{p}/drafts/{{draft_id}}/publish", "post", published)
+    assert_fits(doc, f"{p}/drafts/{{draft_id}}", "get", client.get(f"{p}/drafts/1", headers=auth))
+    for status in (200, 409):
+        dismissed = client.post(f"{p}/drafts/2/dismiss", json={"note": "x"}, headers=auth)
+        assert dismissed.status_code == status
+        assert_fits(doc, f"{p}/drafts/{{draft_id}}/dismiss", "post", dismissed)
+    refused = client.post(f"{p}/drafts/9/publish", json={}, headers=auth)
+    assert refused.status_code == 404
+    assert_fits(doc, f"{p}/drafts/{{draft_id}}/publish", "post", refused)

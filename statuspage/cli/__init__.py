@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import NoReturn
 
 import click
 import sqlalchemy as sa
@@ -185,12 +186,15 @@ def serve(host: str | None, port: int | None, workers: int | None, config_file: 
     with app_context(config_file) as app:
         require_current_schema()
         settings = app.config["STATUSPAGE"].server
+        log_format = app.config["STATUSPAGE"].logging["format"]
     host = host or settings["host"]
     port = port or settings["port"]
     workers = workers or settings["workers"]
     server.check_address(host, port)
     click.echo(f"Serving {server.url_for(host, port)} with {workers} worker(s); Ctrl+C stops.")
-    server.serve(host=host, port=port, workers=workers, config_file=config_file)
+    server.serve(
+        host=host, port=port, workers=workers, config_file=config_file, log_format=log_format
+    )
 
 
 @main.group("components")
@@ -269,6 +273,15 @@ def components_set_status(ref: str, status: str, config_file: str | None) -> Non
         click.echo(f"{name} is already {parsed.value}")
 
 
+def fail_with_problems(problems: Sequence[str], where: str) -> NoReturn:
+    """Print one problem per line, then "N problems in <where>" on stderr, and exit 1."""
+    for problem in problems:
+        click.echo(problem)
+    counted = f"{len(problems)} problem{'s' * (len(problems) != 1)}"
+    click.echo(f"{counted} in {where}", err=True)
+    click.get_current_context().exit(1)
+
+
 def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
@@ -281,10 +294,19 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 from statuspage.cli import accounts as cli_accounts  # noqa: E402
 from statuspage.cli import escalation as cli_escalation  # noqa: E402
 from statuspage.cli import incidents as cli_incidents  # noqa: E402
+from statuspage.cli import intake as cli_intake  # noqa: E402
 from statuspage.cli import library as cli_library  # noqa: E402
 from statuspage.cli import ops as cli_ops  # noqa: E402
 from statuspage.cli import worker as cli_worker  # noqa: E402
 
-for _module in (cli_accounts, cli_escalation, cli_incidents, cli_library, cli_ops, cli_worker):
+for _module in (
+    cli_accounts,
+    cli_escalation,
+    cli_incidents,
+    cli_intake,
+    cli_library,
+    cli_ops,
+    cli_worker,
+):
     for _command in _module.COMMANDS:
         main.add_command(_command)

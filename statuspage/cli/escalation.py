@@ -9,12 +9,11 @@ from __future__ import annotations
 import os
 import re
 from datetime import datetime, timedelta
-from typing import NoReturn
 from zoneinfo import ZoneInfo
 
 import click
 
-from statuspage.cli import _print_table, config_option
+from statuspage.cli import _print_table, config_option, fail_with_problems
 from statuspage.clock import utcnow
 from statuspage.config import load_settings
 from statuspage.core.enums import Impact
@@ -57,7 +56,7 @@ def check(config_file: str | None) -> None:
     try:
         settings = load_settings(config_file)
     except ConfigError as exc:
-        _fail([str(exc)])
+        fail_with_problems([str(exc)], "the escalation config")
     config: EscalationConfig = settings.escalation
     problems = check_escalation(config, os.environ)
     try:
@@ -67,7 +66,7 @@ def check(config_file: str | None) -> None:
     except ConfigError as exc:
         problems.append(str(exc))
     if problems:
-        _fail(problems)
+        fail_with_problems(problems, "the escalation config")
     click.echo(
         f"{settings.source}: escalation config OK: {_count(config.channels, 'channel')}, "
         f"{_count(config.windows, 'window')}, {_count(config.paths, 'path')}"
@@ -179,14 +178,6 @@ def simulate(
         click.echo(f"{count}; the next would be at {_time(min(upcoming), started)}")
     else:
         click.echo(f"{count}; nothing more would be sent")
-
-
-def _fail(problems: list[str]) -> NoReturn:
-    for problem in problems:
-        click.echo(problem)
-    counted = f"{len(problems)} problem{'s' * (len(problems) != 1)}"
-    click.echo(f"{counted} in the escalation config", err=True)
-    click.get_current_context().exit(1)
 
 
 def _count(items, noun: str) -> str:

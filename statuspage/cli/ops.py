@@ -63,7 +63,7 @@ def export(
         if not on_publish:
             click.echo(_describe(exporter.export(app, directory, months=months)))
             return
-        logs.configure()
+        logs.configure(format=app.config["STATUSPAGE"].logging["format"])
         stop = threading.Event()
         previous = {
             sig: signal.signal(sig, lambda *_: stop.set())

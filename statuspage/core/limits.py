@@ -23,6 +23,14 @@ MAX_IDEMPOTENCY_KEY = 80
 MAX_FORM_KEY = 100
 MAX_COMPONENTS = 200
 MAX_SEARCH = 200
+MAX_INTAKE_BYTES = 512 * 1024
+MAX_ALERTS_PER_PAYLOAD = 1000
+MAX_ALERT_LABELS = 64
+MAX_LABEL_NAME = 128
+MAX_LABEL_VALUE = 2000
+MAX_FINGERPRINT = 200
+MAX_INTEGRATION_NAME = 60
+MAX_NOTE = 1000
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,14 @@ LIMITS: tuple[Limit, ...] = (
     Limit("MAX_IDEMPOTENCY_KEY", MAX_IDEMPOTENCY_KEY, "characters in an Idempotency-Key header"),
     Limit("MAX_COMPONENTS", MAX_COMPONENTS, "components named in one request"),
     Limit("MAX_SEARCH", MAX_SEARCH, "characters in an admin search"),
+    Limit("MAX_INTAKE_BYTES", MAX_INTAKE_BYTES, "bytes in one alert webhook request"),
+    Limit("MAX_ALERTS_PER_PAYLOAD", MAX_ALERTS_PER_PAYLOAD, "alerts in one alert webhook request"),
+    Limit("MAX_ALERT_LABELS", MAX_ALERT_LABELS, "labels (or annotations) on one alert"),
+    Limit("MAX_LABEL_NAME", MAX_LABEL_NAME, "characters in an alert's label name"),
+    Limit("MAX_LABEL_VALUE", MAX_LABEL_VALUE, "characters in an alert's label or annotation value"),
+    Limit("MAX_FINGERPRINT", MAX_FINGERPRINT, "characters in an alert's fingerprint"),
+    Limit("MAX_NOTE", MAX_NOTE, "characters in a note on a dismissed draft"),
+    Limit("MAX_INTEGRATION_NAME", MAX_INTEGRATION_NAME, "characters in an integration's name"),
 )
 
 
@@ -73,6 +89,14 @@ def body(text: str, *, field: str = "body", limit: int = MAX_BODY) -> str:
         raise ValidationError("the update needs a message", field=field)
     if len(cleaned) > limit:
         raise _too_long("a message", limit, len(cleaned), field)
+    return cleaned
+
+
+def note(text: str, *, field: str = "note") -> str:
+    """A cleaned, optional note within MAX_NOTE ("" when there is none)."""
+    cleaned = clean_text(text).strip()
+    if len(cleaned) > MAX_NOTE:
+        raise _too_long("a note", MAX_NOTE, len(cleaned), field)
     return cleaned
 
 

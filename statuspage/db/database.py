@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,6 +92,19 @@ def lock(model: type[T], ident: int) -> T | None:
     """
     query = sa.select(model).where(model.id == ident).with_for_update()  # type: ignore[attr-defined]
     return db.session.scalar(query.execution_options(populate_existing=True))
+
+
+def lock_name(name: str) -> None:
+    """Hold a lock on a name (not a row) until the write transaction ends.
+
+    For acts that must not run twice at once but have no row to lock yet (two alerts of one rule
+    each finding no draft and making one). PostgreSQL: a transaction-level advisory lock; SQLite:
+    BEGIN IMMEDIATE already serialises writers.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 #: PostgreSQL's "deadlock detected" and "could not serialize access": the transaction was

@@ -146,6 +146,8 @@ class Incident(Model):
     #: Someone took ownership: `unacknowledged` escalation steps stop.
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acknowledged_by: Mapped[str] = mapped_column(sa.String(300), default="")
+    #: When monitoring first alerted about it (the first alert of the draft it came from).
+    detected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -517,6 +519,120 @@ ROLLUP_NOT_QUIET = (
     "(known_seconds != 86400 OR major_outage_seconds != 0 OR partial_outage_seconds != 0"
     " OR degraded_seconds != 0 OR maintenance_seconds != 0)"
 )
+
+
+class Integration(Model):
+    """A sender of alerts (an Alertmanager, a Grafana, a script) and its secret's SHA-256."""
+
+    __tablename__ = "integrations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(60), unique=True)
+    #: The payload format: alertmanager, grafana or generic.
+    format: Mapped[str] = mapped_column(sa.String(16))
+    #: bearer (the secret as a bearer token or Basic password) or hmac (a signature of the body).
+    auth: Mapped[str] = mapped_column(sa.String(8), default="bearer")
+    secret_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    #: hmac: the secret is derived from the site's secret key and this salt, never stored.
+    salt: Mapped[str] = mapped_column(sa.String(64), default="")
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Draft(Model):
+    """An update prepared for a PM (from alerts), waiting to be published or dismissed.
+
+    It holds what `publishing.publish.Draft` needs, so publishing it checks and writes exactly
+    as the compose form does.
+    """
+
+    __tablename__ = "drafts"
+    __table_args__ = (sa.Index("ix_drafts_state", "state", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Where it came from: "alert".
+    source: Mapped[str] = mapped_column(sa.String(16), default="alert")
+    #: The intake rule that prepared it.
+    rule: Mapped[str] = mapped_column(sa.String(60), default="")
+    #: waiting -> published, dismissed or obsolete (the alerts resolved before anyone published).
+    state: Mapped[str] = mapped_column(sa.String(16), default="waiting")
+    #: The incident it updates; empty when publishing it opens one.
+    incident_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    message_slug: Mapped[str] = mapped_column(sa.String(100))
+    message_version: Mapped[int | None]
+    variables: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    status: Mapped[str | None] = mapped_column(sa.String(32))
+    impact: Mapped[str | None] = mapped_column(sa.String(16))
+    #: Component id (as a string) -> the status the update gives it.
+    component_statuses: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    next_update_minutes: Mapped[int | None]
+    #: The first alert's start: what "time to first update" is measured from.
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str] = mapped_column(sa.String(300), default="")
+    update_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("incident_updates.id", ondelete="SET NULL")
+    )
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+
+    incident: Mapped[Incident | None] = relationship()
+    alerts: Mapped[list[Alert]] = relationship(back_populates="draft", order_by="Alert.id")
+
+
+class Alert(Model):
+    """One alert (by its sender's fingerprint) as last received, and what intake did with it."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        sa.UniqueConstraint("integration_id", "fingerprint", name="uq_alerts_fingerprint"),
+        sa.Index("ix_alerts_status", "status", "last_received_at"),
+        sa.Index("ix_alerts_received", "last_received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("integrations.id", ondelete="CASCADE")
+    )
+    fingerprint: Mapped[str] = mapped_column(sa.String(200))
+    #: firing or resolved
+    status: Mapped[str] = mapped_column(sa.String(16))
+    title: Mapped[str] = mapped_column(sa.String(300))
+    severity: Mapped[str] = mapped_column(sa.String(16))
+    labels: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    annotations: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    url: Mapped[str] = mapped_column(sa.String(2000), default="")
+    #: The alert's JSON object as last received.
+    raw: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    #: When it started firing (the sender's time if it gave one) and when it resolved.
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Notifications received for it, and how many of them repeated what we knew.
+    received_count: Mapped[int] = mapped_column(default=1)
+    duplicate_count: Mapped[int] = mapped_column(default=0)
+    #: Firing notifications in a row since it started firing (flap damping counts these).
+    firing_count: Mapped[int] = mapped_column(default=1)
+    rule: Mapped[str] = mapped_column(sa.String(60), default="")
+    #: What intake did, in words ("drafted", "no rule matched", "API set to Major outage").
+    outcome: Mapped[str] = mapped_column(sa.String(500), default="")
+    draft_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("drafts.id", ondelete="SET NULL"), index=True
+    )
+    incident_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("incidents.id", ondelete="SET NULL"), index=True
+    )
+    #: component_status rules: a change flap damping holds back until this time.
+    held_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+    integration: Mapped[Integration] = relationship()
+    draft: Mapped[Draft | None] = relationship(back_populates="alerts")
 
 
 class UptimeRollup(Model):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -25,7 +26,8 @@ BATCH = 50
 
 
 @lru_cache(maxsize=1)
-def _templates():
+def templates() -> dict[str, Any]:
+    """The internal templates (escalation notices, draft notices), read once per process."""
     return render.load_templates()
 
 
@@ -140,7 +142,7 @@ def _render(due: planner.Due, incident: Incident, facts, *, now: datetime) -> re
         due,
         summary,
         facts,
-        _templates(),
+        templates(),
         site_name=settings.site["name"],
         ack_url=f"{site_url}/ack/{token}",
         severity=channel.severity if channel is not None and channel.severity else None,

@@ -34,18 +34,21 @@ from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from flask import Flask
 
-from statuspage import logs
+from statuspage import logs, metrics
 from statuspage.clock import utcnow
 from statuspage.config import Settings
 from statuspage.db import rollup
 from statuspage.db.availability import is_unreachable
 from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
+from statuspage.db.models import OutboxMessage
 from statuspage.delivery import channels, outbox, subscriber_delivery
 from statuspage.delivery import escalation as runtime
 from statuspage.errors import ConfigError
+from statuspage.intake import receive
 from statuspage.publishing import maintenance
 
 log = logging.getLogger(__name__)
@@ -158,9 +161,10 @@ def run_worker(
     Returns how many messages were attempted. Refuses (ConfigError) an app whose escalation
     config was set aside as malformed: the web app runs without it, the worker must not.
     """
-    escalation_error = app.config["STATUSPAGE"].escalation_error
-    if escalation_error:
-        raise ConfigError(escalation_error)
+    loaded = app.config["STATUSPAGE"]
+    for error in (loaded.escalation_error, loaded.intake_error):
+        if error:
+            raise ConfigError(error)
     # Webhook URLs are secrets and httpx logs each one it posts to: quiet it, redact the rest.
     logs.install()
     worker_id = worker_id or new_worker_id()
@@ -217,6 +221,7 @@ def run_cycle(
     _isolated(advance_runs, now)
     _isolated(tick_maintenances, now, ZoneInfo(settings.site["time_zone"]))
     _isolated(rollup.tick, now, ZoneInfo(settings.site["time_zone"]))
+    _isolated(tick_intake, now, settings)
     return deliver_batch(settings, session, worker_id, stopper, clock, outage)
 
 
@@ -244,6 +249,14 @@ def tick_maintenances(now: datetime, tz: ZoneInfo) -> None:
         transitions = maintenance.tick(now, tz=tz)
     for transition in transitions:
         log.info("%s", transition)
+
+
+def tick_intake(now: datetime, settings: Settings) -> None:
+    """Apply the component changes intake's flap damping held back until now."""
+    with write_transaction():
+        changed = receive.tick(receive.Context.from_settings(settings, now))
+    if changed:
+        log.info("intake: %d held component change(s) applied", changed)
 
 
 def _subscriber_rows(message: Any) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
@@ -303,6 +316,7 @@ def deliver_batch(
                     raise
                 rest, failure = batch[index + 1 :], exc  # sent, not yet recorded: keep it
                 break
+            unsettled.count()
             unsettled = None
     finally:
         session.end_batch()
@@ -318,6 +332,8 @@ class Unsettled:
     message: Any
     result: channels.Result
     at: datetime
+    #: What `settle` recorded, for the deliveries metric once it is committed (None: nothing).
+    recorded: str | None = None
 
     def settle(self, policy: outbox.Policy) -> None:
         """Record the outcome in the current transaction and log it."""
@@ -330,6 +346,7 @@ class Unsettled:
             kept = outbox.mark_sent(message, self.at, status=result.status)
         else:
             kept = outbox.mark_failed(message, result, self.at, policy=policy)
+        self.recorded = _recorded(message, result, subscribers is not None) if kept else None
         if not kept:
             log.warning("%s: another worker took the message over", message.idempotency_key)
         elif result.sent:
@@ -343,6 +360,23 @@ class Unsettled:
                 message.attempts,
                 result.error,
             )
+
+    def count(self) -> None:
+        """Count the outcome `settle` recorded, once its transaction has committed."""
+        if self.recorded is not None:
+            metrics.count_delivery(self.message.kind, self.recorded)
+            self.recorded = None
+
+
+def _recorded(message: Any, result: channels.Result, subscriber_row: bool) -> str:
+    """The result label of a settled message: sent, skipped, or what became of a failure."""
+    if result.sent:
+        return "sent"
+    if subscriber_row and subscriber_delivery.is_skip(result):
+        return "skipped"
+    # Whether this failure was the last (dead) is decided by mark_failed: read it back.
+    state = db.session.scalar(sa.select(OutboxMessage.state).where(OutboxMessage.id == message.id))
+    return "dead" if state == outbox.DEAD else "retry"
 
 
 def hand_back(
@@ -377,6 +411,8 @@ def hand_back(
             _reset_session()
             failure = exc
             continue
+        if unsettled is not None:
+            unsettled.count()
         outage.ended()
         return
 
@@ -404,6 +440,8 @@ def deliver_one(
 ) -> channels.Result:
     """Send one claimed message and commit what happened to it."""
     result = attempt(session, message, clock)
+    unsettled = Unsettled(message, result, clock())
     with write_transaction():
-        Unsettled(message, result, clock()).settle(policy)
+        unsettled.settle(policy)
+    unsettled.count()
     return result

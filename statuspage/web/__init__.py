@@ -53,13 +53,23 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(ack.bp)
 
-    from statuspage.web import admin, subscribe
+    from statuspage.web import admin, intake, subscribe
     from statuspage.web.api_v1 import routes as api_v1
 
     app.register_blueprint(admin.bp)
+    app.register_blueprint(intake.bp)
     app.register_blueprint(api_v1.bp)
     app.register_blueprint(subscribe.bp)
+    _observed(app)
     _behind_proxies(app)
+
+
+def _observed(app: Flask) -> None:
+    """Serve /metrics; give every request an id, a line in the access log and its metrics."""
+    from statuspage.web import metrics, observe
+
+    metrics.init_app(app)
+    observe.init_app(app)  # wraps the fast path: inside the proxy layer, outside everything else
 
 
 def _behind_proxies(app: Flask) -> None:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from flask import Response, current_app, make_response, request
 
+from statuspage import metrics
 from statuspage.db import generation
 from statuspage.db.availability import is_unreachable
 from statuspage.db.extensions import db
@@ -81,6 +82,7 @@ def cached(*, query_args: tuple[str, ...] = ()) -> Callable:
             key = (*place, number, today)
             cache = _cache()
             entry = cache.get(key)
+            metrics.count_cache("flask", "hit" if entry is not None else "miss")
             if entry is None:
                 try:
                     response = make_response(view(**view_args))
@@ -114,6 +116,7 @@ def serve_stale(place: tuple, exc: Exception) -> Response:
     if age is None or not may_serve_stale(settings, age):
         raise DatabaseUnavailable() from exc
     response = serve(entry)
+    metrics.count_cache("flask", "stale")
     for name, value in stale_headers(settings, age):
         response.headers[name] = value
     return response

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 from werkzeug.http import http_date
 
+from statuspage import metrics
 from statuspage.db.availability import is_unreachable
 from statuspage.db.generation import Reader
 from statuspage.web.entries import (
@@ -39,6 +40,7 @@ from statuspage.web.entries import (
     not_modified,
     stale_headers,
 )
+from statuspage.web.observe import ROUTE_KEY, UNMATCHED
 
 #: Headers the fast path writes itself; every other header Flask set is replayed as it was.
 OWN_HEADERS = frozenset(
@@ -78,6 +80,8 @@ class Wire:
     today: date
     #: The headers Flask added (security, CORS), replayed with every answer.
     extra: Headers
+    #: The endpoint of the view that rendered it, for the request metrics.
+    route: str = ""
     #: By content coding (None: the plain body), each made on first request.
     variants: dict[str | None, Variant] = field(default_factory=dict)
 
@@ -164,6 +168,8 @@ class FastPath:
         ok, unchanged = variant.ok, variant.not_modified
         if stale:
             ok, unchanged = _restamp(ok, stale), _restamp(unchanged, stale)
+        environ[ROUTE_KEY] = wire.route
+        metrics.count_cache("fastpath", "stale" if stale else "hit")
         if not_modified(
             wire.entry, environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE")
         ):
@@ -186,7 +192,11 @@ class FastPath:
             self.routes.clear()
         self.routes[path] = served.query_args
         wire = Wire(
-            entry=served.entry, generation=served.generation, today=served.today, extra=extra
+            entry=served.entry,
+            generation=served.generation,
+            today=served.today,
+            extra=extra,
+            route=environ.get(ROUTE_KEY, UNMATCHED),
         )
         cache: PageCache = self.app.extensions["statuspage_cache"]
         cache.put_wire((path, values), wire)

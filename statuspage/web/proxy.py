@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 from statuspage.delivery.netguard import IPAddress, Network
 
+#: Set in the environ of a request whose connecting peer is a trusted proxy.
+PROXIED_KEY = "statuspage.proxied"
 #: A host[:port] as a proxy forwards it; anything else (spaces, control characters) is ignored.
 _HOST = re.compile(r"[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 
@@ -30,6 +32,7 @@ class ProxyHeaders:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if self.trusted and self._trusts(_address(environ.get("REMOTE_ADDR", ""))):
+            environ[PROXIED_KEY] = True
             self._apply(environ)
         return self.wsgi_app(environ, start_response)
 

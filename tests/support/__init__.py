@@ -10,6 +10,9 @@ fixtures from tests/conftest.py), never from another test module: tests/test_lay
 - `tests.support.cli`: config files for the command line, and its one-line errors.
 - `tests.support.receivers`: local HTTP and SMTP receivers; worker and server processes.
 - `tests.support.dbproxy`: a TCP proxy in front of PostgreSQL that outage tests cut.
+- `tests.support.prometheus`: the real Prometheus server and promtool, for the metrics tests.
+- `tests.support.intake`: alert intake end to end: a served site with rules, Alertmanager.
+- `tests.support.drafts`: drafts from alerts for the admin, API and browser tests.
 - `tests.support.sample`: changes to the `sample` page of tests/conftest.py.
 - `tests.support.subscribers`: subscribers end to end (an app, publishing, the mail).
 - `tests.support.statuspage_fields`: the fields of Statuspage's webhook payloads.

@@ -295,15 +295,18 @@ def start_worker(config: Path, log: Path, env: dict[str, str] | None = None) -> 
 
 
 @contextmanager
-def serving(config: Path, folder: Path, output: list[str] | None = None) -> Iterator[str]:
-    """Run `statuspage serve` (one worker process) until the block ends; yield its base URL.
+def serving(
+    config: Path, folder: Path, output: list[str] | None = None, *, workers: int = 1
+) -> Iterator[str]:
+    """Run `statuspage serve` (one worker process, or `workers`) until the block ends; yield
+    its base URL.
 
     `output`, when given, receives what the process wrote (stdout and stderr) once it ended.
     """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSPAGE_")}
     command = [sys.executable, "-c", "from statuspage.cli import main; main()", "serve"]
-    command += ["--port", str(port), "--workers", "1", "--config", str(config)]
+    command += ["--port", str(port), "--workers", str(workers), "--config", str(config)]
     # A file, not a pipe: a server that logs a lot must never block on a pipe nobody reads.
     log = folder / f"serve-{port}.log"
     with log.open("wb") as sink:

@@ -240,7 +240,7 @@ def matching_paths(
 _REQUIRED = object()
 
 
-class _Table:
+class Table:
     """One TOML table being read: typed lookups, then a check that no key was left unread."""
 
     def __init__(self, source: str, key: str, data: Any) -> None:
@@ -329,17 +329,17 @@ def parse_escalation(
     del environ
     channels = {
         name: _parse_channel(source, name, data)
-        for name, data in _named(source, "channels", raw.get("channels", {}))
+        for name, data in named_tables(source, "channels", raw.get("channels", {}))
     }
     windows = {
         name: parse_window(source, f"windows.{name}", name, data)
-        for name, data in _named(source, "windows", raw.get("windows", {}))
+        for name, data in named_tables(source, "windows", raw.get("windows", {}))
     }
     paths = {
         name: parse_path(
             source, f"paths.{name}", name, data, channels=list(channels), windows=list(windows)
         )
-        for name, data in _named(source, "paths", raw.get("paths", {}))
+        for name, data in named_tables(source, "paths", raw.get("paths", {}))
     }
     return EscalationConfig(
         channels=MappingProxyType(channels),
@@ -349,7 +349,7 @@ def parse_escalation(
     )
 
 
-def _named(source: str, section: str, tables: Any) -> list[tuple[str, Any]]:
+def named_tables(source: str, section: str, tables: Any) -> list[tuple[str, Any]]:
     if not isinstance(tables, Mapping):
         raise ConfigError(f"{source}: {section}: expected tables ([{section}.NAME])")
     for name in tables:
@@ -362,7 +362,7 @@ def _named(source: str, section: str, tables: Any) -> list[tuple[str, Any]]:
 
 
 def _parse_channel(source: str, name: str, data: Any) -> Channel:
-    table = _Table(source, f"channels.{name}", data)
+    table = Table(source, f"channels.{name}", data)
     kind = table.choice("type", CHANNEL_TYPES)
     for literal, hint in _SECRET_KEYS[kind].items():
         if literal in table.data:
@@ -404,23 +404,23 @@ def _parse_channel(source: str, name: str, data: Any) -> Channel:
     return channel
 
 
-def _severity(table: _Table) -> dict[str, str]:
+def _severity(table: Table) -> dict[str, str]:
     severity = dict(DEFAULT_SEVERITY)
-    given = _Table(table.source, _join(table.key, "severity"), table.get("severity", Mapping, {}))
+    given = Table(table.source, _join(table.key, "severity"), table.get("severity", Mapping, {}))
     for impact in DEFAULT_SEVERITY:
         severity[impact] = given.choice(impact, SEVERITIES, severity[impact])
     given.done()
     return severity
 
 
-def _check_url(table: _Table, key: str, url: str) -> None:
+def _check_url(table: Table, key: str, url: str) -> None:
     if not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", url):
         table.fail(f"expected an http:// or https:// URL, got {url!r}", key)
 
 
 def parse_window(source: str, key: str, name: str, data: Any) -> Window:
     """Read one [windows.NAME] table."""
-    table = _Table(source, key, data)
+    table = Table(source, key, data)
     zone = table.get("time_zone", str)
     try:
         ZoneInfo(zone)
@@ -442,7 +442,7 @@ def parse_window(source: str, key: str, name: str, data: Any) -> Window:
     )
 
 
-def _clock(table: _Table, name: str, *, allow_midnight: bool) -> time | None:
+def _clock(table: Table, name: str, *, allow_midnight: bool) -> time | None:
     value = table.get(name, str)
     if allow_midnight and value == "24:00":
         return None
@@ -463,8 +463,8 @@ def parse_path(
     windows: Sequence[str],
 ) -> EscalationPath:
     """Read one [paths.NAME] table; `channels` and `windows` are the names it may use."""
-    table = _Table(source, key, data)
-    match = _parse_match(_Table(source, _join(key, "match"), table.get("match", Mapping)))
+    table = Table(source, key, data)
+    match = _parse_match(Table(source, _join(key, "match"), table.get("match", Mapping)))
     priority = table.get("priority", int, DEFAULT_PRIORITY)
     continue_ = table.get("continue", bool, False)
     stop_on = table.strings("stop_on", ("resolved",), empty=True)
@@ -475,7 +475,7 @@ def parse_path(
     steps: list[Step] = []
     for index, raw in enumerate(raw_steps):
         step_key = f"{_join(key, 'steps')}[{index}]"
-        step = _parse_step(_Table(source, step_key, raw), channels, windows)
+        step = _parse_step(Table(source, step_key, raw), channels, windows)
         if steps and step.after_minutes < steps[-1].after_minutes:
             raise ConfigError(
                 f"{source}: {step_key}.after_minutes: steps are in time order: expected at least "
@@ -485,12 +485,12 @@ def parse_path(
     repeat = None
     if table.has("repeat"):
         repeat = _parse_repeat(
-            _Table(source, _join(key, "repeat"), table.get("repeat", Mapping)), len(steps)
+            Table(source, _join(key, "repeat"), table.get("repeat", Mapping)), len(steps)
         )
     reminders = None
     if table.has("update_reminders"):
         reminders = _parse_reminders(
-            _Table(source, _join(key, "update_reminders"), table.get("update_reminders", Mapping)),
+            Table(source, _join(key, "update_reminders"), table.get("update_reminders", Mapping)),
             channels,
         )
     if not steps and reminders is None:
@@ -508,7 +508,7 @@ def parse_path(
     )
 
 
-def _parse_match(table: _Table) -> Match:
+def _parse_match(table: Table) -> Match:
     if table.has("impact_at_least") and table.has("impact_in"):
         table.fail("give impact_at_least or impact_in, not both")
     names = [impact.value for impact in IMPACTS]
@@ -538,7 +538,7 @@ def _parse_match(table: _Table) -> Match:
     return Match(impacts=impacts, components=components, any_component=any_component)
 
 
-def _parse_step(table: _Table, channels: Sequence[str], windows: Sequence[str]) -> Step:
+def _parse_step(table: Table, channels: Sequence[str], windows: Sequence[str]) -> Step:
     after = table.integer("after_minutes")
     notify = _channel_list(table, "notify", channels)
     condition = table.choice("condition", CONDITIONS, "unacknowledged")
@@ -558,7 +558,7 @@ def _parse_step(table: _Table, channels: Sequence[str], windows: Sequence[str]) 
     )
 
 
-def _parse_repeat(table: _Table, step_count: int) -> Repeat:
+def _parse_repeat(table: Table, step_count: int) -> Repeat:
     times = table.integer("times", minimum=1)
     from_step = table.integer("from_step", 0)
     if from_step >= step_count:
@@ -572,7 +572,7 @@ def _parse_repeat(table: _Table, step_count: int) -> Repeat:
     return Repeat(times=times, from_step=from_step, after_minutes=after)
 
 
-def _parse_reminders(table: _Table, channels: Sequence[str]) -> UpdateReminders:
+def _parse_reminders(table: Table, channels: Sequence[str]) -> UpdateReminders:
     every = table.integer("every_minutes", minimum=1)
     remind = _channel_list(table, "remind", channels)
     missed = table.integer("escalate_after_missed", None, minimum=1)
@@ -587,7 +587,7 @@ def _parse_reminders(table: _Table, channels: Sequence[str]) -> UpdateReminders:
 
 
 def _channel_list(
-    table: _Table, name: str, channels: Sequence[str], *, required: bool = True
+    table: Table, name: str, channels: Sequence[str], *, required: bool = True
 ) -> tuple[str, ...]:
     names: tuple[str, ...] = table.strings(name, _REQUIRED if required else ())
     for index, channel in enumerate(names):

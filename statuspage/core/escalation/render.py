@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -38,6 +38,7 @@ __all__ = [
     "load_templates",
     "plain_text",
     "render",
+    "render_draft",
     "render_test",
 ]
 
@@ -50,6 +51,7 @@ TEMPLATES = MappingProxyType(
         "missed_update_escalation": "missed-update-escalation",
         "resolved": "escalation-resolved",
         "test": "escalation-test",
+        "draft": "draft-ready",
     }
 )
 #: The webhook event type of each kind.
@@ -61,6 +63,7 @@ EVENTS = MappingProxyType(
         "missed_update_escalation": "escalation.missed_update",
         "resolved": "escalation.resolved",
         "test": "escalation.test",
+        "draft": "draft.ready",
     }
 )
 
@@ -107,7 +110,8 @@ class Notification:
         if self.ack_url:
             links.append({"label": "Acknowledge", "url": self.ack_url})
         if self.incident_url:
-            links.append({"label": "Open the incident", "url": self.incident_url})
+            label = "Review and publish" if self.kind == "draft" else "Open the incident"
+            links.append({"label": label, "url": self.incident_url})
         data: dict[str, Any] = {
             "subject": self.subject,
             "text": self.text,
@@ -222,6 +226,46 @@ def render_test(
         ack_url="",
         incident_url="",
         severity="info",
+        dedup_key=key,
+        occurred_at=as_utc(now),
+        incident=None,
+    )
+
+
+def render_draft(
+    templates: Mapping[str, Message],
+    *,
+    site_name: str,
+    title: str,
+    what: str,
+    alerts: Sequence[str],
+    components: Sequence[str],
+    url: str,
+    key: str,
+    now: datetime,
+    severity: str,
+) -> Notification:
+    """The notice that monitoring prepared a draft: where to review and publish it."""
+    values = {
+        "site_name": site_name,
+        "draft_title": title,
+        "what": what,
+        "alerts": ", ".join(alerts) or "-",
+        "components": ", ".join(components),
+        "draft_url": url,
+    }
+    return _notification(
+        "draft",
+        templates,
+        values,
+        fields={
+            "Draft": title,
+            "Alerts": values["alerts"],
+            "Components": values["components"] or "-",
+        },
+        ack_url="",
+        incident_url=url,
+        severity=severity,
         dedup_key=key,
         occurred_at=as_utc(now),
         incident=None,

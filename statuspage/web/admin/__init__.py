@@ -10,9 +10,10 @@ from statuspage.web.auth import current_user, protect_blueprint
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 protect_blueprint(bp)
 
-#: The admin menu: (endpoint, label, permission, endpoint prefix that marks it current).
-NAV = (
+#: The admin menu: (endpoint, label, permission, endpoint prefix(es) that mark it current).
+NAV: tuple[tuple[str, str, Permission, str | tuple[str, ...]], ...] = (
     ("admin.dashboard", "Dashboard", Permission.READ, "admin.dashboard"),
+    ("admin.alerts", "Alerts", Permission.READ, ("admin.alert", "admin.draft")),
     ("admin.incidents", "Incidents", Permission.READ, "admin.incident"),
     ("admin.maintenances", "Maintenance", Permission.READ, "admin.maintenance"),
     ("admin.components", "Components", Permission.READ, "admin.component"),
@@ -22,6 +23,7 @@ NAV = (
     ("admin.audit", "Audit log", Permission.AUDIT, "admin.audit"),
     ("admin.users", "Users", Permission.USERS, "admin.user"),
     ("admin.tokens", "API tokens", Permission.READ, "admin.token"),
+    ("admin.integrations", "Integrations", Permission.USERS, "admin.integration"),
 )
 
 
@@ -51,6 +53,7 @@ from statuspage.web.admin import (  # noqa: E402, F401
     dashboard,
     escalations,
     incidents,
+    intake,
     library,
     session,
     subscribers,

@@ -25,6 +25,7 @@ from statuspage.core.enums import (
 from statuspage.core.text import same_text
 from statuspage.core.times import format_window_time
 from statuspage.db.models import Component, Incident, MessageVersion
+from statuspage.db.models import Draft as StoredDraft
 from statuspage.errors import ValidationError
 from statuspage.publishing import library as library_service
 from statuspage.publishing.publish import Draft, Prepared
@@ -149,6 +150,7 @@ class Compose:
     window_end: str = ""
     fingerprint: str = ""  # of the last preview; Publish needs it to match
     seen: int | None = None  # the incident's newest update when the form was built
+    draft: int | None = None  # the stored draft (from alerts) this form edits, if any
 
     @property
     def message(self) -> library.Message | None:
@@ -250,6 +252,26 @@ def _default_components(compose: Compose, components: list[Component]) -> None:
             compose.statuses[component.id] = (fallback or ComponentStatus.PARTIAL_OUTAGE).value
 
 
+def apply_draft(compose: Compose, row: StoredDraft, *, title: str = "") -> None:
+    """Fill a first form with what a stored draft (from alerts) proposes, for the PM to edit.
+
+    `title` is the free-text title to start from when the draft names no usable message.
+    """
+    compose.draft = row.id
+    for name, value in (row.variables or {}).items():
+        if name in compose.values:
+            compose.values[name] = value
+    statuses = {int(k): v for k, v in (row.component_statuses or {}).items()}
+    if statuses:
+        compose.checked = set(statuses)
+        compose.statuses.update(statuses)
+    if row.impact and compose.kind is IncidentKind.INCIDENT:
+        # The rule chose the impact: the form sends it as a choice, as the draft would.
+        compose.impact, compose.impact_shown = row.impact, ""
+    if compose.version is None and compose.is_new and not compose.title:
+        compose.title = title
+
+
 def from_form(
     form: Mapping[str, str],
     ticked: Iterable[str],
@@ -276,6 +298,7 @@ def from_form(
         window_end=form.get("scheduled_until", ""),
         fingerprint=form.get("fingerprint", ""),
         seen=_int(form.get("seen", "")),
+        draft=_int(form.get("draft", "")),
     )
     message = compose.message
     if message is not None:

@@ -9,16 +9,26 @@ from flask import current_app, render_template, url_for
 
 from statuspage.clock import utcnow
 from statuspage.core import incident_rules
+from statuspage.core.intake.payloads import FIRING
 from statuspage.core.roles import Permission
 from statuspage.db import audit, queries
 from statuspage.db.models import AuditEntry, Incident
+from statuspage.intake import queries as intake_queries
+from statuspage.publishing import drafts
 from statuspage.web.admin import bp
 from statuspage.web.admin.incidents import view_url
+from statuspage.web.admin.intake import DraftView, draft_view
 from statuspage.web.auth import requires
 
 #: Activity shown on the dashboard: the work, not the security log (that is the audit page's).
 ACTIVITY_TYPES = ("incident", "component", "message")
 ACTIVITY_LIMIT = 10
+#: Alerts in: the drafts waiting (each previewed), the newest firing alerts, and how long the
+#: recent incidents from alerts took from the first alert to their first public update.
+DRAFTS_SHOWN = 10
+FIRING_SHOWN = 5
+DETECTED_SHOWN = 5
+DETECTED_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -70,14 +80,31 @@ def recent_activity(limit: int = ACTIVITY_LIMIT) -> list[AuditEntry]:
     return sorted(entries, key=lambda e: e.id, reverse=True)[:limit]
 
 
+def waiting_drafts(now: datetime) -> tuple[list[DraftView], int]:
+    """The newest waiting drafts, each with its preview (or why it fails), and how many wait."""
+    rows = intake_queries.drafts_in(drafts.WAITING, limit=DRAFTS_SHOWN)
+    firsts = intake_queries.first_alerts([row.id for row in rows])
+    views = [draft_view(row, firsts.get(row.id), now) for row in rows]
+    total = intake_queries.count_waiting() if len(rows) == DRAFTS_SHOWN else len(rows)
+    return views, total
+
+
 @bp.route("/")
 @requires(Permission.READ)
 def dashboard():
-    """Open incidents, upcoming maintenances, recent activity."""
+    """Drafts from alerts first; then firing alerts, open incidents, maintenances, activity."""
     now = utcnow()
+    waiting, waiting_total = waiting_drafts(now)
     return render_template(
         "admin/dashboard.html",
         now=now,
+        drafts=waiting,
+        drafts_total=waiting_total,
+        firing=intake_queries.alerts(status=FIRING, limit=FIRING_SHOWN),
+        firing_total=intake_queries.count_firing(),
+        detected=intake_queries.detected_incidents(
+            since=now - DETECTED_WINDOW, limit=DETECTED_SHOWN
+        ),
         incidents=open_incidents(queries.unresolved_incidents(), now),
         active=queries.active_maintenances(),
         upcoming=queries.upcoming_maintenances(),

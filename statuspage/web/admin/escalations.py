@@ -103,7 +103,7 @@ def channel_test(name: str):
     key = f"test:{name}:{secrets.token_hex(6)}"
     notification = render.render_test(
         name,
-        runtime._templates(),
+        runtime.templates(),
         site_name=settings.site["name"],
         site_url=settings.site["url"],
         key=key,

@@ -21,10 +21,13 @@ from statuspage.core.enums import (
 from statuspage.core.roles import Permission
 from statuspage.db import queries
 from statuspage.db.database import run_write, write_transaction
+from statuspage.db.models import Draft as StoredDraft
 from statuspage.db.models import Incident, IncidentUpdate, MessageVersion
 from statuspage.delivery import escalation as runtime
 from statuspage.errors import Conflict, NotFound, StatuspageError, ValidationError
+from statuspage.intake import queries as intake_queries
 from statuspage.publishing import components as component_service
+from statuspage.publishing import drafts
 from statuspage.publishing import incidents as incident_service
 from statuspage.publishing import library as library_service
 from statuspage.publishing import publish as publish_service
@@ -211,8 +214,24 @@ def _compose(kind: IncidentKind, incident: Incident | None):
             components=queries.component_tree().components,
             tz=_tz(),
         )
+        stored = _stored_draft(request.args.get("draft", ""))
+        if stored is not None:
+            if stored.state != drafts.WAITING:
+                flash(f"Draft {stored.id} is {stored.state}: there is nothing to edit.", "warn")
+                return redirect(url_for("admin.draft", draft_id=stored.id))
+            first = intake_queries.first_alerts([stored.id]).get(stored.id)
+            compose.apply_draft(form, stored, title=first.title if first else "")
         return _render_compose(form)
     return _compose_post(kind, incident)
+
+
+def _stored_draft(value: str) -> StoredDraft | None:
+    """The stored draft a compose URL (`?draft=`) names, or None."""
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) < 10):
+        raise NotFound(f"no draft with id {value!r}")
+    return drafts.get(int(value))
 
 
 def _version(kind: IncidentKind, slug: str, number: str | None = None) -> MessageVersion:
@@ -255,12 +274,20 @@ def _compose_post(kind: IncidentKind, incident: Incident | None):
         else:
             # Publish goes ahead only if what it would publish is what the preview showed.
             def act() -> publish_service.Published:
-                return publish_service.publish(
+                now, who = utcnow(), actor()
+                # A draft from alerts, edited here: locked first, as drafts.publish does.
+                stored = drafts.get(form.draft, lock=True) if form.draft else None
+                if stored is not None and draft.next_update_minutes is None:
+                    draft.next_update_minutes = stored.next_update_minutes
+                published = publish_service.publish(
                     draft,
-                    now=utcnow(),
-                    actor=actor(),
+                    now=now,
+                    actor=who,
                     confirm=lambda p: compose.fingerprint(p, form) == form.fingerprint,
                 )
+                if stored is not None and published.created:
+                    drafts.published_as(stored, published, now=now, actor=who)
+                return published
 
             result = run_write(act)
             target = view_url(result.update.incident, _anchor=f"update-{result.update.id}")
@@ -314,32 +341,7 @@ def _render_compose(
         errors[field_id] = error.message
     components = queries.component_tree().components
     message = form.message
-    site_name = current_app.config["STATUSPAGE"].site["name"]
-    preview = None
-    if prepared is not None:
-        subject, text = prepared.email_preview(site_name=site_name)
-        preview = SimpleNamespace(
-            prepared=prepared,
-            feed_title=prepared.feed_title,
-            email_subject=subject,
-            email_text=text,
-            update=SimpleNamespace(
-                id="preview",
-                status=prepared.status.value,
-                body_html=prepared.body_html,
-                display_at=utcnow(),
-                edited_at=None,
-                component_changes=[
-                    SimpleNamespace(
-                        component_name=c.component.name,
-                        old_status=c.old.value,
-                        new_status=c.new.value,
-                    )
-                    for c in prepared.changes
-                ],
-            ),
-            incident=SimpleNamespace(kind=prepared.kind.value),
-        )
+    preview = preview_view(prepared) if prepared is not None else None
     return render_template(
         "admin/incidents/compose.html",
         form=form,
@@ -361,6 +363,35 @@ def _render_compose(
         component_variable=compose.COMPONENT_VARIABLE,
         view_url=view_url,
         with_labels=with_labels,
+    )
+
+
+def preview_view(prepared: publish_service.Prepared) -> SimpleNamespace:
+    """What templates/admin/_preview.html shows of a checked draft: the public page's entry,
+    the feed entry and the subscriber email, exactly as publishing would write them."""
+    site_name = current_app.config["STATUSPAGE"].site["name"]
+    subject, text = prepared.email_preview(site_name=site_name)
+    return SimpleNamespace(
+        prepared=prepared,
+        feed_title=prepared.feed_title,
+        email_subject=subject,
+        email_text=text,
+        update=SimpleNamespace(
+            id="preview",
+            status=prepared.status.value,
+            body_html=prepared.body_html,
+            display_at=utcnow(),
+            edited_at=None,
+            component_changes=[
+                SimpleNamespace(
+                    component_name=c.component.name,
+                    old_status=c.old.value,
+                    new_status=c.new.value,
+                )
+                for c in prepared.changes
+            ],
+        ),
+        incident=SimpleNamespace(kind=prepared.kind.value),
     )
 
 

@@ -16,11 +16,13 @@ from statuspage.core.enums import (
     IncidentStatus,
     MaintenanceStatus,
 )
+from statuspage.core.intake.payloads import SEVERITIES
 from statuspage.core.limits import (
     MAX_BODY,
     MAX_COMPONENTS,
     MAX_ID,
     MAX_IDEMPOTENCY_KEY,
+    MAX_NOTE,
     MAX_TITLE,
     MAX_VALUE,
 )
@@ -204,6 +206,16 @@ REQUESTS: dict[str, dict[str, Any]] = {
         description="Either `message` with its `variables`, or `body` and `status`.",
     ),
     "SetComponentStatus": _object({"status": {"type": "string", "enum": COMPONENT_STATUSES}}),
+    "PublishDraft": _object(
+        {},
+        required=[],
+        description="Send an empty object: the draft is published exactly as its preview "
+        "shows (edit it in the admin to change it).",
+    ),
+    "DismissDraft": _object(
+        {"note": {"type": "string", "maxLength": MAX_NOTE, "description": "why (kept with it)"}},
+        required=[],
+    ),
     "PreviewRequest": _object(
         {
             "variables": VARIABLES,
@@ -222,6 +234,36 @@ REQUESTS: dict[str, dict[str, Any]] = {
 
 DATE_TIME = {"type": "string", "format": "date-time"}
 NULLABLE_TIME = _nullable("string", format="date-time")
+DRAFT_STATES = ["waiting", "published", "dismissed", "obsolete"]
+DRAFT_DESCRIPTION = (
+    "An update monitoring prepared from alerts (intake rules), waiting for a PM: published, "
+    "dismissed, or obsolete when its alerts resolved (or fired again) first."
+)
+DRAFT_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "integer"},
+    "state": {"type": "string", "enum": DRAFT_STATES},
+    "source": {"type": "string", "description": "alert"},
+    "rule": _nullable("string", description="the intake rule that prepared it"),
+    "incident_id": _nullable("integer", description="null: publishing opens an incident"),
+    "update_id": _nullable("integer", description="the update it was published as"),
+    "message": _nullable("string", description="the canned message"),
+    "message_version": _nullable("integer"),
+    "variables": {"type": "object", "additionalProperties": {"type": "string"}},
+    "components": {
+        "type": "object",
+        "description": "the new status of each component, by component id",
+        "additionalProperties": {"type": "string", "enum": COMPONENT_STATUSES},
+    },
+    "impact": _nullable("string", enum=[*INCIDENT_IMPACTS, None]),
+    "next_update_minutes": _nullable("integer"),
+    "detected_at": {**DATE_TIME, "description": "when the first alert started firing"},
+    "created_at": DATE_TIME,
+    "updated_at": DATE_TIME,
+    "decided_at": NULLABLE_TIME,
+    "decided_by": _nullable("string"),
+    "note": {"type": "string"},
+    "url": {"type": "string", "description": "its page in the admin"},
+}
 
 RESPONSES: dict[str, dict[str, Any]] = {
     "Error": _object(
@@ -383,6 +425,97 @@ RESPONSES: dict[str, dict[str, Any]] = {
             },
         }
     ),
+    "Alert": _object(
+        {
+            "id": {"type": "integer"},
+            "integration": {"type": "string", "description": "the integration that sent it"},
+            "fingerprint": {"type": "string"},
+            "status": {"type": "string", "enum": ["firing", "resolved"]},
+            "title": {"type": "string"},
+            "severity": {"type": "string", "enum": list(SEVERITIES)},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+            "url": _nullable("string", description="the sender's link"),
+            "started_at": DATE_TIME,
+            "resolved_at": NULLABLE_TIME,
+            "first_received_at": DATE_TIME,
+            "last_received_at": DATE_TIME,
+            "received_count": {"type": "integer"},
+            "duplicate_count": {
+                "type": "integer",
+                "description": "notifications that repeated what was known",
+            },
+            "rule": _nullable("string", description="the intake rule that took it"),
+            "outcome": {"type": "string", "description": "what intake did, in words"},
+            "draft_id": _nullable("integer"),
+            "incident_id": _nullable("integer"),
+        },
+        description="One alert (by its sender's fingerprint) as last received.",
+    ),
+    "AlertList": _object(
+        {
+            "alerts": {
+                "type": "array",
+                "items": _ref("Alert"),
+                "description": "the most recently received first",
+            }
+        }
+    ),
+    "Draft": _object(DRAFT_PROPERTIES, description=DRAFT_DESCRIPTION),
+    "DraftList": _object(
+        {"drafts": {"type": "array", "items": _ref("Draft"), "description": "newest first"}}
+    ),
+    "DraftPreview": _object(
+        {
+            "title": {"type": "string", "description": "the incident's title"},
+            "body": {"type": "string", "description": "Markdown, as it would be published"},
+            "body_html": {"type": "string", "description": "sanitised HTML"},
+            "status": {"type": "string", "enum": INCIDENT_STATUSES},
+            "impact": {"type": "string", "enum": [i.value for i in Impact]},
+            "components": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "id": {"type": "integer"},
+                        "name": {"type": "string"},
+                        "old_status": {"type": "string", "enum": COMPONENT_STATUSES},
+                        "new_status": {"type": "string", "enum": COMPONENT_STATUSES},
+                    }
+                ),
+            },
+            "provenance": {"type": "string", "description": "e.g. from outage-investigating v1"},
+            "email_subject": _nullable("string", description="null: subscribers not notified"),
+        },
+        description="Exactly what publishing the draft would publish now.",
+    ),
+    "DraftDetail": _object(
+        {
+            **DRAFT_PROPERTIES,
+            "alerts": {
+                "type": "array",
+                "items": _ref("Alert"),
+                "description": "the first 50 alerts behind it",
+            },
+            "alert_count": {"type": "integer"},
+            "preview": {
+                "oneOf": [_ref("DraftPreview"), {"type": "null"}],
+                "description": "while it waits and can be published as it is",
+            },
+            "preview_error": {
+                "oneOf": [_ref("PreviewError"), {"type": "null"}],
+                "description": "while it waits and cannot be published as it is",
+            },
+        },
+        description=DRAFT_DESCRIPTION,
+    ),
+    "PreviewError": _object(
+        {
+            "code": {"type": "string"},
+            "message": {"type": "string"},
+            "field": _nullable("string", description="what to fill in, e.g. variables.provider"),
+        },
+        description="Why the draft cannot be published as it is: edit it in the admin.",
+    ),
     "Preview": _object(
         {
             "message": {"type": "string"},
@@ -436,6 +569,25 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "name": "cursor",
         "in": "query",
         "description": "the next_cursor of the previous page",
+        "schema": {"type": "string"},
+    },
+    "DraftId": _path_id("draft_id", "draft"),
+    "DraftState": {
+        "name": "state",
+        "in": "query",
+        "description": "waiting (default), published, dismissed, obsolete or all",
+        "schema": {"type": "string", "enum": [*DRAFT_STATES, "all"], "default": "waiting"},
+    },
+    "AlertStatus": {
+        "name": "status",
+        "in": "query",
+        "description": "firing, resolved or all (default)",
+        "schema": {"type": "string", "enum": ["firing", "resolved", "all"], "default": "all"},
+    },
+    "Integration": {
+        "name": "integration",
+        "in": "query",
+        "description": "only the alerts of the integration of this name",
         "schema": {"type": "string"},
     },
     "IdempotencyKey": {
@@ -673,6 +825,66 @@ def _paths() -> dict[str, dict[str, Any]]:
                 permission="publish",
             )
         },
+        f"{PREFIX}/drafts": {
+            "get": _op(
+                "listDrafts",
+                "List drafts prepared from alerts, newest first",
+                tag="drafts",
+                ok="DraftList",
+                params=("DraftState", "Limit"),
+                errors=("401", "403", "422"),
+            )
+        },
+        f"{PREFIX}/drafts/{{draft_id}}": {
+            "get": _op(
+                "getDraft",
+                "One draft with its alerts and its preview",
+                tag="drafts",
+                ok="DraftDetail",
+                params=("DraftId",),
+                errors=("401", "403", "404"),
+            )
+        },
+        f"{PREFIX}/drafts/{{draft_id}}/publish": {
+            "post": _op(
+                "publishDraft",
+                "Publish a draft exactly as its preview shows",
+                tag="drafts",
+                ok="Published",
+                ok_status="201",
+                params=("DraftId",),
+                body="PublishDraft",
+                errors=WRITE_ERRORS,
+                permission="publish",
+                description="Publishing a draft again publishes nothing and answers 200 with "
+                "the update it was published as. 409: it was dismissed or is obsolete; 422: "
+                "it cannot be published as it is (`error.field` says what is missing: edit it "
+                "in the admin).",
+            )
+        },
+        f"{PREFIX}/drafts/{{draft_id}}/dismiss": {
+            "post": _op(
+                "dismissDraft",
+                "Set a waiting draft aside without publishing it",
+                tag="drafts",
+                ok="DraftDetail",
+                params=("DraftId",),
+                body="DismissDraft",
+                errors=WRITE_ERRORS,
+                permission="publish",
+                description="409: it is no longer waiting.",
+            )
+        },
+        f"{PREFIX}/alerts": {
+            "get": _op(
+                "listAlerts",
+                "List alerts received, the most recently received first",
+                tag="alerts",
+                ok="AlertList",
+                params=("AlertStatus", "Integration", "Limit"),
+                errors=("401", "403", "422"),
+            )
+        },
         f"{PREFIX}/messages": {
             "get": _op(
                 "listMessages",
@@ -714,7 +926,8 @@ def document(site_url: str, version: str = "1") -> dict[str, Any]:
             "title": "statuspage management API",
             "version": version,
             "description": "Publish incident updates from the canned-message library, manage "
-            "maintenances and component statuses. Authenticate with a bearer token "
+            "maintenances and component statuses, publish or dismiss the drafts monitoring "
+            "prepared from alerts. Authenticate with a bearer token "
             "(`statuspage tokens create`); it acts with its user's current role. Errors are "
             '`{"error": {"code", "message", "field"}}`.',
         },
@@ -722,7 +935,15 @@ def document(site_url: str, version: str = "1") -> dict[str, Any]:
         "security": [{"bearer": []}],
         "tags": [
             {"name": name}
-            for name in ("incidents", "maintenances", "components", "messages", "meta")
+            for name in (
+                "incidents",
+                "maintenances",
+                "components",
+                "drafts",
+                "alerts",
+                "messages",
+                "meta",
+            )
         ],
         "paths": _paths(),
         "components": {

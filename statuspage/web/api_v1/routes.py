@@ -20,18 +20,35 @@ from sqlalchemy.orm import selectinload
 
 from statuspage.clock import utcnow
 from statuspage.core.enums import ComponentStatus, IncidentKind, IncidentStatus, MaintenanceStatus
+from statuspage.core.intake.payloads import FIRING, RESOLVED
 from statuspage.core.limits import MAX_ID
 from statuspage.core.roles import Permission
 from statuspage.core.text import clean_line, same_text
 from statuspage.core.times import as_utc, isoformat
 from statuspage.db.database import run_write
 from statuspage.db.extensions import db
-from statuspage.db.models import Component, Incident, IncidentUpdate, Message, MessageVersion
+from statuspage.db.models import (
+    Alert,
+    Component,
+    Incident,
+    IncidentUpdate,
+    Message,
+    MessageVersion,
+)
+from statuspage.db.models import Draft as StoredDraft
 from statuspage.db.queries import component_tree
-from statuspage.errors import Conflict, NotFound, ValidationError
+from statuspage.errors import Conflict, NotFound, StatuspageError, ValidationError
+from statuspage.intake import queries as intake_queries
 from statuspage.publishing import components as component_service
+from statuspage.publishing import drafts
 from statuspage.publishing import library as library_service
-from statuspage.publishing.publish import Draft, fill_message, publish, set_component_status
+from statuspage.publishing.publish import (
+    Draft,
+    Prepared,
+    fill_message,
+    publish,
+    set_component_status,
+)
 from statuspage.web.admin.common import actor
 from statuspage.web.api_v1 import openapi
 from statuspage.web.api_v1.json_input import parse_datetime, read_object
@@ -46,6 +63,10 @@ MAX_LIMIT = 100
 RESOLVED_BODY = "This incident has been resolved."
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 LIST_STATUSES = ("open", "closed", "all")
+DRAFT_STATES = (*drafts.STATES, "all")
+ALERT_STATUSES = (FIRING, RESOLVED, "all")
+#: The alerts a draft's answer lists (alert_count says how many it has).
+DRAFT_ALERTS = 50
 
 
 @bp.after_request
@@ -331,6 +352,80 @@ def preview_message(slug: str) -> Response:
     )
 
 
+# -- drafts and alerts (from monitoring) ----------------------------------------------------
+
+
+@bp.get("/drafts")
+@requires(Permission.READ)
+def list_drafts() -> Response:
+    """Drafts monitoring prepared, newest first: the waiting ones unless `?state=` says."""
+    state = request.args.get("state", drafts.WAITING)
+    if state not in DRAFT_STATES:
+        raise ValidationError(
+            f"state: {state!r} is not one of: {', '.join(DRAFT_STATES)}", field="state"
+        )
+    rows = intake_queries.drafts_in(None if state == "all" else state, limit=_limit())
+    return jsonify({"drafts": [_draft(row) for row in rows]})
+
+
+@bp.get("/drafts/<id:draft_id>")
+@requires(Permission.READ)
+def draft(draft_id: int) -> Response:
+    """One draft with its alerts and, while it waits, its preview (or why it cannot publish)."""
+    return jsonify(_draft(drafts.get(draft_id), detail=True))
+
+
+@bp.post("/drafts/<id:draft_id>/publish")
+@requires(Permission.PUBLISH)
+def publish_draft(draft_id: int) -> Response:
+    """Publish a draft exactly as prepared; again, the same update with 200."""
+    drafts.get(draft_id)
+    read_object(REQUESTS["PublishDraft"])
+
+    def act() -> tuple[int, int, IncidentKind, bool]:
+        with _body_errors():
+            update, created = drafts.publish(draft_id, now=utcnow(), actor=actor())
+        return update.id, update.incident_id, IncidentKind(update.incident.kind), created
+
+    return _published_response(*run_write(act))
+
+
+@bp.post("/drafts/<id:draft_id>/dismiss")
+@requires(Permission.PUBLISH)
+def dismiss_draft(draft_id: int) -> Response:
+    """Set a waiting draft aside without publishing it."""
+    drafts.get(draft_id)
+    data = read_object(REQUESTS["DismissDraft"])
+    note = data.get("note", "").strip()
+    run_write(lambda: drafts.dismiss(draft_id, now=utcnow(), actor=actor(), note=note))
+    return jsonify(_draft(drafts.get(draft_id), detail=True))
+
+
+@bp.get("/alerts")
+@requires(Permission.READ)
+def list_alerts() -> Response:
+    """Alerts received, the most recently received first, by status and integration."""
+    status = request.args.get("status", "all")
+    if status not in ALERT_STATUSES:
+        raise ValidationError(
+            f"status: {status!r} is not one of: {', '.join(ALERT_STATUSES)}", field="status"
+        )
+    name = request.args.get("integration")
+    source = None
+    if name is not None:
+        source = intake_queries.integration_by_name(name)
+        if source is None:
+            raise ValidationError(
+                f"integration: no integration called {name!r}", field="integration"
+            )
+    rows = intake_queries.alerts(
+        status=None if status == "all" else status,
+        integration_id=source.id if source is not None else None,
+        limit=_limit(),
+    )
+    return jsonify({"alerts": [_alert(row) for row in rows]})
+
+
 # -- helpers: input -------------------------------------------------------------------------
 
 
@@ -534,7 +629,13 @@ def _publish(draft: Draft) -> Response:
             _check_replay(update, draft)
         return update.id, update.incident_id, IncidentKind(update.incident.kind), created
 
-    update_id, incident_id, kind, created = run_write(act)
+    return _published_response(*run_write(act))
+
+
+def _published_response(
+    update_id: int, incident_id: int, kind: IncidentKind, created: bool
+) -> Response:
+    """201 with a new update and its incident, or 200 with the one published before."""
     item = _load(kind, incident_id)
     published = next(u for u in item.updates if u.id == update_id)
     response = jsonify({"incident": _incident(item), "update": _update(published)})
@@ -633,6 +734,91 @@ def _update(update: IncidentUpdate) -> dict[str, Any]:
             }
             for change in update.component_changes
         ],
+    }
+
+
+def _draft(row: StoredDraft, *, detail: bool = False) -> dict[str, Any]:
+    site_url = current_app.config["STATUSPAGE"].site["url"].rstrip("/")
+    data: dict[str, Any] = {
+        "id": row.id,
+        "state": row.state,
+        "source": row.source,
+        "rule": row.rule or None,
+        "incident_id": row.incident_id,
+        "update_id": row.update_id,
+        "message": row.message_slug or None,
+        "message_version": row.message_version,
+        "variables": dict(row.variables or {}),
+        "components": dict(row.component_statuses or {}),
+        "impact": row.impact,
+        "next_update_minutes": row.next_update_minutes,
+        "detected_at": isoformat(row.detected_at),
+        "created_at": isoformat(row.created_at),
+        "updated_at": isoformat(row.updated_at),
+        "decided_at": isoformat(row.decided_at),
+        "decided_by": row.decided_by or None,
+        "note": row.note or "",
+        "url": f"{site_url}/admin/drafts/{row.id}",
+    }
+    if not detail:
+        return data
+    alerts, total = intake_queries.alerts_of_draft(row.id, limit=DRAFT_ALERTS)
+    data["alerts"] = [_alert(a) for a in alerts]
+    data["alert_count"] = total
+    data["preview"], data["preview_error"] = None, None
+    if row.state == drafts.WAITING:
+        try:
+            with _body_errors():
+                data["preview"] = _preview(drafts.preview(row))
+        except StatuspageError as exc:
+            data["preview_error"] = {"code": exc.code, "message": exc.message, "field": exc.field}
+    return data
+
+
+def _preview(prepared: Prepared) -> dict[str, Any]:
+    site_name = current_app.config["STATUSPAGE"].site["name"]
+    subject, _ = prepared.email_preview(site_name=site_name)
+    return {
+        "title": prepared.title,
+        "body": prepared.body,
+        "body_html": prepared.body_html,
+        "status": prepared.status.value,
+        "impact": prepared.impact.value,
+        "components": [
+            {
+                "id": component.id,
+                "name": component.name,
+                "old_status": component.status,
+                "new_status": status.value,
+            }
+            for component, status in prepared.components.items()
+        ],
+        "provenance": prepared.provenance,
+        "email_subject": subject if prepared.notify else None,
+    }
+
+
+def _alert(row: Alert) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "integration": row.integration.name,
+        "fingerprint": row.fingerprint,
+        "status": row.status,
+        "title": row.title,
+        "severity": row.severity,
+        "labels": dict(row.labels or {}),
+        "annotations": dict(row.annotations or {}),
+        "url": row.url or None,
+        "started_at": isoformat(row.started_at),
+        "resolved_at": isoformat(row.resolved_at),
+        "first_received_at": isoformat(row.first_received_at),
+        "last_received_at": isoformat(row.last_received_at),
+        "received_count": row.received_count,
+        "duplicate_count": row.duplicate_count,
+        "rule": row.rule or None,
+        "outcome": row.outcome,
+        "draft_id": row.draft_id,
+        "incident_id": row.incident_id,
     }
 
 

@@ -1,0 +1,224 @@
+"""Commands: `statuspage intake check|create|list|revoke` and `statuspage drafts ...`.
+
+`intake check` reads the `[intake.NAME]` rules as strictly as `escalation check` reads paths,
+then (when the database is there) checks the messages and components they name. `drafts publish`
+is the same act as the admin's one-click Publish.
+"""
+
+from __future__ import annotations
+
+import click
+import sqlalchemy as sa
+
+from statuspage.cli import (
+    _print_table,
+    app_context,
+    config_option,
+    fail_with_problems,
+    require_current_schema,
+)
+from statuspage.clock import utcnow
+from statuspage.config import load_settings
+from statuspage.core.intake.payloads import FORMATS
+from statuspage.core.intake.rules import NO_RULES, IntakeConfig, Rule, check_references
+from statuspage.db import audit, database
+from statuspage.db.extensions import db
+from statuspage.db.models import Component, Message
+from statuspage.db.models import Draft as StoredDraft
+from statuspage.errors import ConfigError
+from statuspage.intake import integrations
+from statuspage.publishing import drafts, library
+
+COMMANDS: list[click.Command] = []
+
+
+@click.group("intake")
+def intake() -> None:
+    """Alert integrations and the rules that turn alerts into drafts."""
+
+
+COMMANDS.append(intake)
+
+
+@intake.command("check")
+@click.option("--no-database", is_flag=True, help="Check the config file only.")
+@config_option
+def check(no_database: bool, config_file: str | None) -> None:
+    """Check the [intake.NAME] rules; then the messages and components they name.
+
+    One `file: key: problem` line per problem; exits 1 if there are any.
+    """
+    try:
+        settings = load_settings(config_file)
+    except ConfigError as exc:
+        fail_with_problems([str(exc)], "the intake rules")
+    config: IntakeConfig = settings.intake
+    problems: list[str] = []
+    if not no_database:
+        with app_context(config_file):
+            require_current_schema()
+            messages = {
+                message.slug: library.as_message(library.current_version(message)).kind.value
+                for message in db.session.scalars(
+                    sa.select(Message).where(Message.archived_at.is_(None))
+                )
+            }
+            components = list(db.session.scalars(sa.select(Component.name)))
+        problems = check_references(
+            config, messages=messages, components=components, source=settings.source
+        )
+    elif not config.rules:
+        problems = [f"{settings.source}: {NO_RULES}"]
+    if problems:
+        fail_with_problems(problems, "the intake rules")
+    count = len(config.rules)
+    click.echo(f"{settings.source}: intake rules OK: {count} rule{'s' * (count != 1)}")
+    for rule in config.ordered():
+        click.echo(f"  {describe(rule)}")
+
+
+def describe(rule: Rule) -> str:
+    """One line saying what a rule does."""
+    where = ", ".join(rule.components) or ""
+    if rule.component_label:
+        where += (", " if where else "") + f"label {rule.component_label!r}"
+    match = ", ".join(f"{k}={v}" for k, v in rule.match.items())
+    match += "".join(f", {k}~{p.pattern}" for k, p in rule.match_re.items())
+    text = f"{rule.name} (priority {rule.priority}): {match or 'every alert'} -> {rule.action}"
+    text += f" on {where}"
+    if rule.message:
+        text += f" with {rule.message!r}, resolve {rule.resolve_message!r}"
+    if rule.notify:
+        text += f", tells path {rule.notify!r}"
+    return text
+
+
+@intake.command("create")
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True)
+@click.option(
+    "--auth",
+    type=click.Choice(integrations.AUTHS),
+    default="bearer",
+    show_default=True,
+    help="bearer: the secret is sent as a token; hmac: the sender signs each body with it.",
+)
+@config_option
+def create(name: str, fmt: str, auth: str, config_file: str | None) -> None:
+    """Create an integration and print its URL path and secret (shown once)."""
+    with app_context(config_file) as app:
+        require_current_schema()
+        with database.write_transaction():
+            row, secret = integrations.create(
+                name,
+                fmt,
+                auth=auth,
+                secret_key=app.config["SECRET_KEY"],
+                now=utcnow(),
+                actor=audit.CLI,
+            )
+            url = f"{app.config['STATUSPAGE'].site['url'].rstrip('/')}/api/intake/{row.name}"
+    click.echo(f"created integration {name!r} ({fmt}, {auth})")
+    click.echo(f"URL:    {url}")
+    click.echo(f"secret: {secret}")
+    click.echo("The secret is shown once; store it in the sender's configuration now.", err=True)
+
+
+@intake.command("list")
+@config_option
+def list_integrations(config_file: str | None) -> None:
+    """List integrations: name, format, authentication, last use."""
+    with app_context(config_file):
+        require_current_schema()
+        rows = [
+            [
+                row.name,
+                row.format,
+                row.auth,
+                row.prefix + "...",
+                f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never",
+                "revoked" if row.revoked_at else "live",
+            ]
+            for row in integrations.listed()
+        ]
+    if not rows:
+        click.echo("no integrations: create one with `statuspage intake create NAME --format ...`")
+        return
+    _print_table(["NAME", "FORMAT", "AUTH", "SECRET", "LAST USED (UTC)", "STATE"], rows)
+
+
+@intake.command("revoke")
+@click.argument("name")
+@config_option
+def revoke(name: str, config_file: str | None) -> None:
+    """Revoke an integration: its secret stops working at once."""
+    with app_context(config_file):
+        require_current_schema()
+        with database.write_transaction():
+            integrations.revoke(name, now=utcnow(), actor=audit.CLI)
+    click.echo(f"revoked integration {name!r}")
+
+
+@click.group("drafts")
+def drafts_group() -> None:
+    """Drafts monitoring prepared: list, publish, dismiss."""
+
+
+COMMANDS.append(drafts_group)
+
+
+@drafts_group.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include published and dismissed drafts.")
+@config_option
+def drafts_list(show_all: bool, config_file: str | None) -> None:
+    """List the drafts waiting for a PM (with --all, every draft)."""
+    with app_context(config_file):
+        require_current_schema()
+        query = sa.select(StoredDraft).order_by(StoredDraft.id.desc()).limit(200)
+        if not show_all:
+            query = query.where(StoredDraft.state == drafts.WAITING)
+        rows = []
+        for row in db.session.scalars(query):
+            what = f"incident {row.incident_id}" if row.incident_id else "new incident"
+            rows.append(
+                [
+                    str(row.id),
+                    row.state,
+                    row.rule,
+                    what,
+                    row.message_slug,
+                    f"{row.created_at:%Y-%m-%d %H:%M}",
+                ]
+            )
+    if not rows:
+        click.echo("no drafts waiting" if not show_all else "no drafts")
+        return
+    _print_table(["ID", "STATE", "RULE", "FOR", "MESSAGE", "CREATED (UTC)"], rows)
+
+
+@drafts_group.command("publish")
+@click.argument("draft_id", type=int)
+@config_option
+def drafts_publish(draft_id: int, config_file: str | None) -> None:
+    """Publish a draft exactly as prepared (the admin's one-click Publish)."""
+    with app_context(config_file):
+        require_current_schema()
+        published = database.run_write(
+            lambda: drafts.publish(draft_id, now=utcnow(), actor=audit.CLI)
+        )
+        update = published.update
+        word = "published" if published.created else "already published"
+        click.echo(f"{word}: update {update.id} on incident {update.incident_id}")
+
+
+@drafts_group.command("dismiss")
+@click.argument("draft_id", type=int)
+@click.option("--note", default="", help="Why (kept with the draft).")
+@config_option
+def drafts_dismiss(draft_id: int, note: str, config_file: str | None) -> None:
+    """Set a draft aside without publishing it."""
+    with app_context(config_file):
+        require_current_schema()
+        with database.write_transaction():
+            drafts.dismiss(draft_id, now=utcnow(), actor=audit.CLI, note=note)
+    click.echo(f"dismissed draft {draft_id}")

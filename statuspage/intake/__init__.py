@@ -1,0 +1,1 @@
+"""Alerts in: integrations (who may send), and receiving alerts (record, deduplicate, act)."""

@@ -1,0 +1,143 @@
+"""Stored drafts (prepared from alerts): previewed, published or dismissed through the one core.
+
+A stored draft is a `publish.Draft` kept in the database. Publishing it calls `publish.publish`
+with the key `draft:<id>`, so a second click (or a second way in) returns the first update; the
+admin's one-click Publish, `/api/v1/drafts/<id>/publish` and intake's `publish` rules all come here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from statuspage.core import limits
+from statuspage.core.enums import IncidentKind
+from statuspage.db import audit, database
+from statuspage.db.extensions import db
+from statuspage.db.models import Draft as StoredDraft
+from statuspage.db.models import IncidentUpdate
+from statuspage.errors import Conflict, NotFound
+from statuspage.publishing import publish as core
+
+WAITING = "waiting"
+PUBLISHED = "published"
+DISMISSED = "dismissed"
+#: The alerts resolved (or fired again) before anyone published it.
+OBSOLETE = "obsolete"
+STATES = (WAITING, PUBLISHED, DISMISSED, OBSOLETE)
+
+
+def to_draft(row: StoredDraft) -> core.Draft:
+    """The publishing core's draft for a stored one."""
+    return core.Draft(
+        incident_id=row.incident_id,
+        kind=IncidentKind.INCIDENT,
+        message=row.message_slug,
+        message_version=row.message_version,
+        variables=dict(row.variables or {}),
+        status=row.status,
+        impact=row.impact,
+        component_statuses={int(k): v for k, v in (row.component_statuses or {}).items()},
+        idempotency_key=f"draft:{row.id}",
+        next_update_minutes=row.next_update_minutes,
+    )
+
+
+def get(draft_id: int, *, lock: bool = False) -> StoredDraft:
+    """A stored draft by id (locked and read afresh with `lock`), or NotFound."""
+    row = database.lock(StoredDraft, draft_id) if lock else db.session.get(StoredDraft, draft_id)
+    if row is None:
+        raise NotFound(f"no draft with id {draft_id}")
+    return row
+
+
+def preview(row: StoredDraft) -> core.Prepared:
+    """What publishing the draft would publish (the same checks, no write)."""
+    return core.prepare(to_draft(row))
+
+
+def publish(
+    draft_id: int,
+    *,
+    now: datetime,
+    actor: audit.Actor,
+    confirm: Callable[[core.Prepared], bool] | None = None,
+) -> core.Published:
+    """Publish a waiting draft in the caller's transaction; a published one returns its update."""
+    row = get(draft_id, lock=True)
+    if row.state == PUBLISHED and row.update_id is not None:
+        update = db.session.get(IncidentUpdate, row.update_id)
+        if update is not None:
+            return core.Published(update, created=False)
+    if row.state != WAITING:
+        raise Conflict(f"draft {row.id} was {row.state}{_by(row)}: nothing was published")
+    published = core.publish(to_draft(row), now=now, actor=actor, confirm=confirm)
+    _published(row, published, now, actor)
+    return published
+
+
+def published_as(
+    row: StoredDraft, published: core.Published, *, now: datetime, actor: audit.Actor
+) -> None:
+    """Record that a waiting draft (locked with `get(..., lock=True)` before publishing) went out
+    as `published` another way: the compose form, after the PM edited it."""
+    if row.state != WAITING:
+        raise Conflict(f"draft {row.id} was {row.state}{_by(row)}: nothing was published")
+    _published(row, published, now, actor)
+
+
+def _published(
+    row: StoredDraft, published: core.Published, now: datetime, actor: audit.Actor
+) -> None:
+    incident = published.update.incident
+    if row.incident_id is None:
+        # The incident starts where monitoring saw it first: time to first update counts from it.
+        incident.detected_at = row.detected_at
+        for alert in row.alerts:
+            alert.incident_id = incident.id
+    row.state = PUBLISHED
+    row.update_id = published.update.id
+    row.incident_id = incident.id
+    _decided(row, now, actor)
+
+
+def dismiss(draft_id: int, *, now: datetime, actor: audit.Actor, note: str = "") -> StoredDraft:
+    """Set a waiting draft aside without publishing; its alerts stay recorded."""
+    row = get(draft_id, lock=True)
+    if row.state != WAITING:
+        raise Conflict(f"draft {row.id} was {row.state}{_by(row)}")
+    row.state = DISMISSED
+    row.note = limits.note(note)
+    _decided(row, now, actor)
+    audit.record(
+        actor,
+        "draft.dismissed",
+        now=now,
+        target_type="draft",
+        target_id=row.id,
+        summary=f"dismissed draft {row.id} ({row.rule or row.source})",
+        after={"note": row.note},
+    )
+    return row
+
+
+def make_obsolete(row: StoredDraft, *, now: datetime, why: str) -> None:
+    """A waiting draft nobody needs any more (its alerts resolved, or fired again)."""
+    if row.state == WAITING:
+        row.state = OBSOLETE
+        row.note = why
+        row.decided_at = now
+        row.decided_by = "intake"
+        row.updated_at = now
+
+
+def _decided(row: StoredDraft, now: datetime, actor: audit.Actor) -> None:
+    row.decided_at = now
+    row.decided_by = actor.label[:300]
+    row.updated_at = now
+
+
+def _by(row: StoredDraft) -> str:
+    if row.decided_at is None:
+        return ""
+    return f" by {row.decided_by} at {row.decided_at:%Y-%m-%d %H:%M} UTC"
