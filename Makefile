@@ -20,6 +20,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	@bash .ci/ensure-chromium
 	@bash .ci/ensure-prometheus
+	@bash .ci/ensure-axe
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## lint: ruff check, ruff format --check and mypy
