@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import flask.logging
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
@@ -33,6 +34,9 @@ def create_app(
         instance_path=str(instance),
     )
     configure_flask(app, settings, instance)
+    # Flask gives its logger a handler of its own (its format, not [logging] format) when the
+    # root logger had none at the moment: the app's lines go through the root's, like the rest.
+    app.logger.removeHandler(flask.logging.default_handler)
     # What the web processes log (errors, tracebacks) may quote a webhook URL a subscriber typed.
     logs.install(app.logger.handlers)
     if settings.escalation_error:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 #: Libraries that log every request's full URL at INFO (httpx: "HTTP Request: POST <url>").
-QUIET_LOGGERS = ("httpx", "httpcore", "urllib3", "h11", "h2", "hpack")
+QUIET_LOGGERS = ("httpx", "httpcore", "urllib3", "h11", "h2", "hpack", "alembic")
 
 #: Text lines; `request_tag` is "[<request id>] " while a request is handled, else empty.
 FORMAT = "%(asctime)s %(levelname)s %(request_tag)s%(message)s"

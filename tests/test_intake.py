@@ -12,10 +12,12 @@ import pytest
 import sqlalchemy as sa
 
 from statuspage.core import limits
+from statuspage.core.intake.rules import parse_intake
 from statuspage.db import audit
 from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
 from statuspage.db.models import Alert, Component, Draft, Incident, OutboxMessage
+from statuspage.errors import ValidationError
 from statuspage.intake import integrations, receive
 from statuspage.publishing import components as cs
 from statuspage.publishing import drafts
@@ -324,3 +326,62 @@ def test_the_metrics_count_alerts_repeats_and_drafts(client, site):
     assert 'statuspage_alerts_total{result="deduplicated"} 1.0' in text
     assert "statuspage_alerts_firing 1.0" in text
     assert 'statuspage_drafts{state="waiting"} 1.0' in text
+
+
+def test_an_alert_about_another_component_proposes_an_update_adding_it(client, site):
+    post(client, "prom", site["prom"], am_payload())
+    with write_transaction():
+        drafts.publish(1, now=NOW, actor=audit.CLI)
+    rule_with_label = am_payload(fingerprint="web", component="Website")
+    # api-down names API only; a second ApiDown alert for API joins the incident quietly ...
+    again = post(client, "prom", site["prom"], am_payload(fingerprint="api-2"))
+    assert again.get_json()["drafts"] == []
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count(Draft.id))) == 1
+    # ... one about a component the incident does not name proposes the update that adds it.
+    with_label = {**RULES["api-down"], "component_label": "component"}
+    app = client.application
+    app.config["STATUSPAGE"].intake = parse_intake(
+        {"api-down": with_label}, source="test", paths=["pm"]
+    )
+    added = post(client, "prom", site["prom"], rule_with_label)
+    assert added.get_json()["drafts"] == [2]
+    db.session.rollback()
+    update = db.session.get(Draft, 2)
+    website = component("Website")
+    assert (update.purpose, update.incident_id, update.status) == ("update", 1, "investigating")
+    assert update.component_statuses == {str(website.id): "major_outage"}
+    # An alert firing again does not set the update aside; the resolve of them all does.
+    post(client, "prom", site["prom"], am_payload(fingerprint="api-3"))
+    db.session.rollback()
+    assert db.session.get(Draft, 2).state == "waiting"
+    with write_transaction():
+        drafts.publish(2, now=NOW, actor=audit.CLI)
+    assert component("Website").status == "major_outage"
+    db.session.rollback()
+    assert "Website" in [c.name for c in db.session.get(Incident, 1).components]
+
+
+def test_notices_of_a_draft_decided_before_they_left_are_recalled(client, site):
+    post(client, "prom", site["prom"], am_payload())
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == 1
+    post(client, "prom", site["prom"], am_payload(status="resolved"))
+    db.session.rollback()
+    assert db.session.get(Draft, 1).state == "obsolete"
+    assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == 0
+
+
+def test_an_alert_from_the_future_started_when_it_arrived(client, site):
+    payload = am_payload()
+    payload["alerts"][0]["startsAt"] = "2099-01-01T00:00:00Z"
+    post(client, "prom", site["prom"], payload)
+    db.session.rollback()
+    assert db.session.scalars(sa.select(Alert)).one().started_at == NOW
+
+
+def test_alertmanager_cannot_be_an_hmac_integration(ctx):
+    with pytest.raises(ValidationError, match="alertmanager cannot sign"), write_transaction():
+        integrations.create(
+            "am", "alertmanager", auth="hmac", secret_key="k" * 40, now=NOW, actor=audit.CLI
+        )

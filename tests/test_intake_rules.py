@@ -16,7 +16,7 @@ from statuspage.cli import main
 from statuspage.config import load_settings
 from statuspage.core.enums import ComponentStatus
 from statuspage.core.intake import payloads
-from statuspage.core.intake.rules import check_references, parse_intake
+from statuspage.core.intake.rules import MessageFacts, check_references, parse_intake
 from statuspage.delivery import worker
 from statuspage.errors import ConfigError, ValidationError
 from tests.support.cli import write_config
@@ -151,16 +151,40 @@ def test_bad_rules_are_refused_naming_the_key(text, expected):
     assert expected in refused(text)
 
 
-def test_references_are_checked_against_the_library_and_components():
-    config = rules(BASIC)
+def test_references_are_checked_against_the_library_components_and_integrations():
+    config = rules(
+        BASIC.replace('components = ["API"]', 'components = ["API"]\nintegrations = ["prom"]')
+        + 'values = { component = "x", colour = "{{ colour }}" }'
+    )
+    opening = MessageFacts("incident", "investigating", ("component", "next_update"))
     problems = check_references(
         config,
-        messages={"outage-investigating": "incident", "outage-resolved": "maintenance"},
+        messages={
+            "outage-investigating": opening,
+            "outage-resolved": MessageFacts("maintenance", "completed"),
+        },
         components=["api"],
         source="c.toml",
+        integrations=["grafana"],
     )
     assert problems == [
-        "c.toml: intake.api.resolve_message: 'outage-resolved' is a maintenance message"
+        "c.toml: intake.api.resolve_message: 'outage-resolved' is a maintenance message",
+        "c.toml: intake.api.values: colour: neither message has that blank "
+        "(they have: component, next_update)",
+        "c.toml: intake.api.integrations[0]: no integration named 'prom'",
+    ]
+    swapped = check_references(
+        config,
+        messages={
+            "outage-investigating": MessageFacts("incident", "resolved"),
+            "outage-resolved": MessageFacts("incident", "investigating"),
+        },
+        components=["API"],
+        source="c.toml",
+    )
+    assert [p.split(": ")[1] for p in swapped] == [
+        "intake.api.message",
+        "intake.api.resolve_message",
     ]
     problems = check_references(config, messages={}, components=[], source="c.toml")
     assert len(problems) == 3

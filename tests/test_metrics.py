@@ -456,3 +456,14 @@ def test_worker_listen_takes_host_and_port(listen, expected):
     from statuspage.config import parse_listen
 
     assert parse_listen(listen) == expected
+
+
+def test_a_trusted_proxy_that_names_no_client_does_not_make_it_local(make_app):
+    """nginx on this host with only X-Real-IP (or no header): the peer is the proxy itself."""
+    app = make_app(server={"trusted_proxies": ["127.0.0.1/32"]})
+    client = app.test_client()
+    for headers in ({}, {"HTTP_X_REAL_IP": "203.0.113.9"}):
+        environ = {"REMOTE_ADDR": "127.0.0.1", **headers}
+        assert client.get("/metrics", environ_base=environ).status_code == 403, headers
+    forwarded = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "127.0.0.1"}
+    assert client.get("/metrics", environ_base=forwarded).status_code == 200

@@ -20,7 +20,13 @@ from statuspage.cli import (
 from statuspage.clock import utcnow
 from statuspage.config import load_settings
 from statuspage.core.intake.payloads import FORMATS
-from statuspage.core.intake.rules import NO_RULES, IntakeConfig, Rule, check_references
+from statuspage.core.intake.rules import (
+    NO_RULES,
+    IntakeConfig,
+    MessageFacts,
+    Rule,
+    check_references,
+)
 from statuspage.db import audit, database
 from statuspage.db.extensions import db
 from statuspage.db.models import Component, Message
@@ -57,15 +63,24 @@ def check(no_database: bool, config_file: str | None) -> None:
     if not no_database:
         with app_context(config_file):
             require_current_schema()
-            messages = {
-                message.slug: library.as_message(library.current_version(message)).kind.value
-                for message in db.session.scalars(
-                    sa.select(Message).where(Message.archived_at.is_(None))
+            messages = {}
+            for message in db.session.scalars(
+                sa.select(Message).where(Message.archived_at.is_(None))
+            ):
+                parsed = library.as_message(library.current_version(message))
+                messages[message.slug] = MessageFacts(
+                    kind=parsed.kind.value,
+                    status=parsed.status.value,
+                    variables=tuple(parsed.variables),
                 )
-            }
             components = list(db.session.scalars(sa.select(Component.name)))
+            names = [row.name for row in integrations.listed() if row.revoked_at is None]
         problems = check_references(
-            config, messages=messages, components=components, source=settings.source
+            config,
+            messages=messages,
+            components=components,
+            source=settings.source,
+            integrations=names,
         )
     elif not config.rules:
         problems = [f"{settings.source}: {NO_RULES}"]
@@ -82,8 +97,13 @@ def describe(rule: Rule) -> str:
     where = ", ".join(rule.components) or ""
     if rule.component_label:
         where += (", " if where else "") + f"label {rule.component_label!r}"
-    match = ", ".join(f"{k}={v}" for k, v in rule.match.items())
-    match += "".join(f", {k}~{p.pattern}" for k, p in rule.match_re.items())
+    terms = [f"{k}={v}" for k, v in rule.match.items()]
+    terms += [f"{k}~{p.pattern}" for k, p in rule.match_re.items()]
+    if rule.severities:
+        terms.append(f"severity in {'/'.join(rule.severities)}")
+    if rule.integrations:
+        terms.append(f"from {'/'.join(rule.integrations)}")
+    match = ", ".join(terms)
     text = f"{rule.name} (priority {rule.priority}): {match or 'every alert'} -> {rule.action}"
     text += f" on {where}"
     if rule.message:

@@ -462,7 +462,26 @@ class Subscriber(Model):
     __table_args__ = (
         # One subscription per address (email: `url` is ""), per URL and contact (webhook), so
         # two sign-ups racing on PostgreSQL cannot both insert; it also serves the look-ups.
-        sa.Index("uq_subscribers_address", "kind", "email", "url", unique=True),
+        # Per-incident subscriptions are apart: one per address and incident.
+        sa.Index(
+            "uq_subscribers_address",
+            "kind",
+            "email",
+            "url",
+            unique=True,
+            sqlite_where=sa.text("incident_id IS NULL"),
+            postgresql_where=sa.text("incident_id IS NULL"),
+        ),
+        sa.Index(
+            "uq_subscribers_incident_address",
+            "incident_id",
+            "kind",
+            "email",
+            "url",
+            unique=True,
+            sqlite_where=sa.text("incident_id IS NOT NULL"),
+            postgresql_where=sa.text("incident_id IS NOT NULL"),
+        ),
         sa.Index("ix_subscribers_active", "kind", "confirmed_at", "unsubscribed_at"),
     )
 
@@ -488,10 +507,16 @@ class Subscriber(Model):
     last_error: Mapped[str] = mapped_column(sa.Text, default="")
     #: Where the sign-up came from ("form", "admin", "import", "api").
     source: Mapped[str] = mapped_column(sa.String(16), default="form")
+    #: A subscription to one incident or maintenance (its updates only, whatever their
+    #: components); it ends by itself once the one that resolves it is sent. Empty: the page's.
+    incident_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("incidents.id", ondelete="CASCADE")
+    )
 
     components: Mapped[list[Component]] = relationship(
         secondary=subscriber_components, order_by="Component.position, Component.id"
     )
+    incident: Mapped[Incident | None] = relationship()
 
     @property
     def active(self) -> bool:
@@ -558,6 +583,8 @@ class Draft(Model):
     rule: Mapped[str] = mapped_column(sa.String(60), default="")
     #: waiting -> published, dismissed or obsolete (the alerts resolved before anyone published).
     state: Mapped[str] = mapped_column(sa.String(16), default="waiting")
+    #: open (a new incident), update (adds components to an open one) or resolve.
+    purpose: Mapped[str] = mapped_column(sa.String(16), default="open")
     #: The incident it updates; empty when publishing it opens one.
     incident_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("incidents.id", ondelete="CASCADE"), index=True

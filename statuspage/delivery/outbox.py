@@ -245,6 +245,21 @@ def release(message: OutboxMessage) -> bool:
     )
 
 
+def cancel_unsent(key_prefix: str) -> int:
+    """Delete the messages under `key_prefix` nobody has started sending (pending, unclaimed,
+    never attempted): news that went stale before it left. Return how many."""
+    table = OutboxMessage.__table__
+    result = db.session.execute(
+        table.delete().where(
+            table.c.idempotency_key.startswith(key_prefix, autoescape=True),
+            table.c.state == PENDING,
+            table.c.attempts == 0,
+            table.c.lease_until.is_(None),
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def _hours(value: timedelta) -> str:
     return f"{value.total_seconds() / 3600:g}"
 

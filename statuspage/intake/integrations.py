@@ -29,6 +29,8 @@ from statuspage.errors import Conflict, NotAuthenticated, NotFound, ValidationEr
 #: Caught by the log redaction of API tokens (`sp_...`) as well.
 PREFIX = "sp_in_"
 AUTHS = ("bearer", "hmac")
+#: The formats whose senders can sign a body (Alertmanager has a bearer token or Basic only).
+SIGNERS = ("grafana", "generic")
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 SIGNATURE_HEADERS = ("X-Statuspage-Signature", "X-Grafana-Alerting-Signature")
 TIMESTAMP_HEADERS = ("X-Statuspage-Timestamp", "X-Grafana-Alerting-Signature-Timestamp")
@@ -68,6 +70,10 @@ def create(
         raise ValidationError(f"the format is one of {', '.join(FORMATS)}", field="format")
     if auth not in AUTHS:
         raise ValidationError(f"authentication is one of {', '.join(AUTHS)}", field="auth")
+    if auth == "hmac" and fmt not in SIGNERS:
+        raise ValidationError(
+            f"{fmt} cannot sign what it sends: give it a bearer secret", field="auth"
+        )
     if db.session.scalar(sa.select(Integration.id).where(Integration.name == name)) is not None:
         raise Conflict(f"an integration called {name!r} exists (revoke it first)", field="name")
     salt = secrets.token_urlsafe(24) if auth == "hmac" else ""

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +41,7 @@ from statuspage.errors import StatuspageError
 from statuspage.publishing import drafts, library
 from statuspage.publishing import publish as core
 
+_RESOLVED_FIRST = "every alert resolved before it was published"
 #: Held component changes the tick applies per run.
 TICK_BATCH = 100
 
@@ -207,7 +208,7 @@ def _record(
         return row, "duplicate"
     _fill(row, alert, now)
     if alert.status == FIRING:  # fired again after it had resolved: a new episode
-        row.started_at = alert.starts_at or now
+        row.started_at = _start(alert, now)
         row.resolved_at = None
         row.firing_count = 1
         row.draft_id = None
@@ -225,11 +226,16 @@ def _new_row(integration: Integration, alert: AlertIn, now: datetime) -> Alert:
         duplicate_count=0,
         firing_count=1 if alert.status == FIRING else 0,
         first_received_at=now,
-        started_at=alert.starts_at or now,
+        started_at=_start(alert, now),
         resolved_at=(alert.ends_at or now) if alert.status == RESOLVED else None,
     )
     _fill(row, alert, now)
     return row
+
+
+def _start(alert: AlertIn, now: datetime) -> datetime:
+    """When the alert started: the sender's time, but never in the future (a wrong clock)."""
+    return min(alert.starts_at, now) if alert.starts_at is not None else now
 
 
 def _first(alert: AlertIn) -> str:
@@ -313,16 +319,21 @@ def _draft_or_publish(row: Alert, alert: AlertIn, rule: Rule, ctx: Context, batc
     if home is None:
         home = _open_incident_of(rule.name)
         if home is not None:
-            for waiting in _waiting_drafts(home.id):  # a proposed resolve is moot now
+            for waiting in _waiting_drafts(home.id, "resolve"):  # moot: an alert fires again
                 drafts.make_obsolete(waiting, now=ctx.now, why="an alert fired again")
         else:
             home = _waiting_draft_of(rule.name)
+    status = rule.status_for(alert).value
     if isinstance(home, Incident) and not home.is_closed:
         row.incident_id = home.id
-        row.outcome = f"joined incident {home.id}{missing}"
         batch.homes[rule.name] = home
+        named = {c.id for c in home.components}
+        new = [c for c in components if c.id not in named]
+        if not new:
+            row.outcome = f"joined incident {home.id}{missing}"
+            return
+        _propose_update(row, home, new, status, rule, ctx, batch, missing)
         return
-    status = rule.status_for(alert).value
     if isinstance(home, StoredDraft) and home.state == drafts.WAITING and home.incident_id is None:
         statuses = dict(home.component_statuses or {})
         for component in components:
@@ -351,10 +362,59 @@ def _draft_or_publish(row: Alert, alert: AlertIn, rule: Rule, ctx: Context, batc
     batch.homes[rule.name] = incident if incident is not None else draft
 
 
+def _propose_update(
+    row: Alert,
+    incident: Incident,
+    new: list[Component],
+    status: str,
+    rule: Rule,
+    ctx: Context,
+    batch: _Batch,
+    missing: str,
+) -> None:
+    """An alert about a component the open incident does not name yet: propose the update that
+    adds it (or add it to the one already proposed), keeping the incident's status."""
+    waiting = _waiting_drafts(incident.id, "update")
+    if waiting:
+        draft = waiting[0]
+        statuses = dict(draft.component_statuses or {})
+        for component in new:
+            statuses.setdefault(str(component.id), status)
+        draft.component_statuses = statuses
+        draft.updated_at = ctx.now
+        row.draft_id = draft.id
+        row.outcome = f"joined draft {draft.id} (adds to incident {incident.id}){missing}"
+        batch.result.drafts.append(draft.id)
+        return
+    draft = _new_draft(
+        rule,
+        incident_id=incident.id,
+        purpose="update",
+        message=rule.message,
+        status=incident.status,
+        variables=rule.message_values(as_alert(row)),
+        statuses={str(c.id): status for c in new},
+        detected_at=row.started_at,
+        now=ctx.now,
+    )
+    row.draft_id = draft.id
+    row.outcome = f"drafted {draft.id}: adds {_names(new)} to incident {incident.id}{missing}"
+    batch.result.drafts.append(draft.id)
+    _settle(draft, rule, ctx, batch, row, what=f"an update adding {_names(new)}")
+    if draft.state == drafts.PUBLISHED:
+        batch.homes.pop(rule.name, None)  # the incident changed: read it afresh
+
+
+def _names(components: Sequence[Component]) -> str:
+    return ", ".join(c.name for c in components)
+
+
 def _new_draft(
     rule: Rule,
     *,
     incident_id: int | None,
+    purpose: str = "open",
+    status: str | None = None,
     message: str | None,
     variables: Mapping[str, str],
     statuses: Mapping[str, str],
@@ -378,11 +438,12 @@ def _new_draft(
         source="alert",
         rule=rule.name,
         state=drafts.WAITING,
+        purpose=purpose,
         incident_id=incident_id,
         message_slug=message or "",
         message_version=version,
         variables=dict(variables),
-        status=None,
+        status=status,
         impact=rule.impact.value if rule.impact and incident_id is None else None,
         component_statuses=dict(statuses),
         next_update_minutes=rule.next_update_minutes,
@@ -411,7 +472,7 @@ def _settle(
             return
     try:
         draft_check = drafts.preview(draft)
-        title = draft_check.title
+        title = draft_check.feed_title  # "API unavailable — Resolved": which update it is
     except StatuspageError as exc:
         title = row.title
         draft.note = f"needs a PM's attention: {exc.message}"
@@ -446,7 +507,7 @@ def _notify(draft: StoredDraft, rule: Rule, ctx: Context, *, title: str, what: s
             severity=severity,
         )
         outbox.enqueue(
-            key=f"draft:{draft.id}:{channel}",
+            key=drafts.notice_key(draft, channel),
             channel=channel,
             kind=spec.type,
             payload=notification.payload(),
@@ -471,9 +532,7 @@ def _resolved(row: Alert, ctx: Context, batch: _Batch) -> None:
     draft = row.draft if row.draft_id else None
     if draft is not None and draft.state == drafts.WAITING and draft.incident_id is None:
         if all(a.status == RESOLVED for a in draft.alerts):
-            drafts.make_obsolete(
-                draft, now=ctx.now, why="every alert resolved before it was published"
-            )
+            drafts.make_obsolete(draft, now=ctx.now, why=_RESOLVED_FIRST)
             row.outcome = f"resolved; draft {draft.id} set aside (nothing was published)"
         else:
             row.outcome = f"resolved; draft {draft.id} waits for its other alerts"
@@ -490,14 +549,23 @@ def _resolved(row: Alert, ctx: Context, batch: _Batch) -> None:
     if firing:
         row.outcome = f"resolved; incident {incident.id} still has {firing} firing alert(s)"
         return
-    if _waiting_drafts(incident.id):
-        row.outcome = f"resolved; a draft for incident {incident.id} already waits"
+    for update in _waiting_drafts(incident.id, "update"):
+        drafts.make_obsolete(
+            update, now=ctx.now, why="every alert resolved before it was published"
+        )
+    if _waiting_drafts(incident.id, "resolve"):
+        row.outcome = f"resolved; a resolve for incident {incident.id} already waits"
         return
+    # "Working normally since" the last of the incident's alerts resolved, not this one.
+    last = db.session.scalar(
+        sa.select(sa.func.max(Alert.resolved_at)).where(Alert.incident_id == incident.id)
+    )
     draft = _new_draft(
         rule,
         incident_id=incident.id,
+        purpose="resolve",
         message=rule.resolve_message,
-        variables=rule.message_values(as_alert(row)),
+        variables=rule.message_values(replace(as_alert(row), ends_at=last or row.resolved_at)),
         statuses={str(c.id): ComponentStatus.OPERATIONAL.value for c in incident.components},
         detected_at=incident.detected_at or incident.started_at,
         now=ctx.now,
@@ -702,11 +770,16 @@ def _waiting_draft_of(rule: str) -> StoredDraft | None:
     )
 
 
-def _waiting_drafts(incident_id: int) -> list[StoredDraft]:
+def _waiting_drafts(incident_id: int, purpose: str) -> list[StoredDraft]:
+    """The drafts of this purpose (update, resolve) waiting for a PM on an incident."""
     return list(
         db.session.scalars(
-            sa.select(StoredDraft).where(
-                StoredDraft.incident_id == incident_id, StoredDraft.state == drafts.WAITING
+            sa.select(StoredDraft)
+            .where(
+                StoredDraft.incident_id == incident_id,
+                StoredDraft.state == drafts.WAITING,
+                StoredDraft.purpose == purpose,
             )
+            .order_by(StoredDraft.id)
         )
     )

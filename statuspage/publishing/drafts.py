@@ -16,6 +16,7 @@ from statuspage.db import audit, database
 from statuspage.db.extensions import db
 from statuspage.db.models import Draft as StoredDraft
 from statuspage.db.models import IncidentUpdate
+from statuspage.delivery import outbox
 from statuspage.errors import Conflict, NotFound
 from statuspage.publishing import publish as core
 
@@ -25,6 +26,9 @@ DISMISSED = "dismissed"
 #: The alerts resolved (or fired again) before anyone published it.
 OBSOLETE = "obsolete"
 STATES = (WAITING, PUBLISHED, DISMISSED, OBSOLETE)
+#: Who sets a draft aside when its alerts make it moot.
+INTAKE = audit.Actor(label="intake")
+_NOTICE = "draft:"
 
 
 def to_draft(row: StoredDraft) -> core.Draft:
@@ -126,15 +130,24 @@ def make_obsolete(row: StoredDraft, *, now: datetime, why: str) -> None:
     if row.state == WAITING:
         row.state = OBSOLETE
         row.note = why
-        row.decided_at = now
-        row.decided_by = "intake"
-        row.updated_at = now
+        _decided(row, now, INTAKE)
 
 
 def _decided(row: StoredDraft, now: datetime, actor: audit.Actor) -> None:
     row.decided_at = now
     row.decided_by = actor.label[:300]
     row.updated_at = now
+    _recall_notices(row)
+
+
+def notice_key(row: StoredDraft, channel: str) -> str:
+    """The outbox key of the notice telling a channel that this draft waits."""
+    return f"{_NOTICE}{row.id}:{channel}"
+
+
+def _recall_notices(row: StoredDraft) -> None:
+    """Once a draft is decided, its "draft ready" notices not yet sent would be stale news."""
+    outbox.cancel_unsent(f"{_NOTICE}{row.id}:")
 
 
 def _by(row: StoredDraft) -> str:

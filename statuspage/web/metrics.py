@@ -29,7 +29,7 @@ from statuspage import metrics
 from statuspage.config import Settings, parse_listen
 from statuspage.delivery.netguard import Network, parse_networks
 from statuspage.errors import StatuspageError
-from statuspage.web.proxy import PROXIED_KEY, ProxyHeaders
+from statuspage.web.proxy import CLIENT_KEY, PROXIED_KEY, ProxyHeaders
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,10 @@ class Access:
         if not self.networks:
             return False
         if not environ.get(PROXIED_KEY) and any(environ.get(h) for h in FORWARDING_HEADERS):
+            return False
+        if environ.get(PROXIED_KEY) and not environ.get(CLIENT_KEY):
+            # A trusted proxy that did not say who its client is (no X-Forwarded-For, only
+            # X-Real-IP, say): the address here is the proxy's own, which proves nothing.
             return False
         try:
             address = ipaddress.ip_address(environ.get("REMOTE_ADDR", ""))

@@ -19,6 +19,9 @@ from statuspage.delivery.netguard import IPAddress, Network
 
 #: Set in the environ of a request whose connecting peer is a trusted proxy.
 PROXIED_KEY = "statuspage.proxied"
+#: Set when a trusted proxy also said who its client was (X-Forwarded-For): without it, the
+#: REMOTE_ADDR of a proxied request is the proxy's own address, not the client's.
+CLIENT_KEY = "statuspage.forwarded_client"
 #: A host[:port] as a proxy forwards it; anything else (spaces, control characters) is ignored.
 _HOST = re.compile(r"[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 
@@ -51,6 +54,7 @@ class ProxyHeaders:
                 break
         if client is not None:
             environ["REMOTE_ADDR"] = str(client)
+            environ[CLIENT_KEY] = True
         proto = _last(environ.get("HTTP_X_FORWARDED_PROTO", "")).lower()
         if proto in ("http", "https"):
             environ["wsgi.url_scheme"] = proto

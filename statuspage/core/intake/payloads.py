@@ -190,6 +190,13 @@ def _generic_one(data: Any, where: str) -> AlertIn:
     raw = _object(data, where or "payload")
     prefix = f"{where}." if where else ""
     unknown = sorted(set(raw) - _GENERIC_KEYS)
+    if "alerts" in unknown:
+        raise ValidationError(
+            "a generic payload is one alert, or {\"alerts\": [...]} with nothing beside it; "
+            "this looks like an Alertmanager or Grafana payload: give that sender an integration "
+            "of its own format",
+            field=prefix + "alerts",
+        )
     if unknown:
         raise ValidationError(
             f"unknown field {unknown[0]!r} (known: {', '.join(sorted(_GENERIC_KEYS))})",

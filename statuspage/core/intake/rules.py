@@ -232,32 +232,61 @@ def rule_from_config(config: IntakeConfig | None, name: str) -> Rule | None:
     return config.rules.get(name)
 
 
+@dataclass(frozen=True)
+class MessageFacts:
+    """What `check_references` needs to know of a library message."""
+
+    kind: str  # "incident" or "maintenance"
+    status: str  # the status its update moves to
+    variables: tuple[str, ...] = ()
+
+
 def check_references(
     config: IntakeConfig,
     *,
-    messages: Mapping[str, str],
+    messages: Mapping[str, MessageFacts],
     components: Sequence[str],
     source: str,
+    integrations: Sequence[str] | None = None,
 ) -> list[str]:
-    """Problems with what rules name that only the database knows: messages and components.
-
-    `messages` maps each library message id to its kind ("incident" or "maintenance").
-    """
+    """Problems with what rules name that only the database knows: messages, components and
+    integrations (None: not checked)."""
     problems = []
     known = {c.casefold() for c in components}
     for rule in config.ordered():
         key = f"{source}: {SECTION}.{rule.name}"
+        blanks: set[str] = set()
         for field_name in ("message", "resolve_message"):
             slug = getattr(rule, field_name)
             if slug is None:
                 continue
-            if slug not in messages:
+            facts = messages.get(slug)
+            if facts is None:
                 problems.append(f"{key}.{field_name}: no canned message {slug!r} in the library")
-            elif messages[slug] != "incident":
-                problems.append(f"{key}.{field_name}: {slug!r} is a {messages[slug]} message")
+                continue
+            blanks.update(facts.variables)
+            if facts.kind != "incident":
+                problems.append(f"{key}.{field_name}: {slug!r} is a {facts.kind} message")
+            elif (facts.status == "resolved") != (field_name == "resolve_message"):
+                wanted = "a resolved" if field_name == "resolve_message" else "an open"
+                problems.append(
+                    f"{key}.{field_name}: {slug!r} moves the incident to {facts.status}; "
+                    f"expected {wanted} incident's message"
+                )
+        if blanks:
+            for variable in rule.values:
+                if variable not in blanks:
+                    problems.append(
+                        f"{key}.values: {variable}: neither message has that blank "
+                        f"(they have: {', '.join(sorted(blanks))})"
+                    )
         for index, name in enumerate(rule.components):
             if name.casefold() not in known:
                 problems.append(f"{key}.components[{index}]: no component named {name!r}")
+        if integrations is not None:
+            for index, name in enumerate(rule.integrations):
+                if name not in integrations:
+                    problems.append(f"{key}.integrations[{index}]: no integration named {name!r}")
     if not config.rules:
         problems.append(f"{source}: {NO_RULES}")
     return problems

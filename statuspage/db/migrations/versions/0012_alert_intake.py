@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("rule", sa.String(length=60), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("purpose", sa.String(length=16), nullable=False),
         sa.Column("incident_id", sa.Integer(), nullable=True),
         sa.Column("message_slug", sa.String(length=100), nullable=False),
         sa.Column("message_version", sa.Integer(), nullable=True),
