@@ -12,9 +12,8 @@ PYTEST_ARGS ?=
 
 ## demo: load the sample page (prints an admin login) and serve it on http://127.0.0.1:$(PORT)/
 demo: $(VENV)/.installed
-	@# Links printed and served name the port in use, unless a config or STATUSPAGE_SITE_URL says.
-	if [ -z "$$STATUSPAGE_CONFIG" ]; then export STATUSPAGE_SITE_URL="$${STATUSPAGE_SITE_URL:-http://127.0.0.1:$(PORT)}"; fi; \
-	$(BIN)/statuspage demo && exec $(BIN)/statuspage serve --port $(PORT)
+	@# Every link it prints and serves names this port (unless site.url is set to another address).
+	exec $(BIN)/statuspage demo --serve --port $(PORT)
 
 ## test: run the test suite (SQLite; set STATUSPAGE_TEST_DATABASE_URL for PostgreSQL)
 test: $(VENV)/.installed-test

@@ -4,7 +4,9 @@ Every file is the body the app itself serves (rendered through its views with th
 so a static host or CDN can serve the status page while the app is down. The one difference:
 history pages 2..N live at `/history/page/N`, and the later parts of a busy page at
 `/history/page/P/part/N` (a query string cannot name a file); the exported pages link there and
-the last exported page has no "older" link.
+the last exported page has no "older" link. The history's filtered views (a day, a component)
+are not written: a day of an uptime bar links to its month on an exported history page, and a
+link to one component's history keeps its text without the link.
 """
 
 from __future__ import annotations
@@ -66,6 +68,11 @@ _STATIC_LINK = re.compile(r'(?:href|src)="(/static/[^"?#]+)')
 _HISTORY_LINK = re.compile(
     r'<a\b[^>]*\bhref="(/history\?page=([0-9]+)(?:&amp;part=([0-9]+))?)"[^>]*>.*?</a>', re.S
 )
+_FILTER_LINK = re.compile(
+    r'<a\b[^>]*\bhref="(/history\?(?:day=([0-9]{4}-[0-9]{2})-[0-9]{2}|component=)[^"]*)"[^>]*>'
+    r"(.*?)</a>",
+    re.S,
+)
 
 
 class ExportError(StatuspageError):
@@ -121,6 +128,23 @@ def rewrite_history_links(html: str, pages: int) -> str:
         return link.replace(f'href="{match.group(1)}"', f'href="{history_url(page, part)}"', 1)
 
     return _HISTORY_LINK.sub(replace, html)
+
+
+def rewrite_filter_links(html: str, pages: int, today: date) -> str:
+    """Point each day's link at its month on an exported history page; a link to a month not
+    exported, or to one component's history, keeps its text and loses the link."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(2):
+            month = date.fromisoformat(match.group(2) + "-01")
+            behind = (today.year - month.year) * 12 + today.month - month.month
+            page = behind // MONTHS_PER_PAGE + 1
+            if 1 <= page <= pages:
+                target = f'href="{history_url(page)}#m-{month.isoformat()}"'
+                return match.group(0).replace(f'href="{match.group(1)}"', target, 1)
+        return match.group(3)
+
+    return _FILTER_LINK.sub(replace, html)
 
 
 def _local_day(app: Flask) -> date:
@@ -283,9 +307,11 @@ def _render_site(app: Flask, months: int, previous: Path | None) -> Site:
                 found |= _incident_links([body])
         pending = found - {int(k) for k in signatures}
     files: dict[str, bytes] = {}
+    today = _local_day(app)
     for path, body in renderer.bodies.items():
         if file_for(path).endswith(".html"):
-            body = rewrite_history_links(body.decode(), pages).encode()
+            html = rewrite_history_links(body.decode(), pages)
+            body = rewrite_filter_links(html, pages, today).encode()
         files[path] = body
     for path in sorted(_static_links(files)):
         body = renderer.fetch(path)

@@ -248,25 +248,26 @@ def component(component_id: int) -> Component:
 def open_incident(browser: Browser, component_name: str = "API") -> Browser:
     """Open an incident from `degraded-investigating` through the pages; return on its view."""
     browser.open("/admin/").click("New incident").click("Slow performance on")
-    browser.type("var_component", component_name).tick("component", "1")
+    browser.type("var_component", component_name).choose("status_1", "degraded_performance")
     return browser.press("preview").press("publish")
 
 
 # -- the fast path ----------------------------------------------------------------------------
 
 
-def test_first_public_update_takes_six_interactions_from_the_dashboard(browser, client):
+def test_first_public_update_with_a_component_changed_takes_five_interactions(browser, client):
     browser.open("/admin/")
     browser.click("New incident")  # 1: the dashboard's button
     assert browser.page.autofocus is not None  # the first message link, for Enter
     browser.click("Slow performance on")  # 2: a canned message (a GET link)
     assert browser.page.autofocus == "var_component"  # the one blank without a default
-    browser.type("var_component", "API")  # 3: the required value
-    browser.tick("component", "1")  # 4: the affected component (status from the impact)
-    browser.press("preview")  # 5
+    # One control per component, every one at "no change" until the PM picks a status.
+    assert {browser.value(f"status_{n}") for n in (1, 2)} == {""}
+    browser.choose("status_1", "degraded_performance")  # 3: API's status, which names it
+    browser.press("preview")  # 4: a screen of its own
     assert browser.page.autofocus == "publish"
-    browser.press("publish")  # 6
-    assert len(browser.interactions) == 6, browser.interactions
+    browser.press("publish")  # 5
+    assert len(browser.interactions) == 5, browser.interactions
     assert "Published" in browser.html
 
     incident = only_incident()
@@ -287,13 +288,14 @@ def test_first_public_update_takes_six_interactions_from_the_dashboard(browser, 
 
 def test_preview_shows_page_feed_and_email_and_publishes_nothing(browser):
     browser.open("/admin/incidents/new?message=degraded-investigating")
-    browser.type("var_component", "Checkout").tick("component", "1").press("preview")
+    browser.type("var_component", "Checkout").choose("status_1", "degraded_performance")
+    browser.press("preview")
     html = browser.html
     assert "Slow performance on Checkout" in html
     assert "We are investigating slower than usual performance on Checkout." in html
     assert "Slow performance on Checkout — Investigating" in html  # the feed entry title
     assert "[Acme Status] Slow performance on Checkout — Investigating" in html  # email subject
-    assert "from degraded-investigating v1" in html
+    assert "the message “Slow performance on [Affected service]” (v1)" in html
     assert "Degraded Performance" in html  # the component change the page will show
     assert browser.value("body").startswith("We are investigating slower")
     assert count_updates() == 0
@@ -308,9 +310,10 @@ def test_turning_notify_off_says_no_email_goes_out(browser):
     assert update.deliver_notifications is False
 
 
-def test_component_variable_left_blank_takes_the_ticked_components_names(browser):
+def test_component_variable_left_blank_takes_the_changed_components_names(browser):
     browser.open("/admin/incidents/new?message=degraded-investigating")
-    browser.tick("component", "1").tick("component", "2").press("preview").press("publish")
+    browser.choose("status_1", "partial_outage").choose("status_2", "degraded_performance")
+    browser.press("preview").press("publish")
     assert only_incident().name == "Slow performance on API, Website"
 
 
@@ -356,7 +359,7 @@ def test_fields_changed_after_the_preview_need_a_new_preview(browser):
     assert only_incident().name == "Slow performance on Billing"
 
 
-def test_a_component_status_chosen_without_ticking_its_box_counts(browser, site):
+def test_a_component_status_chosen_names_it_and_the_others_stay_as_they_are(browser, site):
     browser.open("/admin/incidents/new?message=degraded-investigating")
     browser.type("var_component", "API").choose(f"status_{site['web']}", "major_outage")
     browser.press("preview").press("publish")
@@ -392,7 +395,7 @@ def test_edited_text_is_published_and_marked_edited_in_the_admin(browser, client
     browser.press("publish")
     update = db.session.scalars(sa.select(IncidentUpdate)).one()
     assert update.text_edited is True
-    assert "degraded-investigating</code> v1, edited" in browser.html
+    assert "(v1), edited</p>" in browser.html
     public = client.get(f"/incidents/{update.incident_id}").get_data(as_text=True)
     assert "Use the EU endpoint meanwhile." in public
 
@@ -400,7 +403,9 @@ def test_edited_text_is_published_and_marked_edited_in_the_admin(browser, client
 def test_edited_text_survives_an_error_and_can_go_back_to_the_message(browser):
     browser.open("/admin/incidents/new?message=degraded-investigating")
     browser.type("var_component", "API").press("preview")
-    browser.type("body", "My own words.").type("var_component", "").press("preview")
+    browser.type("body", "My own words.").press("edit")  # back to the form, with the text
+    assert browser.value("body") == "My own words."
+    browser.type("var_component", "").press("preview")
     assert browser.response.status_code == 422 and browser.value("body") == "My own words."
     browser.type("var_component", "API").press("reset")
     assert browser.value("body").startswith("We are investigating slower")
@@ -408,7 +413,7 @@ def test_edited_text_survives_an_error_and_can_go_back_to_the_message(browser):
 
 def test_untouched_text_is_not_marked_edited(browser):
     open_incident(browser)
-    assert "degraded-investigating</code> v1</p>" in browser.html
+    assert "</a> (v1)</p>" in browser.html  # the message, by its title
     assert db.session.scalars(sa.select(IncidentUpdate)).one().text_edited is False
 
 
@@ -460,7 +465,7 @@ def test_a_correction_that_changes_nothing_is_refused_with_the_text_kept(browser
 
 def test_update_picker_offers_the_next_statuses_related_messages_first(browser):
     open_incident(browser)
-    browser.click("Identified")
+    browser.open(f"/admin/incidents/{only_incident().id}/update?status=identified")
     headings = re.findall(r'<h2 id="h-(\w+)">', browser.html)
     assert headings == ["identified"]
     picks = re.findall(r'href="[^"]*message=([a-z-]+)"', browser.html)
@@ -474,19 +479,28 @@ def test_update_picker_offers_the_next_statuses_related_messages_first(browser):
     ]
 
 
+def test_next_status_buttons_open_the_message_that_follows_the_incidents_own(browser):
+    open_incident(browser)
+    browser.click("Identified")
+    assert "message=degraded-identified" in browser.url and browser.form is not None
+    browser.click("Choose another message")  # the picker is a click away
+    assert re.findall(r'href="[^"]*message=([a-z-]+)"', browser.html)[0] == "degraded-identified"
+
+
 def test_two_updates_then_resolve_returns_components_to_operational(browser, client):
     open_incident(browser)
     incident = only_incident()
-    browser.click("Identified").click("cause found")
-    browser.press("preview").press("publish")
-    browser.click("Monitoring").click("performance recovering")
-    browser.press("preview").press("publish")
-    browser.click("Resolve").click("performance back to normal")
-    # Resolving offers the affected components back at operational.
+    browser.click("Identified").press("preview").press("publish")
+    browser.click("Monitoring").press("preview").press("publish")
+    browser.interactions.clear()
+    browser.click("Resolve")  # 1: straight to degraded-resolved
+    # Resolving offers the affected components back at operational, and "since" now.
     assert browser.value("status_1") == "operational"
-    browser.type("var_resolved_at", "14:20 UTC").press("preview")
+    assert re.fullmatch(r"\d\d:\d\d UTC", browser.value("var_resolved_at"))
+    browser.press("preview")  # 2
     assert "Operational" in browser.html
-    browser.press("publish")
+    browser.press("publish")  # 3
+    assert len(browser.interactions) == 3, browser.interactions
     assert component(1).status == "operational"
     incident = only_incident()
     assert incident.status == "resolved" and len(incident.updates) == 4
@@ -496,8 +510,7 @@ def test_two_updates_then_resolve_returns_components_to_operational(browser, cli
 
 def test_postmortem_is_published_on_the_incident_page(browser, client):
     open_incident(browser)
-    browser.click("Resolve").click("performance back to normal")
-    browser.type("var_resolved_at", "14:20 UTC").press("preview").press("publish")
+    browser.click("Resolve").type("var_resolved_at", "14:20 UTC").press("preview").press("publish")
     incident = only_incident()
     token = csrf_token(browser.client, "/admin/")
     response = browser.client.post(

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from statuspage.config import load_settings
+from statuspage.core.escalation.render import load_templates, render_draft
 from statuspage.delivery import channels
 from statuspage.delivery.channels import Delivery, Outcome, Session, make_client, resolve_channel
 from statuspage.delivery.channels import http as channel_http
@@ -212,6 +213,36 @@ def test_slack_incident_text_cannot_ping_or_hide_a_link(receiver):
     assert "&lt;https://evil.example|the status page&gt;" in body["blocks"][1]["text"]["text"]
     urls = [b["url"] for b in body["blocks"][-1]["elements"]]
     assert urls == [link["url"] for link in payload()["links"]]
+
+
+def test_slack_renders_an_escalation_notices_markdown_as_mrkdwn(receiver):
+    table = {"ops": {"type": "slack", "url_env": "SLACK_URL"}}
+    body = payload(markdown="Read **this** first: [runbook](https://r.example/a|b)\n\n- one")
+    deliver(table, "slack", body, environ={"SLACK_URL": receiver.url()})
+    text = json.loads(receiver.requests[0].body)["blocks"][1]["text"]["text"]
+    assert text == "Read *this* first: <https://r.example/a%7Cb|runbook>\n\n• one"
+
+
+def test_slack_shows_values_in_an_escalation_notice_as_typed(receiver):
+    title = "**x** [y](https://evil.example) <!channel> a|b>c"
+    note = render_draft(
+        load_templates(),
+        site_name="Acme",
+        title=title,
+        what="publish **an** update",
+        alerts=["<@U1> [fire](https://evil.example)"],
+        components=["API"],
+        url="https://status.example.com/admin/drafts/3",
+        key="k",
+        now=NOW,
+        severity="info",
+    )
+    table = {"ops": {"type": "slack", "url_env": "SLACK_URL"}}
+    deliver(table, "slack", note.payload(), environ={"SLACK_URL": receiver.url()})
+    text = json.loads(receiver.requests[0].body)["blocks"][1]["text"]["text"]
+    assert "evil.example" in text and "<https://evil" not in text and "<" not in text
+    assert "publish **an** update" in text
+    assert "• Alerts: &lt;@U1&gt; [fire](https://evil.example)" in text
 
 
 def test_slack_escape_cuts_without_splitting_an_entity():

@@ -21,6 +21,7 @@ from statuspage.publishing import components as cs
 from statuspage.publishing import library as lib
 from statuspage.resources import resource_dir
 from tests.support.auth import csrf_token, make_user, signed_in
+from tests.support.drafts import form_fields
 
 ROUNDS = 20
 
@@ -115,18 +116,14 @@ def test_two_simultaneous_resolves_publish_one_update_and_answer_409(app, pms):
 
 
 def _compose(client, incident_id: int, message: str, values: dict[str, str]) -> dict:
-    """Open the update form with a message and preview it; return the form as a browser would
-    send it to publish."""
+    """Open the update form with a message and preview it; return the preview's form as a
+    browser would send it to publish."""
     path = f"/admin/incidents/{incident_id}/update"
-    page = client.get(f"{path}?message={message}").get_data(as_text=True)
-    form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
-    form.update({f"status_{k[6:]}": v for k, v in form.items() if k.startswith("shown_")})
+    form = form_fields(client.get(f"{path}?message={message}").get_data(as_text=True), path)
     form.update({f"var_{k}": v for k, v in values.items()})
-    ticked = re.findall(r'name="component" value="(\d+)"[^>]* checked', page)
-    form.update({"action": "preview", "notify": "1", "component": ticked})
-    preview = client.post(path, data=form).get_data(as_text=True)
-    hidden = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', preview)
-    form.update({name: value.replace("&#34;", '"') for name, value in hidden})
+    form.update({"action": "preview", "notify": "1"})
+    preview = client.post(path, data=form)  # to the preview, a screen of its own
+    form = form_fields(client.get(preview.headers["Location"]).get_data(as_text=True), path)
     form["action"] = "publish"
     return form
 

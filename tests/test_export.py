@@ -105,13 +105,23 @@ def test_export_writes_every_public_file(app, sample, tmp_path):
 
 
 def test_exported_files_are_the_bytes_the_app_serves(app, sample, client, tmp_path):
+    """As served, but for the links to the history's filtered views (each day of an uptime bar
+    leads to its month on an exported history page)."""
     out = tmp_path / "site"
-    exporter.export(app, out)
+    result = exporter.export(app, out)
+    with app.app_context():
+        today = utcnow().date()  # the site's zone is UTC
     for name in files_in(out) - {exporter.MARKER}:
         url = "/" + name.removesuffix("index.html").removesuffix("/")
         with client.get(url) as response:
             assert response.status_code == 200, url
-            assert (out / name).read_bytes() == response.data, url
+            served = response.data
+        if name.endswith(".html"):
+            html = exporter.rewrite_history_links(served.decode(), result.history_pages)
+            served = exporter.rewrite_filter_links(html, result.history_pages, today).encode()
+        assert (out / name).read_bytes() == served, url
+    home = (out / "index.html").read_text()
+    assert f'href="/history#m-{today.replace(day=1).isoformat()}" aria-label="API, ' in home
 
 
 def test_history_pages_get_static_urls_and_the_last_has_no_older_link(ctx, sample, tmp_path):

@@ -18,7 +18,8 @@ from statuspage.publishing import incidents as inc
 from statuspage.web import public
 from statuspage.web.templating import (
     TimeFormatter,
-    day_title,
+    count_words,
+    day_label,
     format_duration,
     format_percent,
     tone,
@@ -55,8 +56,8 @@ def parse_tags(html: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
 
 
 def bar_cells(html: str) -> list[list[str]]:
-    """The `title` of every cell of every uptime bar on a page."""
-    return [re.findall(r'<li[^>]*title="([^"]*)"', bar) for bar in BAR.findall(html)]
+    """The accessible name of every cell (a link) of every uptime bar on a page."""
+    return [re.findall(r'<li[^>]*><a [^>]*aria-label="([^"]*)"', bar) for bar in BAR.findall(html)]
 
 
 # --- the front page --------------------------------------------------------------------------
@@ -105,13 +106,21 @@ def test_home_lists_maintenance_in_progress(sample, client):
     assert "Work has started." in html
 
 
-def test_home_group_is_open_details_showing_its_worst_member_status(sample, client):
+def test_home_group_with_a_problem_is_open_details_showing_its_worst_member_status(sample, client):
     html = page(client, "/")
     core = re.search(r'<details class="group" open>\s*<summary>(.*?)</summary>', html, re.S)
     assert core is not None
     assert "Core" in core.group(1)
     assert "Degraded Performance" in core.group(1)
     assert '<use href="#i-minor"/>' in core.group(1)
+
+
+def test_home_group_of_operational_components_starts_collapsed(sample, client):
+    html = page(client, "/")
+    edge = re.search(r'<details class="group">\s*<summary>(.*?)</summary>', html, re.S)
+    assert edge is not None
+    assert "Edge" in edge.group(1)
+    assert html.count('<details class="group" open>') == 1
 
 
 def test_home_shows_a_90_day_bar_for_each_showcased_component(sample, client):
@@ -151,9 +160,9 @@ def test_bar_day_names_its_downtime_and_uptime(ctx, client):
             component_statuses={api: ComponentStatus.OPERATIONAL},
         )
     (cells,) = bar_cells(page(client, "/"))
-    label = f"{yesterday.day} {yesterday:%b}"
+    label = f"API, {yesterday.day} {yesterday:%b %Y}"
     # 2 h 10 min of partial outage counts 30%: 39 min down out of 1440.
-    assert cells[-2] == f"{label}: partial outage 2 h 10 min, 97.29% uptime"
+    assert cells[-2] == f"{label}: 97.29\u202f% up (partial outage 2 h 10 min), 1 incident"
 
 
 def test_bar_days_before_the_component_existed_show_no_data(ctx, client):
@@ -161,7 +170,7 @@ def test_bar_days_before_the_component_existed_show_no_data(ctx, client):
         cs.add_component("New", now=utcnow() - timedelta(days=10))
     (cells,) = bar_cells(page(client, "/"))
     assert cells[0].endswith(": no data")
-    assert cells[-1].endswith(": no downtime")
+    assert cells[-1].endswith(": 100\u202f% up, no incidents")
     assert sum(c.endswith(": no data") for c in cells) in (79, 80)
 
 
@@ -265,7 +274,10 @@ def test_hostile_update_body_renders_inert(ctx, client):
     for url in (f"/incidents/{incident.id}", "/", "/history"):
         html = page(client, url)
         tags = parse_tags(html)
-        assert not [t for t, _ in tags if t in ("script", "img", "iframe", "object")]
+        # The one script is the site's own (page.js, from the head), none from the text.
+        scripts = [dict(attrs).get("src") or "" for t, attrs in tags if t == "script"]
+        assert len(scripts) == 1 and scripts[0].startswith("/static/page.js?v=")
+        assert not [t for t, _ in tags if t in ("img", "iframe", "object")]
         assert not [a for _, attrs in tags for a, _ in attrs if a.startswith("on")]
         urls = [v or "" for _, attrs in tags for a, v in attrs if a in ("href", "src")]
         assert not [u for u in urls if u.strip().lower().startswith("javascript:")]
@@ -351,7 +363,11 @@ def test_every_page_links_the_site_feeds_in_its_head(sample, client):
 def test_every_page_has_no_inline_script_or_style(sample, client):
     for url in _urls(sample):
         html = client.get(url).get_data(as_text=True)
-        assert "<script" not in html
+        # One external script, from the site's own static files (CSP script-src 'self').
+        scripts = re.findall(r"<script[^>]*>", html)
+        assert len(scripts) == 1
+        assert re.fullmatch(r'<script src="/static/page\.js\?v=[0-9a-f]{10}" defer>', scripts[0])
+        assert "</script>" in html and not re.search(r"<script[^>]*>[^<]", html)
         assert "<style" not in html
         assert not re.search(r"\sstyle=", html)
 
@@ -380,13 +396,19 @@ def test_footer_shows_site_links_support_feeds_and_api(make_app):
     assert 'href="/history.rss"' in footer
 
 
-def test_front_page_with_its_css_and_icon_weighs_under_60_kb(sample, client):
+def test_front_page_with_its_css_script_and_icon_weighs_under_60_kb(sample, client):
+    """What a first visit downloads, as served: gzip, the coding every browser takes (brotli,
+    smaller, only over https)."""
+    wire = {"Accept-Encoding": "gzip"}
+    response = client.get("/", headers=wire)
+    assert response.headers["Content-Encoding"] == "gzip"
+    total = len(response.get_data())
     html = client.get("/").get_data()
     assets = re.findall(rb'<link rel="(?:stylesheet|icon)" href="([^"]+)"', html)
-    assert len(assets) == 2
-    total = len(html)
+    assets += re.findall(rb'<script src="([^"]+)"', html)
+    assert len(assets) == 3
     for href in assets:
-        response = client.get(href.decode())
+        response = client.get(href.decode(), headers=wire)
         assert response.status_code == 200
         total += len(response.get_data())
         response.close()
@@ -482,8 +504,23 @@ def test_format_percent_never_rounds_downtime_to_100():
     assert format_percent(None) == "—"
 
 
-def test_day_title_without_data_says_so():
-    assert day_title(DayUptime(day=date(2026, 11, 12), seconds={})) == "12 Nov: no data"
+def test_day_label_without_data_says_so():
+    day = DayUptime(day=date(2026, 11, 12), seconds={})
+    assert day_label("API", day) == "API, 12 Nov 2026: no data"
+
+
+@pytest.mark.parametrize(
+    ("count", "words"),
+    [
+        ((0, 0), "no incidents"),
+        ((1, 0), "1 incident"),
+        ((2, 0), "2 incidents"),
+        ((0, 1), "1 maintenance"),
+        ((3, 2), "3 incidents, 2 maintenances"),
+    ],
+)
+def test_day_count_reads_naturally(count, words):
+    assert count_words(count) == words
 
 
 def test_time_formatter_shows_local_time_with_zone_abbreviation():

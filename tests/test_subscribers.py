@@ -381,7 +381,15 @@ def test_the_fan_out_row_carries_no_address_and_no_secret(page, make_app):
     update_id = open_incident()
     (row,) = rows(f"sub:{update_id}:")
     assert row.kind == "smtp" and row.update_id == update_id and row.incident_id is not None
-    assert set(row.payload) == {"purpose", "update_id", "subject", "page", "generated_at"}
+    assert set(row.payload) == {
+        "purpose",
+        "incident_id",
+        "closes",
+        "update_id",
+        "subject",
+        "page",
+        "generated_at",
+    }
     assert row.payload["subject"] == "[Acme Status] API errors — Investigating"
 
 

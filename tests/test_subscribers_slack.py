@@ -22,7 +22,7 @@ from statuspage.db.models import AuditEntry, OutboxMessage, Subscriber
 from statuspage.delivery import subscriber_common as subs_common
 from statuspage.delivery import subscribers as subs
 from statuspage.publishing import components as cs
-from statuspage.publishing.publish import set_component_status
+from statuspage.publishing.publish import Draft, publish, set_component_status
 from tests.support import SITE_URL
 from tests.support.auth import csrf_token
 from tests.support.receivers import HttpReceiver, Reply
@@ -184,6 +184,28 @@ def test_a_slack_channel_from_sign_up_to_unsubscribe(make_app, sink, receiver):
         post_update({api: "operational"})
         deliver(app)
         assert len(receiver.delivered()) == 1 and len(sink.messages) == 1
+
+
+def test_an_update_reaches_slack_as_mrkdwn_with_its_own_links_only(make_app, sink, receiver):
+    app = build(make_app, sink, **OPEN_LOCAL)
+    body = (
+        "We shipped a **fix**, see [the runbook](https://runbook.example/a|b>c) or "
+        "<https://evil.example|click>. <!channel> & <@U024BE7LH>\n\n- one _step_\n- `two`"
+    )
+    with app.app_context():
+        slack_subscriber(receiver.url(SLACK_PATH))
+        with write_transaction():
+            draft = Draft(title="API errors", body=body, status="investigating", impact="major")
+            publish(draft, now=utcnow(), actor=audit.CLI)
+        deliver(app)
+        (request,) = receiver.delivered()
+        text = json.loads(request.body)["blocks"][1]["text"]
+        assert text == {
+            "type": "mrkdwn",
+            "text": "We shipped a *fix*, see <https://runbook.example/a%7Cb%3Ec|the runbook> or "
+            "https://evil.example|click. &lt;!channel&gt; &amp; &lt;@U024BE7LH&gt;\n\n"
+            "• one _step_\n• `two`",
+        }
 
 
 def test_a_component_change_outside_an_incident_is_not_sent_to_slack(make_app, sink, receiver):

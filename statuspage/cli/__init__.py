@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import NoReturn
@@ -16,7 +18,7 @@ from statuspage.accounts import users
 from statuspage.accounts.passwords import generate_password
 from statuspage.app import create_app
 from statuspage.clock import utcnow
-from statuspage.config import ENV_PREFIX
+from statuspage.config import ENV_PREFIX, defaults
 from statuspage.core.roles import Role
 from statuspage.db import audit, database, queries
 from statuspage.db.extensions import db
@@ -25,6 +27,8 @@ from statuspage.publishing import components as component_service
 from statuspage.publishing import publish as publishing
 
 DEMO_EMAIL = "admin@example.com"
+#: `site.url` when neither the config file nor the environment sets it.
+DEFAULT_SITE_URL: str = defaults()["site"]["url"]
 
 
 class Cli(click.Group):
@@ -136,13 +140,34 @@ def init(email: str, name: str, config_file: str | None) -> None:
 
 @main.command("demo")
 @click.option("--email", default=DEMO_EMAIL, show_default=True, help="The demo admin's login.")
+@click.option(
+    "--serve", "then_serve", is_flag=True, help="Then serve the site, as `statuspage serve`."
+)
+@click.option("--host", help="With --serve: address to listen on.  [default: server.host]")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), help="With --serve: port.  [default: server.port]"
+)
 @config_option
-def demo(email: str, config_file: str | None) -> None:
-    """Load sample components and incidents, and print a working demo admin login."""
+def demo(
+    email: str, then_serve: bool, host: str | None, port: int | None, config_file: str | None
+) -> None:
+    """Load sample components and incidents, and print a working demo admin login.
+
+    With --serve, serve the site next; unless `site.url` names another address, every link it
+    prints and serves (login, feeds, API, subscriber links) names the address it listens on.
+    """
     email = users.normalize_email(email)
     password = generate_password()
     now = utcnow()
+    address: tuple[str, int] | None = None
     with app_context(config_file) as app:
+        settings = app.config["STATUSPAGE"]
+        site_url = settings.site["url"]
+        if then_serve:
+            address = (host or settings.server["host"], port or settings.server["port"])
+            # Before anything is written: a port in use fails without a new password.
+            server.check_address(*address)
+            site_url = demo_site_url(site_url, *address)
         before, after = database.upgrade()
         with database.write_transaction():
             summary = demo_data.load(now)
@@ -161,7 +186,6 @@ def demo(email: str, config_file: str | None) -> None:
                 users.set_password(user, password, now=now, actor=audit.CLI)
                 user.role = Role.ADMIN.value
                 user.active = True
-        site_url = app.config["STATUSPAGE"].site["url"]
     click.echo(describe_upgrade(before, after))
     if summary is None:
         click.echo("demo data already loaded: nothing added")
@@ -171,7 +195,29 @@ def demo(email: str, config_file: str | None) -> None:
             f"{summary.incidents} incidents, {summary.maintenances} maintenances, "
             f"{summary.messages} canned messages"
         )
+    if user is not None:
+        click.echo(
+            f"{email} already existed: its password was rotated (the old one no longer works) "
+            "and its open sessions were signed out."
+        )
     click.echo(f"Admin login: {site_url}/admin/login  email: {email}  password: {password}")
+    if address is not None:
+        # The workers build their app from the environment (the config file's path goes so too).
+        os.environ[ENV_PREFIX + "SITE_URL"] = site_url
+        _serve(*address, settings.server["workers"], config_file, settings.logging["format"])
+
+
+def demo_site_url(configured: str, host: str, port: int) -> str:
+    """The demo's site URL: the configured one if set, else where it listens (loopback for a
+    wildcard address: a browser on this machine)."""
+    if configured != DEFAULT_SITE_URL:
+        return configured
+    try:
+        if ipaddress.ip_address(host).is_unspecified:
+            host = "::1" if ":" in host else "127.0.0.1"
+    except ValueError:
+        pass  # a name, such as localhost
+    return server.url_for(host, port).rstrip("/")
 
 
 @main.command()
@@ -189,8 +235,11 @@ def serve(host: str | None, port: int | None, workers: int | None, config_file: 
         log_format = app.config["STATUSPAGE"].logging["format"]
     host = host or settings["host"]
     port = port or settings["port"]
-    workers = workers or settings["workers"]
     server.check_address(host, port)
+    _serve(host, port, workers or settings["workers"], config_file, log_format)
+
+
+def _serve(host: str, port: int, workers: int, config_file: str | None, log_format: str) -> None:
     click.echo(f"Serving {server.url_for(host, port)} with {workers} worker(s); Ctrl+C stops.")
     server.serve(
         host=host, port=port, workers=workers, config_file=config_file, log_format=log_format

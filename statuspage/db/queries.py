@@ -394,13 +394,33 @@ def latest_incidents(
     )
 
 
+def _touching(component_id: int | None) -> sa.ColumnElement[bool]:
+    """Incidents that affect a component (every incident when `component_id` is None)."""
+    if component_id is None:
+        return sa.true()
+    return (
+        sa.select(incident_components.c.incident_id)
+        .where(
+            incident_components.c.incident_id == Incident.id,
+            incident_components.c.component_id == component_id,
+        )
+        .exists()
+    )
+
+
 def incidents_between(
-    start: datetime, end: datetime, *, limit: int | None = None, offset: int = 0
+    start: datetime,
+    end: datetime,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+    component_id: int | None = None,
 ) -> list[Incident]:
-    """Incidents and maintenances that started in [start, end), newest first (a history page)."""
+    """Incidents and maintenances that started in [start, end), newest first (a history page),
+    of one component if `component_id` is given."""
     query = (
         sa.select(Incident)
-        .where(Incident.started_at >= start, Incident.started_at < end)
+        .where(Incident.started_at >= start, Incident.started_at < end, _touching(component_id))
         .order_by(Incident.started_at.desc(), Incident.id.desc())
         .offset(offset)
         .options(*_with_timeline())
@@ -410,18 +430,93 @@ def incidents_between(
     return list(db.session.scalars(query))
 
 
-def count_incidents_between(start: datetime, end: datetime) -> int:
+def count_incidents_between(
+    start: datetime, end: datetime, *, component_id: int | None = None
+) -> int:
     """How many incidents and maintenances started in [start, end) (from the start index)."""
     return db.session.execute(
         sa.select(sa.func.count())
         .select_from(Incident)
-        .where(Incident.started_at >= start, Incident.started_at < end)
+        .where(Incident.started_at >= start, Incident.started_at < end, _touching(component_id))
     ).scalar_one()
 
 
-def first_incident_start() -> datetime | None:
-    """When the oldest incident started, to bound history pagination."""
-    return db.session.scalar(sa.select(sa.func.min(Incident.started_at)))
+def first_incident_start(*, component_id: int | None = None) -> datetime | None:
+    """When the oldest incident (of a component) started, to bound history pagination."""
+    return db.session.scalar(
+        sa.select(sa.func.min(Incident.started_at)).where(_touching(component_id))
+    )
+
+
+#: How long before a period an incident going on in it may have started, when it has been
+#: resolved since: keeps "what was going on that day" a bounded read (open incidents are found
+#: whatever their age). A longer incident is listed on its first days only.
+LONGEST_INCIDENT = timedelta(days=92)
+
+
+def _going_on(start: datetime, end: datetime) -> sa.ColumnElement[bool]:
+    """Incidents and maintenances going on at some moment of [start, end)."""
+    return sa.and_(
+        Incident.started_at < end,
+        sa.or_(
+            Incident.resolved_at.is_(None),
+            sa.and_(Incident.resolved_at >= start, Incident.started_at >= start - LONGEST_INCIDENT),
+        ),
+    )
+
+
+def incidents_going_on(
+    start: datetime, end: datetime, *, limit: int, component_id: int | None = None
+) -> list[Incident]:
+    """Incidents and maintenances going on during [start, end) (a day of the history), of one
+    component if `component_id` is given, newest first."""
+    return list(
+        db.session.scalars(
+            sa.select(Incident)
+            .where(_going_on(start, end), _touching(component_id))
+            .order_by(Incident.started_at.desc(), Incident.id.desc())
+            .limit(limit)
+            .options(*_with_timeline())
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentSpan:
+    """When an incident or maintenance affecting a component went on."""
+
+    component_id: int
+    kind: str
+    status: str
+    started_at: datetime
+    resolved_at: datetime | None
+
+    @property
+    def is_upcoming_maintenance(self) -> bool:
+        return (
+            self.kind == IncidentKind.MAINTENANCE.value
+            and self.status == MaintenanceStatus.SCHEDULED.value
+        )
+
+
+def incident_spans(component_ids: list[int], start: datetime, end: datetime) -> list[IncidentSpan]:
+    """The incidents and maintenances going on during [start, end) per component, in one
+    query (the uptime bars count them by day)."""
+    if not component_ids:
+        return []
+    link = incident_components
+    rows = db.session.execute(
+        sa.select(
+            link.c.component_id,
+            Incident.kind,
+            Incident.status,
+            Incident.started_at,
+            Incident.resolved_at,
+        )
+        .join(link, link.c.incident_id == Incident.id)
+        .where(_going_on(start, end), link.c.component_id.in_(component_ids))
+    ).all()
+    return [IncidentSpan(*row) for row in rows]
 
 
 #: Lower bounds tried in turn by the per-component lists. Within a window the newest rows are

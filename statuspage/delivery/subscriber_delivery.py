@@ -11,6 +11,7 @@ and the delivery log never shows a signing secret or a Slack URL (itself a crede
 
 from __future__ import annotations
 
+import html as html_lib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -109,12 +110,13 @@ def _insert_for_subscribers(
     confirmed_by: datetime | None = None,
 ) -> int:
     """Write one outbox row per active subscriber that follows any of `component_ids` (all
-    subscribers when empty) and confirmed by `confirmed_by` (if given), in ONE statement
-    (INSERT ... SELECT) that skips keys already written; return how many rows it added."""
+    page subscribers when empty) or follows the incident `incident_id` itself, and confirmed
+    by `confirmed_by` (if given), in ONE statement (INSERT ... SELECT) that skips keys already
+    written; return how many rows it added."""
     s = Subscriber.__table__
     o = OutboxMessage.__table__
     ids = sorted(set(component_ids))
-    follows: sa.ColumnElement[bool] = sa.true()
+    follows: sa.ColumnElement[bool] = s.c.incident_id.is_(None)
     if ids:
         chosen = (
             sa.select(subscriber_components.c.subscriber_id)
@@ -124,7 +126,9 @@ def _insert_for_subscribers(
             )
             .exists()
         )
-        follows = sa.or_(s.c.all_components.is_(True), chosen)
+        follows = sa.and_(follows, sa.or_(s.c.all_components.is_(True), chosen))
+    if incident_id is not None:
+        follows = sa.or_(follows, s.c.incident_id == incident_id)
     sid = sa.cast(s.c.id, sa.String)
     moment = sa.literal(now, type_=o.c.created_at.type)
     select = sa.select(
@@ -226,17 +230,50 @@ def _enqueue_fan_out(
     )
 
 
-def fan_out(update: IncidentUpdate, *, now: datetime) -> bool:
-    """Queue the update for every active subscriber of an affected component (all of them for
-    an incident with no component) as ONE outbox row in the caller's transaction, whatever
-    the number of subscribers; return whether it was queued (False: off, or queued already).
+def closes(update: IncidentUpdate) -> bool:
+    """Whether an update resolves its incident (or completes its maintenance)."""
+    return status_for(update.incident.kind, update.status).is_closed
+
+
+def end_incident_subscriptions(incident_id: int, *, now: datetime) -> int:
+    """End the subscriptions to one incident, now that it is over; return how many ended.
+
+    They end as an unsubscribe does (the rows written before stay deliverable: `prepare` lets
+    the one that tells of the end through), with their token version kept, so the links of
+    that last message say "already unsubscribed".
     """
-    if not update.deliver_notifications or not subscriber_settings()["enabled"]:
-        return False
+    result = db.session.execute(
+        sa.update(Subscriber)
+        .where(
+            Subscriber.incident_id == incident_id,
+            Subscriber.confirmed_at.is_not(None),
+            Subscriber.unsubscribed_at.is_(None),
+        )
+        .values(unsubscribed_at=now)
+    )
+    return max(cast(sa.CursorResult[Any], result).rowcount or 0, 0)
+
+
+def fan_out(update: IncidentUpdate, *, now: datetime) -> bool:
+    """Queue the update for every active subscriber of an affected component (all page
+    subscribers for an incident with no component) and of the incident itself, as ONE outbox
+    row in the caller's transaction, whatever the number of subscribers; return whether it was
+    queued (False: off, or queued already).
+
+    An update that resolves the incident ends the subscriptions to it: once their rows are
+    written (`expand`), or at once when it notifies no one.
+    """
     incident = update.incident
+    last = closes(update)
+    if not update.deliver_notifications or not subscriber_settings()["enabled"]:
+        if last:
+            end_incident_subscriptions(incident.id, now=now)
+        return False
     site = current_site()
     message = {
         "purpose": MAINTENANCE if incident.is_maintenance else UPDATE,
+        "incident_id": incident.id,
+        "closes": last,
         "update_id": update.id,
         "subject": notifications.update_subject(site.name, incident, update),
         "page": _page_now(site),
@@ -299,7 +336,7 @@ def expand(job: OutboxMessage, *, now: datetime) -> int:
     adds nothing twice.
     """
     payload = job.payload
-    return _insert_for_subscribers(
+    added = _insert_for_subscribers(
         key_prefix=payload["key_prefix"],
         payload=payload["message"],
         now=now,
@@ -309,6 +346,10 @@ def expand(job: OutboxMessage, *, now: datetime) -> int:
         update_id=job.update_id,
         confirmed_by=datetime.fromisoformat(payload["published_at"]),
     )
+    if payload["message"].get("closes") and job.incident_id is not None:
+        # Told of the end (their rows are written above), the incident's subscribers are done.
+        end_incident_subscriptions(job.incident_id, now=now)
+    return added
 
 
 def remind_maintenances(now: datetime, *, tz: ZoneInfo) -> int:
@@ -433,7 +474,7 @@ def prepare(delivery: Delivery, *, now: datetime) -> Delivery | Result:
     subscriber = db.session.get(Subscriber, subscriber_id)
     if subscriber is None:
         return skipped("removed")
-    if subscriber.unsubscribed_at is not None:
+    if subscriber.unsubscribed_at is not None and not _tells_the_end(subscriber, payload):
         return skipped("unsubscribed")
     site = current_site()
     if purpose == CONFIRMATION:
@@ -457,11 +498,21 @@ def prepare(delivery: Delivery, *, now: datetime) -> Delivery | Result:
         return Result(Outcome.PERMANENT, error="component updates go to webhooks only")
     if subscriber.kind == SLACK:
         return _slack(delivery, subscriber, site)
-    email = _notification_email(payload, site)
+    email = _notification_email(payload, site, follows_incident=subscriber.incident_id is not None)
     if email is None:
         return skipped("removed")
     links = links_for(subscriber, site.url)
     return _email(delivery, subscriber, notifications.personalise(email, links))
+
+
+def _tells_the_end(subscriber: Subscriber, payload: Mapping[str, Any]) -> bool:
+    """Whether a row is the update that resolved the incident a subscription followed, which
+    ended the subscription when its rows were written: that one is still sent."""
+    return (
+        subscriber.incident_id is not None
+        and bool(payload.get("closes"))
+        and payload.get("incident_id") == subscriber.incident_id
+    )
 
 
 def _email(delivery: Delivery, subscriber: Subscriber, email: notifications.Email) -> Delivery:
@@ -503,9 +554,10 @@ def _webhook(
 
 
 def _slack(delivery: Delivery, subscriber: Subscriber, site: Site) -> Delivery | Result:
-    """An incident or maintenance notification as a Slack message: the subject, the update text
-    and its facts (escaped by the Slack channel, so no text can mention or link), and buttons to
-    the incident and to this subscriber's manage and unsubscribe pages."""
+    """An incident or maintenance notification as a Slack message: the subject, the update's
+    sanitised HTML and its facts (made into escaped mrkdwn by the Slack channel, so no text can
+    mention, and the only links are the update's own), and buttons to the incident and to this
+    subscriber's manage and unsubscribe pages."""
     payload = delivery.payload
     content = _slack_content(payload, site)
     if content is None:
@@ -514,7 +566,7 @@ def _slack(delivery: Delivery, subscriber: Subscriber, site: Site) -> Delivery |
     sent = {
         "purpose": payload.get("purpose"),
         "subject": payload.get("subject", ""),
-        "text": content["text"],
+        "html": content["html"],
         "fields": content["fields"],
         "links": [
             {"label": content["link_label"], "url": content["incident_url"]},
@@ -556,11 +608,12 @@ def _slack_content(payload: Mapping[str, Any], site: Site) -> dict[str, Any] | N
             fields["Impact"] = Impact(incident.impact).label
         lines = notifications.affected_components(incident, update)
         fields["Components"] = ", ".join(_component_fact(line) for line in lines)
-        text = shown.body if shown is not None else ""
+        # The HTML stored with the update: the Markdown as the public page renders it.
+        body = shown.body_html if shown is not None else ""
         if purpose == REMINDER:
-            text = f"Starts {starts}.\n\n{text}".strip()
+            body = f"<p>Starts {html_lib.escape(starts)}.</p>\n{body}"
         return {
-            "text": text,
+            "html": body,
             "fields": fields,
             "incident_url": site.incident_url(incident.id),
             "link_label": "View maintenance" if incident.is_maintenance else "View incident",
@@ -628,13 +681,18 @@ def _render_email(template: str, subject: str, **context: Any) -> notifications.
     )
 
 
-def _notification_email(payload: Mapping[str, Any], site: Site) -> notifications.Email | None:
-    """The update or reminder email with placeholder links, rendered once per process."""
+def _notification_email(
+    payload: Mapping[str, Any], site: Site, *, follows_incident: bool = False
+) -> notifications.Email | None:
+    """The update or reminder email with placeholder links, rendered once per process (and
+    once more for those who follow the one incident: its footer says so, and the last says
+    that the subscription ended)."""
     purpose = payload.get("purpose")
     source = _source(payload)
     if source is None:
         return None
     incident_id, update_id = source[0], source[1]
+    last_one = follows_incident and bool(payload.get("closes"))
 
     def build() -> notifications.Email:
         # `_source` has just found it in this transaction.
@@ -646,10 +704,15 @@ def _notification_email(payload: Mapping[str, Any], site: Site) -> notifications
         )
         template = "maintenance" if incident.is_maintenance else "update"
         return _render_email(
-            template, str(payload.get("subject") or ""), starts=payload.get("starts"), **context
+            template,
+            str(payload.get("subject") or ""),
+            starts=payload.get("starts"),
+            follows_incident=follows_incident,
+            last_one=last_one,
+            **context,
         )
 
-    return _cache().get(("email", purpose, *source), build)
+    return _cache().get(("email", purpose, *source, follows_incident, last_one), build)
 
 
 def _confirmation_email(subscriber: Subscriber, site: Site) -> notifications.Email:
@@ -674,6 +737,8 @@ def _manage_email(subscriber: Subscriber, site: Site) -> notifications.Email:
         "confirm",
         notifications.subject(site.name, "Your subscription"),
         subscriber=subscriber,
+        follows_incident=subscriber.incident is not None,
+        incident=subscriber.incident,
         confirm_url=None,
         hours=0,
         components=notifications.names(subscriber.components),
@@ -691,6 +756,8 @@ def _disabled_email(subscriber: Subscriber, site: Site) -> notifications.Email:
         "webhook_disabled",
         _disabled_subject(subscriber, site),
         subscriber=subscriber,
+        follows_incident=subscriber.incident is not None,
+        incident=subscriber.incident,
         kind_label=KIND_LABELS.get(subscriber.kind, subscriber.kind),
         target=shown_url(subscriber),
         failures=subscriber.failure_count,

@@ -1,6 +1,6 @@
-"""Subscribers: double opt-in sign-up (email, webhook, Slack), its rate limits, and what a
-subscriber's signed links do (confirm, choose components, rotate a webhook secret, re-enable,
-unsubscribe)."""
+"""Subscribers: double opt-in sign-up (email, webhook, Slack; to the whole page or to one
+incident), its rate limits, and what a subscriber's signed links do (confirm, choose components,
+rotate a webhook secret, re-enable, unsubscribe)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from statuspage.core import notifications
 from statuspage.core.addresses import rate_key
 from statuspage.db.extensions import db
-from statuspage.db.models import Component, LoginAttempt, Subscriber
+from statuspage.db.models import Component, Incident, LoginAttempt, Subscriber
 from statuspage.delivery.netguard import Policy, Resolver, check_url
 from statuspage.delivery.subscriber_common import (
     CONFIRM,
@@ -151,6 +151,11 @@ def parse_choice(ids: Iterable[str]) -> Choice:
 
 
 def _apply_choice(subscriber: Subscriber, choice: Choice) -> None:
+    if subscriber.incident_id is not None:
+        # One incident's updates, whatever their components: no choice to make.
+        subscriber.all_components = False
+        subscriber.components = []
+        return
     subscriber.all_components = choice.all
     if choice.all:
         subscriber.components = []
@@ -160,11 +165,22 @@ def _apply_choice(subscriber: Subscriber, choice: Choice) -> None:
         )
 
 
-def _find(kind: str, email: str, url: str = "") -> Subscriber | None:
-    """The subscription of an address (email) or of a URL and contact (webhook), if any."""
+def _find(
+    kind: str, email: str, url: str = "", incident_id: int | None = None
+) -> Subscriber | None:
+    """The subscription of an address (email) or of a URL and contact (webhook), if any: to the
+    page, or to one incident."""
+    same_incident = (
+        Subscriber.incident_id.is_(None)
+        if incident_id is None
+        else Subscriber.incident_id == incident_id
+    )
     return db.session.scalar(
         sa.select(Subscriber).where(
-            Subscriber.kind == kind, Subscriber.email == email, Subscriber.url == url
+            Subscriber.kind == kind,
+            Subscriber.email == email,
+            Subscriber.url == url,
+            same_incident,
         )
     )
 
@@ -176,32 +192,57 @@ def _find_or_add(new: Subscriber) -> Subscriber:
     to insert fails on the unique key and takes the row the first wrote, as if it came later:
     the same answer as for any existing address.
     """
-    existing = _find(new.kind, new.email, new.url)
+    existing = _find(new.kind, new.email, new.url, new.incident_id)
     if existing is not None:
         return existing
     try:
         with db.session.begin_nested():
             db.session.add(new)
     except IntegrityError:
-        existing = _find(new.kind, new.email, new.url)
+        existing = _find(new.kind, new.email, new.url, new.incident_id)
         if existing is None:
             raise
         return existing
     return new
 
 
+def _incident_id(incident: Incident | None) -> int | None:
+    """The id of the incident a sign-up follows (None: the page); one that is over cannot be
+    followed any more."""
+    if incident is None:
+        return None
+    if incident.is_closed:
+        words = "complete" if incident.is_maintenance else "resolved"
+        raise ValidationError(f"this is {words}: no more updates will be posted about it")
+    return incident.id
+
+
 def sign_up_email(
-    address: str, choice: Choice, *, now: datetime, source: str = "form"
+    address: str,
+    choice: Choice,
+    *,
+    now: datetime,
+    source: str = "form",
+    incident: Incident | None = None,
 ) -> Subscriber:
-    """Sign an address up, or renew its pending sign-up, and queue the confirmation email.
+    """Sign an address up (to the page, or to the updates of one open `incident`), or renew its
+    pending sign-up, and queue the confirmation email.
 
     An address already subscribed gets its manage link instead: the answer on the page is the
     same either way, so the form does not tell who is subscribed.
     """
     settings = subscriber_settings()
     address = check_email(address, settings["email_domains"])
+    incident_id = _incident_id(incident)
     subscriber = _find_or_add(
-        Subscriber(kind=EMAIL, email=address, url="", created_at=now, source=source)
+        Subscriber(
+            kind=EMAIL,
+            email=address,
+            url="",
+            created_at=now,
+            source=source,
+            incident_id=incident_id,
+        )
     )
     if subscriber.active:
         if _may_email(address, now):
@@ -244,9 +285,20 @@ def sign_up_webhook(
     now: datetime,
     source: str = "form",
     resolve: Resolver | None = None,
+    incident: Incident | None = None,
 ) -> Subscriber:
-    """Sign a webhook up after the SSRF guard; the confirmation goes to the contact address."""
-    return _sign_up_url(WEBHOOK, url, contact, choice, now=now, source=source, resolve=resolve)
+    """Sign a webhook up (to the page, or to one open `incident`) after the SSRF guard; the
+    confirmation goes to the contact address."""
+    return _sign_up_url(
+        WEBHOOK,
+        url,
+        contact,
+        choice,
+        now=now,
+        source=source,
+        resolve=resolve,
+        incident=incident,
+    )
 
 
 def sign_up_slack(
@@ -275,10 +327,12 @@ def _sign_up_url(
     now: datetime,
     source: str,
     resolve: Resolver | None,
+    incident: Incident | None = None,
 ) -> Subscriber:
     """Sign up a URL of `kind` with a contact address, which gets the confirmation link."""
     settings = subscriber_settings()
     address = check_email(contact, settings["email_domains"])
+    incident_id = _incident_id(incident)
     target = check_url(url, webhook_policy(settings), resolve=resolve)
     # Only webhooks sign their requests; a Slack URL carries its own secret.
     secret = new_secret() if kind == WEBHOOK else ""
@@ -290,6 +344,7 @@ def _sign_up_url(
             secret=secret,
             created_at=now,
             source=source,
+            incident_id=incident_id,
         )
     )
     if subscriber.active:
@@ -315,6 +370,9 @@ def confirm(token: str, *, now: datetime) -> Subscriber:
     subscriber = from_token(CONFIRM, token)
     if subscriber.unsubscribed_at is not None:
         raise BadLink("This subscription was cancelled. Sign up again to follow updates.")
+    if subscriber.incident is not None and subscriber.incident.is_closed:
+        words = "completed" if subscriber.incident.is_maintenance else "resolved"
+        raise BadLink(f"This was {words} meanwhile: no more updates will be posted about it.")
     subscriber.confirmed_at = now
     subscriber.token_version += 1
     return subscriber
@@ -322,6 +380,8 @@ def confirm(token: str, *, now: datetime) -> Subscriber:
 
 def set_choice(subscriber: Subscriber, choice: Choice) -> None:
     """Change the components a subscriber follows."""
+    if subscriber.incident_id is not None:
+        raise ValidationError("this subscription follows one incident, not components")
     _apply_choice(subscriber, choice)
 
 
@@ -357,7 +417,12 @@ def unsubscribe(token: str, *, now: datetime) -> Unsubscribed:
     subscriber = db.session.get(Subscriber, subscriber_id)
     if subscriber is None:
         return Unsubscribed(None, False)
-    if subscriber.unsubscribed_at is not None and version == subscriber.token_version - 1:
+    # The link of the last update of a per-incident subscription (it ended by itself, with
+    # its token version unchanged), or a link used once already.
+    if subscriber.unsubscribed_at is not None and version in (
+        subscriber.token_version - 1,
+        subscriber.token_version,
+    ):
         return Unsubscribed(subscriber, False)
     if subscriber.token_version != version or subscriber.confirmed_at is None:
         # Signed up again since: this old link must not end the new subscription.

@@ -401,6 +401,9 @@ def _consequences(update: IncidentUpdate, prepared: Prepared, *, now: datetime) 
         # Component webhooks follow every status change, inside an incident too (as Statuspage).
         for change in prepared.changes:
             subscriber_delivery.fan_out_component(change.component, change.old.value, now=now)
+    elif subscriber_delivery.closes(update):
+        # A resolve that notifies no one still ends the subscriptions to its incident.
+        subscriber_delivery.end_incident_subscriptions(update.incident_id, now=now)
     # The public side's cache moves on with this transaction. (The flush listener in
     # db/generation.py would bump it too: it is the safety net for every other writer.)
     generation.bump_once(now)

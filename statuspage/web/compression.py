@@ -13,6 +13,7 @@ COMPRESSIBLE = (
     "text/html",
     "text/css",
     "text/plain",
+    "text/javascript",
     "application/json",
     "application/rss+xml",
     "application/atom+xml",

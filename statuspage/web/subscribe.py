@@ -1,4 +1,5 @@
-"""Public subscription pages: sign up by email, webhook or Slack, confirm, manage, unsubscribe.
+"""Public subscription pages: sign up by email, webhook or Slack (to the page), or by email or
+webhook to one incident until it is resolved; confirm, manage, unsubscribe.
 
 Links in emails only show a page; the change is a POST (mail scanners open links on their own).
 The unsubscribe POST is exempt from CSRF: its signed token authenticates it, and RFC 8058
@@ -6,6 +7,8 @@ one-click requests come from mail providers with no session and no form token.
 """
 
 from __future__ import annotations
+
+import functools
 
 from flask import (
     Blueprint,
@@ -20,6 +23,8 @@ from flask import (
 from statuspage.clock import utcnow
 from statuspage.db import queries
 from statuspage.db.database import write_transaction
+from statuspage.db.extensions import db
+from statuspage.db.models import Incident
 from statuspage.delivery import subscriber_common as common
 from statuspage.delivery import subscribers as service
 from statuspage.errors import NotFound, StatuspageError, ValidationError
@@ -36,6 +41,8 @@ FORMS = {
     common.WEBHOOK: "public/subscribe_webhook.html",
     common.SLACK: "public/subscribe_slack.html",
 }
+#: The sign-up form of a subscription to one incident (email or webhook).
+INCIDENT_FORM = "public/subscribe_incident.html"
 
 
 @bp.after_request
@@ -58,10 +65,20 @@ def _checked(token: str) -> str:
     return token
 
 
-def _form_page(template: str, *, status: int = 200, error: StatuspageError | None = None):
+def _form_page(
+    template: str,
+    *,
+    status: int = 200,
+    error: StatuspageError | None = None,
+    kind: str = common.EMAIL,
+    incident: Incident | None = None,
+):
     tree = queries.component_tree()
     chosen = request.form.getlist("component") or request.args.getlist("component")
     context = {
+        "kind": kind,
+        "incident": incident,
+        **(_incident_words(incident) if incident is not None else {}),
         "groups": [(g, m) for g in tree.groups if (m := tree.members.get(g.id))],
         "ungrouped": tree.ungrouped,
         "chosen": {value for value in chosen if value.isdigit()},
@@ -73,29 +90,40 @@ def _form_page(template: str, *, status: int = 200, error: StatuspageError | Non
     return render_template(template, **context), status
 
 
-def _sign_up(kind: str):
-    """Count the attempt, drop bots, sign up; answer the same whoever the address is."""
+def _incident_words(incident: Incident) -> dict[str, str]:
+    """What the pages call an incident or a maintenance, and its end."""
+    if incident.is_maintenance:
+        return {"what": "maintenance", "ends": "complete"}
+    return {"what": "incident", "ends": "resolved"}
+
+
+def _sign_up(kind: str, incident: Incident | None = None):
+    """Count the attempt, drop bots, sign up (to the page, or to `incident`); answer the same
+    whoever the address is."""
     form = request.form
-    template = FORMS[kind]
+    template = INCIDENT_FORM if incident is not None else FORMS[kind]
+    page = functools.partial(_form_page, template, kind=kind, incident=incident)
     now = utcnow()
     try:
         with write_transaction():
             service.count_signup(request.remote_addr or "", now)
     except service.TooManySignups as exc:
-        return _form_page(template, status=429, error=exc)
+        return page(status=429, error=exc)
     if form.get(HONEYPOT):
         return redirect(url_for("subscribe.sent"), 303)
     try:
         with write_transaction():
             choice = service.parse_choice(form.getlist("component"))
             if kind == common.EMAIL:
-                service.sign_up_email(form.get("email", ""), choice, now=now)
+                service.sign_up_email(form.get("email", ""), choice, now=now, incident=incident)
             elif kind == common.SLACK:
                 service.sign_up_slack(form.get("url", ""), form.get("email", ""), choice, now=now)
             else:
-                service.sign_up_webhook(form.get("url", ""), form.get("email", ""), choice, now=now)
+                service.sign_up_webhook(
+                    form.get("url", ""), form.get("email", ""), choice, now=now, incident=incident
+                )
     except ValidationError as exc:
-        return _form_page(template, status=422, error=exc)
+        return page(status=422, error=exc)
     return redirect(url_for("subscribe.sent"), 303)
 
 
@@ -124,6 +152,33 @@ def subscribe_slack():
     if request.method == "POST":
         return _sign_up(common.SLACK)
     return _form_page("public/subscribe_slack.html")
+
+
+def _incident(incident_id: int) -> Incident:
+    incident = db.session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound(f"no incident with id {incident_id}")
+    return incident
+
+
+@bp.route("/incidents/<id:incident_id>/subscribe", methods=["GET", "POST"])
+def subscribe_incident(incident_id: int):
+    """Get the updates of one incident or maintenance by email, until it is over."""
+    _offered()
+    incident = _incident(incident_id)
+    if request.method == "POST":
+        return _sign_up(common.EMAIL, incident)
+    return _form_page(INCIDENT_FORM, incident=incident)
+
+
+@bp.route("/incidents/<id:incident_id>/subscribe/webhook", methods=["GET", "POST"])
+def subscribe_incident_webhook(incident_id: int):
+    """Get the updates of one incident or maintenance by webhook, until it is over."""
+    _offered()
+    incident = _incident(incident_id)
+    if request.method == "POST":
+        return _sign_up(common.WEBHOOK, incident)
+    return _form_page(INCIDENT_FORM, kind=common.WEBHOOK, incident=incident)
 
 
 @bp.get("/subscribe/sent")

@@ -6,9 +6,11 @@ import functools
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from enum import Enum, StrEnum
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask, has_request_context, request, url_for
@@ -118,13 +120,34 @@ _DAY_STATUSES = (
 
 
 def format_day(day: date) -> str:
-    """Format a calendar day of the bar: "12 Nov" (the bar covers the last 90 days)."""
-    return f"{day.day} {day:%b}"
+    """Format a calendar day of the bar: "12 Nov 2026"."""
+    return f"{day.day} {day:%b %Y}"
 
 
-def day_title(day: DayUptime) -> str:
-    """Describe a day of the bar: "12 Nov: partial outage 2 h 10 min, 99.1% uptime"."""
-    label = format_day(day.day)
+#: A component's incidents and maintenances on one day, as (incidents, maintenances).
+DayCount = tuple[int, int]
+NO_INCIDENTS: DayCount = (0, 0)
+
+
+def _counted(number: int, word: str) -> str:
+    if number == 0:
+        return f"no {word}s"
+    return f"{number} {word}{'s' if number > 1 else ''}"
+
+
+def count_words(count: DayCount) -> str:
+    """Say a day's count: "no incidents", "1 incident", "2 incidents, 1 maintenance"."""
+    incidents, maintenances = count
+    words = [_counted(incidents, "incident")] if incidents or not maintenances else []
+    if maintenances:
+        words.append(_counted(maintenances, "maintenance"))
+    return ", ".join(words)
+
+
+def day_label(name: str, day: DayUptime, count: DayCount = NO_INCIDENTS) -> str:
+    """Name a day of a component's bar, as its link reads it and its tooltip shows it:
+    "API, 12 Nov 2026: 97.29 % up (partial outage 2 h 10 min), 1 incident"."""
+    label = f"{name}, {format_day(day.day)}"
     if not day.has_data:
         return f"{label}: no data"
     parts = [
@@ -132,11 +155,10 @@ def day_title(day: DayUptime) -> str:
         for status in _DAY_STATUSES
         if day.seconds_in(status) >= 1
     ]
-    if not parts:
-        return f"{label}: no downtime"
     uptime = 100.0 * (day.uptime if day.uptime is not None else 1.0)
     percent = format_percent(uptime, exact_hundred=day.downtime_seconds == 0)
-    return f"{label}: {', '.join(parts)}, {percent}% uptime"
+    trouble = f" ({', '.join(parts)})" if parts else ""
+    return f"{label}: {percent}\u202f% up{trouble}, {count_words(count)}"
 
 
 def day_tone(day: DayUptime) -> str:
@@ -145,32 +167,49 @@ def day_tone(day: DayUptime) -> str:
     return "nodata" if worst is None else tone(worst)
 
 
-def day_cell(day: DayUptime) -> Markup:
-    """One cell of the bar: no end tag (valid HTML) and no class on a good day (the CSS default)."""
+def day_href(day: date, component_id: int) -> str:
+    """Where a day of a component's bar leads: that day's incidents of the component."""
+    return f"/history?day={day.isoformat()}&component={component_id}"
+
+
+def day_cell(day: DayUptime, name: str, component_id: int, count: DayCount) -> Markup:
+    """One cell of the bar, a link to the day's incidents named by `day_label`: no end tag
+    (valid HTML) and no class on a good day (the CSS default)."""
     # f-strings with `escape` rather than Markup.format: a page builds hundreds of these.
     t = day_tone(day)
-    if t == "ok":
-        return Markup(f'<li title="{escape(day_title(day))}">')  # noqa: S704 (escaped)
-    return Markup(f'<li class="{t}" title="{escape(day_title(day))}">')  # noqa: S704 (escaped)
+    cls = "" if t == "ok" else f' class="{t}"'
+    href = escape(day_href(day.day, component_id))
+    label = escape(day_label(name, day, count))
+    return Markup(f'<li{cls}><a href="{href}" aria-label="{label}"></a>')  # noqa: S704 (escaped)
+
+
+#: What a bar's closed days are rendered from: their uptime, the component's id and name, and
+#: their incident counts.
+CellsKey = tuple[ClosedDays, int, str, tuple[tuple[date, DayCount], ...]]
 
 
 class _CellMemo:
-    """The rendered cells of closed days, per `ClosedDays` object (a bounded LRU)."""
+    """The rendered cells of closed days, per `ClosedDays` object, component and incident
+    counts (a bounded LRU)."""
 
     def __init__(self, max_entries: int = 512) -> None:
-        self._entries: OrderedDict[ClosedDays, Markup] = OrderedDict()
+        self._entries: OrderedDict[CellsKey, Markup] = OrderedDict()
         self._lock = threading.Lock()
         self.max_entries = max_entries
 
-    def cells(self, closed: ClosedDays) -> Markup:
+    def cells(self, key: CellsKey, counts: Mapping[date, DayCount]) -> Markup:
         with self._lock:
-            found = self._entries.get(closed)
+            found = self._entries.get(key)
             if found is not None:
-                self._entries.move_to_end(closed)
+                self._entries.move_to_end(key)
                 return found
-        html = Markup("").join(day_cell(day) for day in closed.days)
+        closed, component_id, name, _ = key
+        html = Markup("").join(
+            day_cell(day, name, component_id, counts.get(day.day, NO_INCIDENTS))
+            for day in closed.days
+        )
         with self._lock:
-            self._entries[closed] = html
+            self._entries[key] = html
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
         return html
@@ -179,11 +218,20 @@ class _CellMemo:
 _CELLS = _CellMemo()
 
 
-def uptime_cells(up: ComponentUptime) -> Markup:
-    """All cells of a bar, oldest first: closed days rendered once per rollup state, today live."""
+def uptime_cells(
+    up: ComponentUptime, component_id: int, name: str, counts: Mapping[date, DayCount]
+) -> Markup:
+    """All cells of a bar, oldest first: closed days rendered once per rollup state (and
+    incident counts), today live."""
     if up.closed is None or len(up.closed.days) != len(up.days) - 1:
-        return Markup("").join(day_cell(day) for day in up.days)
-    return _CELLS.cells(up.closed) + day_cell(up.days[-1])
+        return Markup("").join(
+            day_cell(day, name, component_id, counts.get(day.day, NO_INCIDENTS)) for day in up.days
+        )
+    today = up.days[-1]
+    closed_counts = tuple(sorted((d, c) for d, c in counts.items() if d < today.day))
+    key = (up.closed, component_id, name, closed_counts)
+    today_cell = day_cell(today, name, component_id, counts.get(today.day, NO_INCIDENTS))
+    return _CELLS.cells(key, counts) + today_cell
 
 
 #: The icon of each tone (a `<use>` of the page's sprite), built once.
@@ -220,16 +268,25 @@ def status_tag(value: LabelledStatus | Indicator, text: str | None = None) -> Ma
     return _status_tag(value)
 
 
-def uptime_bar(up: ComponentUptime) -> Markup:
-    """The 90-day bar: one cell per day, oldest first, each with its day in a tooltip.
+def uptime_bar(
+    up: ComponentUptime,
+    component: Any,
+    counts: Mapping[date, DayCount] | None = None,
+) -> Markup:
+    """The 90-day bar: one cell per day, oldest first, each a link to the day's incidents of
+    `component` (named by its accessible name and shown as its tooltip, with `counts`, the
+    component's incidents and maintenances by day).
 
     A page may carry thousands of cells, so the bar is built here rather than in a template,
     and the closed days' cells are rendered once per state of the uptime rollup.
     """
     p90, p30 = escape(format_percent(up.percent_90)), escape(format_percent(up.percent_30))
+    cells = uptime_cells(up, component.id, component.name, counts or {})
+    label = escape(f"{component.name}: uptime by day")
     return Markup(  # noqa: S704 (the cells are Markup, the rest escaped or numbers)
-        f'\n<div class="uptime">\n<ol class="bar" aria-hidden="true">{uptime_cells(up)}</ol>\n'
-        f'<p class="legend"><span class="far"><span class="d90">{len(up.days)} days ago</span>'
+        f'\n<div class="uptime">\n<ol class="bar" aria-label="{label}">{cells}</ol>\n'
+        f'<p class="legend"><span class="far"><span class="d90">'
+        f"{len(up.days)} days ago</span>"
         '<span class="d30">30 days ago</span></span><span class="pct">'
         f'<span class="d90">{p90}&#8239;% uptime</span><span class="d30">{p30}&#8239;% uptime'
         "</span></span><span>Today</span></p>\n</div>\n"

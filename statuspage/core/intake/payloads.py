@@ -192,7 +192,7 @@ def _generic_one(data: Any, where: str) -> AlertIn:
     unknown = sorted(set(raw) - _GENERIC_KEYS)
     if "alerts" in unknown:
         raise ValidationError(
-            "a generic payload is one alert, or {\"alerts\": [...]} with nothing beside it; "
+            'a generic payload is one alert, or {"alerts": [...]} with nothing beside it; '
             "this looks like an Alertmanager or Grafana payload: give that sender an integration "
             "of its own format",
             field=prefix + "alerts",

@@ -1,7 +1,8 @@
 """Slack incoming webhooks: a `text` fallback plus Block Kit blocks.
 
 Slack parses `&`, `<` and `>` as control characters (`<!channel>`, `<@U123>`, `<url|label>`),
-so every piece of incident text is escaped; the only links are the ones built here.
+so every piece of incident text is escaped; the only links are the buttons built here and the
+links the body's Markdown has (core/mrkdwn.py, which every Slack body goes through).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from statuspage.core.text import strip_invisible
+from statuspage.core import mrkdwn
+from statuspage.core.mrkdwn import escape
 from statuspage.delivery import netguard
 from statuspage.delivery.channels import (
     SUBSCRIBER_PREFIX,
@@ -28,25 +30,21 @@ SECTION_CHARS = 3000
 BUTTON_LABEL_CHARS = 75
 URL_CHARS = 3000
 MAX_BUTTONS = 5
-_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+__all__ = ["body", "escape", "message", "send"]
 
 
-def escape(text: str, limit: int | None = None) -> str:
-    """Escape Slack's control characters, cutting at `limit` without splitting an entity.
+def body(payload: Mapping[str, Any]) -> str:
+    """The message's body as mrkdwn (bold, italics, links, lists, code; all text escaped).
 
-    Invisible bidi and zero-width controls go too (not joiners inside words): all Slack text,
-    ours and subscribers', passes here, whatever was stored before they were cleaned on input.
+    From the sanitised HTML a subscriber update stores (`html`), else from the Markdown of an
+    escalation notice (`markdown`, rendered as the public page would), else plain `text`.
     """
-    pieces = [_ESCAPES.get(char, char) for char in strip_invisible(text)]
-    if limit is None or sum(map(len, pieces)) <= limit:
-        return "".join(pieces)
-    kept, size = [], 0
-    for piece in pieces:
-        if size + len(piece) > limit - 1:  # leave room for the ellipsis
-            break
-        kept.append(piece)
-        size += len(piece)
-    return "".join(kept) + "…"
+    if payload.get("html"):
+        return mrkdwn.from_html(str(payload["html"]), SECTION_CHARS)
+    if payload.get("markdown"):
+        return mrkdwn.from_markdown(str(payload["markdown"]), SECTION_CHARS)
+    return escape(str(payload.get("text") or ""), SECTION_CHARS)
 
 
 def _facts(payload: Mapping[str, Any]) -> str:
@@ -76,16 +74,14 @@ def message(delivery: Delivery) -> dict[str, Any]:
     """The incoming-webhook JSON for one notification."""
     payload = delivery.payload
     subject = str(payload.get("subject") or "")
-    text = str(payload.get("text") or "")
+    text = body(payload)
     links = list(payload.get("links") or [])
     blocks: list[dict[str, Any]] = []
     if subject.strip():
         title = f"*{escape(subject.strip(), SECTION_CHARS - 2)}*"
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": title}})
     if text:
-        blocks.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": escape(text, SECTION_CHARS)}}
-        )
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
     summary = _facts(payload)
     if summary:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": summary}]})

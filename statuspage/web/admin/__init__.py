@@ -10,7 +10,8 @@ from statuspage.web.auth import current_user, protect_blueprint
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 protect_blueprint(bp)
 
-#: The admin menu: (endpoint, label, permission, endpoint prefix(es) that mark it current).
+#: The admin menu: (endpoint, label, permission, endpoint prefix(es) that mark it current). API
+#: tokens, everyone's own, sit with the account links instead (templates/admin/base.html).
 NAV: tuple[tuple[str, str, Permission, str | tuple[str, ...]], ...] = (
     ("admin.dashboard", "Dashboard", Permission.READ, "admin.dashboard"),
     ("admin.alerts", "Alerts", Permission.READ, ("admin.alert", "admin.draft")),
@@ -22,7 +23,6 @@ NAV: tuple[tuple[str, str, Permission, str | tuple[str, ...]], ...] = (
     ("admin.subscribers", "Subscribers", Permission.READ, "admin.subscriber"),
     ("admin.audit", "Audit log", Permission.AUDIT, "admin.audit"),
     ("admin.users", "Users", Permission.USERS, "admin.user"),
-    ("admin.tokens", "API tokens", Permission.READ, "admin.token"),
     ("admin.integrations", "Integrations", Permission.USERS, "admin.integration"),
 )
 

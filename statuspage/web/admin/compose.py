@@ -1,7 +1,8 @@
 """The compose form of the admin: its first values, what the PM sent back, and the Draft it makes.
 
 No routes here (see incidents.py): the form state is a plain object so that every re-render,
-after a preview or an error, shows exactly what the PM typed.
+after a preview or an error, shows exactly what the PM typed, and so that the preview screen
+(a GET of its own) can carry it as form fields.
 """
 
 from __future__ import annotations
@@ -43,19 +44,13 @@ NEXT_STATUSES: dict[str, tuple[str, ...]] = {
     MaintenanceStatus.COMPLETED: (),
 }
 
-#: The status ticked components get by default, from the impact of a new incident.
-IMPACT_COMPONENT_STATUS = {
-    Impact.NONE: ComponentStatus.OPERATIONAL,  # listed as affected, status unchanged
-    Impact.MINOR: ComponentStatus.DEGRADED_PERFORMANCE,
-    Impact.MAJOR: ComponentStatus.PARTIAL_OUTAGE,
-    Impact.CRITICAL: ComponentStatus.MAJOR_OUTAGE,
-}
-
 #: Maintenance message blanks that the window fields fill when left empty.
 WINDOW_VARIABLES = {"window_start": "scheduled_for", "window_end": "scheduled_until"}
-#: The blank that the ticked components' names fill when left empty (the publishing core does
-#: the same for every way in; the form shows it filled).
+#: The blank that the names of the components the update names fill when left empty (the
+#: publishing core does the same for every way in; the form shows it filled).
 COMPONENT_VARIABLE = incident_rules.COMPONENT_VARIABLE
+#: The blank of resolving messages ("Working normally since") that a resolve fills with now.
+RESOLVED_VARIABLE = "resolved_at"
 
 LOCAL_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M")
 
@@ -121,11 +116,13 @@ def local_input(value: datetime | None, tz: ZoneInfo) -> str:
 
 @dataclass
 class ComponentRow:
-    """One component line of the form: ticked or not, and the status it will get."""
+    """One component line of the form: the status it will get ("" for no change), whether the
+    update names it (a chosen status, or already affected), and whether the incident has it."""
 
     component: Component
-    checked: bool
     status: str
+    checked: bool
+    affected: bool
 
 
 @dataclass
@@ -143,8 +140,8 @@ class Compose:
     impact_shown: str = ""  # the impact the form offered: a different one is the PM's choice
     body: str | None = None  # the text area: the filled text after a preview, or free text
     filled: str = ""  # the filled message text the last preview showed
-    checked: set[int] = field(default_factory=set)
-    statuses: dict[int, str] = field(default_factory=dict)
+    checked: set[int] = field(default_factory=set)  # the components the update names
+    statuses: dict[int, str] = field(default_factory=dict)  # their new status, when it changes
     notify: bool = True
     window_start: str = ""
     window_end: str = ""
@@ -173,15 +170,30 @@ class Compose:
             and not same_text(self.body, self.filled)
         )
 
+    @property
+    def ticks_components(self) -> bool:
+        """Whether components are ticked rather than given a status: a new maintenance's go
+        under maintenance when its window starts, not now."""
+        return self.is_maintenance and self.is_new
+
+    @property
+    def affected(self) -> set[int]:
+        """The components the incident already has (an update names them again)."""
+        return {c.id for c in self.incident.components} if self.incident is not None else set()
+
     def effective_status(self) -> str:
         return self.version.status if self.version is not None else self.status
 
     def component_rows(self, components: Iterable[Component]) -> list[ComponentRow]:
-        """Every component with its box and status, for the template."""
-        return [
-            ComponentRow(c, c.id in self.checked, self.statuses.get(c.id, c.status))
-            for c in components
-        ]
+        """Every component with the status chosen for it ("" for no change), for the template."""
+        affected = self.affected
+        rows = []
+        for c in components:
+            status = self.statuses.get(c.id, "")
+            if status == c.status and c.id in affected:
+                status = ""  # an affected component kept as it is: "no change"
+            rows.append(ComponentRow(c, status, c.id in self.checked, c.id in affected))
+        return rows
 
 
 def new_key() -> str:
@@ -197,6 +209,7 @@ def initial(
     status: str,
     components: Iterable[Component],
     tz: ZoneInfo,
+    now: datetime,
 ) -> Compose:
     """The form as first shown: defaults from the message and the incident everywhere."""
     compose = Compose(kind=kind, incident=incident, version=version, key=new_key())
@@ -206,6 +219,9 @@ def initial(
         compose.values = {
             name: variable.default or "" for name, variable in message.variables.items()
         }
+        if RESOLVED_VARIABLE in compose.values and not compose.values[RESOLVED_VARIABLE]:
+            # "Working normally since": now, so a resolve needs no typing; the PM may change it.
+            compose.values[RESOLVED_VARIABLE] = local_clock(now, tz)
     compose.status = version.status if version is not None else status
     if kind is IncidentKind.INCIDENT:
         if incident is not None:
@@ -227,9 +243,16 @@ def initial(
     return compose
 
 
+def local_clock(value: datetime, tz: ZoneInfo) -> str:
+    """A time of day as customers read it, in the site's time zone: "14:20 UTC"."""
+    return value.astimezone(tz).strftime("%H:%M %Z")
+
+
 def _default_components(compose: Compose, components: list[Component]) -> None:
+    """Every component starts at "no change"; an update names the incident's components again,
+    and a resolve (or a maintenance moving on) offers them their status after it."""
     status = compose.effective_status()
-    affected = {c.id for c in compose.incident.components} if compose.incident else set()
+    affected = compose.affected
     if compose.is_maintenance:
         new = {
             MaintenanceStatus.IN_PROGRESS.value: ComponentStatus.UNDER_MAINTENANCE.value,
@@ -241,15 +264,11 @@ def _default_components(compose: Compose, components: list[Component]) -> None:
         new = ComponentStatus.OPERATIONAL.value
     else:
         new = None
-    fallback = IMPACT_COMPONENT_STATUS.get(Impact(compose.impact or "minor"))
     for component in components:
         if component.id in affected:
             compose.checked.add(component.id)
-            compose.statuses[component.id] = new or component.status
-        elif compose.is_maintenance:
-            compose.statuses[component.id] = ComponentStatus.UNDER_MAINTENANCE.value
-        else:
-            compose.statuses[component.id] = (fallback or ComponentStatus.PARTIAL_OUTAGE).value
+            if new is not None and new != component.status:
+                compose.statuses[component.id] = new
 
 
 def apply_draft(compose: Compose, row: StoredDraft, *, title: str = "") -> None:
@@ -263,7 +282,7 @@ def apply_draft(compose: Compose, row: StoredDraft, *, title: str = "") -> None:
             compose.values[name] = value
     statuses = {int(k): v for k, v in (row.component_statuses or {}).items()}
     if statuses:
-        compose.checked = set(statuses)
+        compose.checked |= set(statuses)
         compose.statuses.update(statuses)
     if row.impact and compose.kind is IncidentKind.INCIDENT:
         # The rule chose the impact: the form sends it as a choice, as the draft would.
@@ -304,14 +323,52 @@ def from_form(
     if message is not None:
         compose.values = {name: form.get(f"var_{name}", "") for name in message.variables}
     ticked_ids = {value for value in ticked if value.isascii() and value.isdigit()}
+    affected = compose.affected
     for component in components:
         key = str(component.id)
-        value = form.get(f"status_{key}", component.status)
-        compose.statuses[component.id] = value
-        # Choosing a new status in a row is as clear as ticking its box.
-        if key in ticked_ids or value != form.get(f"shown_{key}", value):
+        value = form.get(f"status_{key}", "")
+        if value:
+            # A status chosen in the row names the component, even its current status.
+            compose.statuses[component.id] = value
+            compose.checked.add(component.id)
+        elif key in ticked_ids or component.id in affected:
             compose.checked.add(component.id)
     return compose
+
+
+def fields(compose: Compose) -> dict[str, str | list[str]]:
+    """The form fields that `from_form` turns back into this form: what the preview screen and
+    its address carry. The text goes along only when it is the PM's own."""
+    out: dict[str, str | list[str]] = {"key": compose.key}
+    if compose.seen is not None:
+        out["seen"] = str(compose.seen)
+    if compose.draft is not None:
+        out["draft"] = str(compose.draft)
+    if compose.version is not None:
+        out["message"] = compose.version.message.slug
+        out["message_version"] = str(compose.version.number)
+        out.update({f"var_{name}": value for name, value in compose.values.items()})
+    else:
+        out["status"] = compose.status
+    if compose.version is None or compose.edited:
+        out["body"] = compose.body or ""
+        if compose.version is not None:
+            out["filled"] = compose.filled
+    if compose.is_new:
+        out["title"] = compose.title
+    if compose.impact:
+        out["impact"] = compose.impact
+        out["impact_shown"] = compose.impact_shown
+    if compose.notify:
+        out["notify"] = "1"
+    if compose.is_maintenance:
+        out["scheduled_for"] = compose.window_start
+        out["scheduled_until"] = compose.window_end
+    if compose.ticks_components:
+        out["component"] = [str(i) for i in sorted(compose.checked)]
+    else:
+        out.update({f"status_{cid}": value for cid, value in sorted(compose.statuses.items())})
+    return out
 
 
 def latest_update_id(incident: Incident | None) -> int | None:
@@ -363,7 +420,7 @@ def to_draft(compose: Compose, components: Iterable[Component], tz: ZoneInfo) ->
             if compose.window_end == local_input(compose.incident.scheduled_until, tz):
                 end = None
     ticked = [c for c in components if c.id in compose.checked]  # in display order
-    if compose.is_maintenance and compose.is_new:
+    if compose.ticks_components:
         # Components go under maintenance when the work starts, not when it is announced.
         statuses = {c.id: c.status for c in ticked}
     else:
@@ -425,12 +482,10 @@ def fingerprint(prepared: Prepared, compose: Compose) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def focus(compose: Compose, errors: Mapping[str, str], *, previewed: bool) -> str:
+def focus(compose: Compose, errors: Mapping[str, str]) -> str:
     """The field that gets the cursor: an error, else the first empty required one."""
     if errors:
         return next(iter(errors))
-    if previewed:
-        return "publish"
     if compose.is_maintenance and compose.is_new:
         for name, value in (
             ("scheduled_for", compose.window_start),

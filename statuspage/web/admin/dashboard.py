@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,8 +16,9 @@ from statuspage.db import audit, queries
 from statuspage.db.models import AuditEntry, Incident
 from statuspage.intake import queries as intake_queries
 from statuspage.publishing import drafts
+from statuspage.publishing import library as library_service
 from statuspage.web.admin import bp
-from statuspage.web.admin.incidents import view_url
+from statuspage.web.admin.incidents import view_url, with_labels
 from statuspage.web.admin.intake import DraftView, draft_view
 from statuspage.web.auth import requires
 
@@ -74,10 +76,56 @@ def open_incidents(incidents: list[Incident], now: datetime) -> list[OpenInciden
     return sorted(rows, key=lambda r: (not r.overdue, -r.since.total_seconds()))
 
 
-def recent_activity(limit: int = ACTIVITY_LIMIT) -> list[AuditEntry]:
-    """The newest changes to incidents, components and messages."""
+@dataclass(frozen=True)
+class Activity:
+    """One line of the dashboard's recent activity."""
+
+    at: datetime
+    actor: str
+    summary: str
+
+
+#: What an incident entry's summary ends with: where the text came from, by message id.
+_PROVENANCE = re.compile(r" \((?:from \S+ v\d+(?:, edited)?|free text)\)$")
+#: Versions a library sync made from the message files: one line for the lot.
+SYNC_ACTIONS = ("message.created", "message.version")
+
+
+def recent_activity(limit: int = ACTIVITY_LIMIT) -> list[Activity]:
+    """The newest changes to incidents, components and messages, as a PM reads them: message
+    titles rather than ids, and a library sync as one line rather than a line per message."""
     entries = [e for kind in ACTIVITY_TYPES for e in audit.entries(target_type=kind, limit=limit)]
-    return sorted(entries, key=lambda e: e.id, reverse=True)[:limit]
+    entries.sort(key=lambda e: e.id, reverse=True)
+    titles = _message_titles({e.target_id for e in entries if e.target_type == "message"})
+    out: list[Activity] = []
+    syncing = False
+    for entry in entries:
+        synced = entry.action in SYNC_ACTIONS and entry.summary.endswith(": sync")
+        if synced and not syncing:
+            out.append(Activity(entry.at, entry.actor, "Message library loaded from its files"))
+        elif not synced:
+            out.append(Activity(entry.at, entry.actor, _readable(entry, titles)))
+        syncing = synced
+    return out[:limit]
+
+
+def _message_titles(slugs: set[str]) -> dict[str, str]:
+    if not slugs:
+        return {}
+    return {
+        slug: with_labels(version.title, version)
+        for slug, version in library_service.versions_for(slugs).items()
+    }
+
+
+def _readable(entry: AuditEntry, titles: dict[str, str]) -> str:
+    summary = entry.summary or entry.action
+    if entry.target_type == "incident":
+        return _PROVENANCE.sub("", summary)
+    title = titles.get(entry.target_id or "")
+    if entry.target_type == "message" and title and summary.startswith(entry.target_id or ""):
+        return f"Message “{title}”" + summary[len(entry.target_id or "") :]
+    return summary
 
 
 def waiting_drafts(now: datetime) -> tuple[list[DraftView], int]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from flask import current_app, flash, redirect, render_template, request, url_for
+from itsdangerous import BadSignature, URLSafeSerializer
+from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from statuspage.clock import utcnow
@@ -21,6 +25,7 @@ from statuspage.core.enums import (
 from statuspage.core.roles import Permission
 from statuspage.db import queries
 from statuspage.db.database import run_write, write_transaction
+from statuspage.db.extensions import db
 from statuspage.db.models import Draft as StoredDraft
 from statuspage.db.models import Incident, IncidentUpdate, MessageVersion
 from statuspage.delivery import escalation as runtime
@@ -67,12 +72,29 @@ def view_url(incident: Incident, **anchor) -> str:
     return url_for(endpoint, incident_id=incident.id, **anchor)
 
 
-def provenance(update: IncidentUpdate) -> str:
-    """Where an update's text came from: "from api-degraded v3, edited" or "free text"."""
-    if update.message_slug:
-        text = f"from {update.message_slug} v{update.message_version}"
-        return text + (", edited" if update.text_edited else "")
-    return "free text"
+def provenance_label(version: MessageVersion | None, *, edited: bool) -> str:
+    """Where an update's text comes from, by the message's title: "the message “API down”
+    (v3), edited", or "free text"."""
+    if version is None:
+        return "free text"
+    title = with_labels(version.title, version)
+    return f"the message “{title}” (v{version.number})" + (", edited" if edited else "")
+
+
+def _versions_of(updates: Iterable[IncidentUpdate]) -> dict[int | None, MessageVersion]:
+    """The message versions some updates came from, by id (one query)."""
+    ids = {u.message_version_id for u in updates if u.message_version_id is not None}
+    if not ids:
+        return {}
+    rows = db.session.scalars(sa.select(MessageVersion).where(MessageVersion.id.in_(ids)))
+    return {v.id: v for v in rows}
+
+
+def _labels(version: MessageVersion | None) -> dict[str, str]:
+    """A message version's blanks by name, with the labels the PM filled them in under."""
+    if version is None:
+        return {}
+    return {v["name"]: v.get("label") or v["name"] for v in version.variables or []}
 
 
 def with_labels(text: str, version: MessageVersion) -> str:
@@ -197,32 +219,39 @@ def _compose_url(kind: IncidentKind, incident: Incident | None, **args) -> str:
 
 
 def _compose(kind: IncidentKind, incident: Incident | None):
-    if request.method == "GET":
-        slug = request.args.get("message", "")
-        if not slug and request.args.get("free") != "1":
-            return _picker(kind, incident)
-        version = _version(kind, slug) if slug else None
-        plausible = compose.next_statuses(incident, kind)
-        status = request.args.get("status", "")
-        if status not in compose.statuses_of(kind):
-            status = plausible[0] if plausible else compose.statuses_of(kind)[0]
-        form = compose.initial(
-            kind=kind,
-            incident=incident,
-            version=version,
-            status=status,
-            components=queries.component_tree().components,
-            tz=_tz(),
-        )
-        stored = _stored_draft(request.args.get("draft", ""))
-        if stored is not None:
-            if stored.state != drafts.WAITING:
-                flash(f"Draft {stored.id} is {stored.state}: there is nothing to edit.", "warn")
-                return redirect(url_for("admin.draft", draft_id=stored.id))
-            first = intake_queries.first_alerts([stored.id]).get(stored.id)
-            compose.apply_draft(form, stored, title=first.title if first else "")
-        return _render_compose(form)
-    return _compose_post(kind, incident)
+    """Three screens: the message picker, the form, and the preview with Publish. Every screen a
+    browser can go Back to or reload is a GET; only Publish changes anything."""
+    if request.method == "POST":
+        return _compose_post(kind, incident)
+    if "preview" in request.args:
+        return _preview_screen(kind, incident, request.args["preview"])
+    if "edit" in request.args:
+        return _render_compose(_from_link(kind, incident, request.args["edit"]))
+    slug = request.args.get("message", "")
+    if not slug and request.args.get("free") != "1":
+        return _picker(kind, incident)
+    version = _version(kind, slug) if slug else None
+    plausible = compose.next_statuses(incident, kind)
+    status = request.args.get("status", "")
+    if status not in compose.statuses_of(kind):
+        status = plausible[0] if plausible else compose.statuses_of(kind)[0]
+    form = compose.initial(
+        kind=kind,
+        incident=incident,
+        version=version,
+        status=status,
+        components=queries.component_tree().components,
+        tz=_tz(),
+        now=utcnow(),
+    )
+    stored = _stored_draft(request.args.get("draft", ""))
+    if stored is not None:
+        if stored.state != drafts.WAITING:
+            flash(f"Draft {stored.id} is {stored.state}: there is nothing to edit.", "warn")
+            return redirect(url_for("admin.draft", draft_id=stored.id))
+        first = intake_queries.first_alerts([stored.id]).get(stored.id)
+        compose.apply_draft(form, stored, title=first.title if first else "")
+    return _render_compose(form)
 
 
 def _stored_draft(value: str) -> StoredDraft | None:
@@ -251,70 +280,135 @@ def _version(kind: IncidentKind, slug: str, number: str | None = None) -> Messag
     return version
 
 
-def _compose_post(kind: IncidentKind, incident: Incident | None):
-    slug = request.form.get("message", "")
-    version = _version(kind, slug, request.form.get("message_version", "")) if slug else None
-    components = queries.component_tree().components
-    form = compose.from_form(
-        request.form,
-        request.form.getlist("component"),
+def _read(
+    kind: IncidentKind, incident: Incident | None, form: MultiDict[str, str]
+) -> compose.Compose:
+    """The compose form from posted fields (or those a preview link carries)."""
+    slug = form.get("message", "")
+    version = _version(kind, slug, form.get("message_version", "")) if slug else None
+    return compose.from_form(
+        form,
+        form.getlist("component"),
         kind=kind,
         incident=incident,
         version=version,
-        components=components,
+        components=queries.component_tree().components,
     )
+
+
+# -- the preview's address: the form's fields, signed -------------------------------------------
+
+#: The longest preview address. Past it (a long text of the PM's own) the preview is the answer
+#: to the POST, as before; proxies refuse request lines much over 8 KB.
+MAX_PREVIEW_URL = 6000
+
+
+def _links() -> URLSafeSerializer:
+    # Signed so that an address cannot be made up; compressed (itsdangerous does) to stay short.
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="admin-compose")
+
+
+def _link(form: compose.Compose, screen: str) -> str | None:
+    """The address of a screen (`preview` or `edit`) showing this form, or None if too long."""
+    url = _compose_url(form.kind, form.incident, **{screen: _links().dumps(compose.fields(form))})
+    return url if len(url) <= MAX_PREVIEW_URL else None
+
+
+def _from_link(kind: IncidentKind, incident: Incident | None, token: str) -> compose.Compose:
+    try:
+        data = _links().loads(token)
+    except BadSignature:
+        data = None
+    if not isinstance(data, dict):
+        raise NotFound("This preview link is not valid: fill in the form again.")
+    fields: MultiDict[str, str] = MultiDict()
+    for name, value in data.items():
+        for item in value if isinstance(value, list) else [value]:
+            fields.add(name, str(item))
+    return _read(kind, incident, fields)
+
+
+def _published_with(key: str) -> IncidentUpdate | None:
+    """The update a form's one-time key already published, if any."""
+    return db.session.scalar(sa.select(IncidentUpdate).where(IncidentUpdate.idempotency_key == key))
+
+
+# -- the screens ----------------------------------------------------------------------------------
+
+
+def _compose_post(kind: IncidentKind, incident: Incident | None):
+    form = _read(kind, incident, request.form)
+    components = queries.component_tree().components
     action = request.form.get("action", "preview")
+    if action == "edit":
+        link = _link(form, "edit")
+        return redirect(link, 303) if link else _render_compose(form)
     if action == "reset":
         form.body, form.filled = None, ""
-    notice = None
     try:
         draft = compose.to_draft(form, components, _tz())
         if action != "publish":
             prepared = publish_service.prepare(draft)
-        else:
-            # Publish goes ahead only if what it would publish is what the preview showed.
-            def act() -> publish_service.Published:
-                now, who = utcnow(), actor()
-                # A draft from alerts, edited here: locked first, as drafts.publish does.
-                stored = drafts.get(form.draft, lock=True) if form.draft else None
-                if stored is not None and draft.next_update_minutes is None:
-                    draft.next_update_minutes = stored.next_update_minutes
-                published = publish_service.publish(
-                    draft,
-                    now=now,
-                    actor=who,
-                    confirm=lambda p: compose.fingerprint(p, form) == form.fingerprint,
-                )
-                if stored is not None and published.created:
-                    drafts.published_as(stored, published, now=now, actor=who)
-                return published
+            link = _link(form, "preview")
+            return redirect(link, 303) if link else _render_preview(form, prepared)
 
-            result = run_write(act)
-            target = view_url(result.update.incident, _anchor=f"update-{result.update.id}")
-            if result.prepared is not None:
-                flash(
-                    f"Published: {result.prepared.feed_title}. It is on the public page now.", "ok"
-                )
-            else:
-                flash(
-                    "This was already published (the form was sent twice): nothing changed.", "warn"
-                )
-            return redirect(target)
+        # Publish goes ahead only if what it would publish is what the preview showed.
+        def act() -> publish_service.Published:
+            now, who = utcnow(), actor()
+            # A draft from alerts, edited here: locked first, as drafts.publish does.
+            stored = drafts.get(form.draft, lock=True) if form.draft else None
+            if stored is not None and draft.next_update_minutes is None:
+                draft.next_update_minutes = stored.next_update_minutes
+            published = publish_service.publish(
+                draft,
+                now=now,
+                actor=who,
+                confirm=lambda p: compose.fingerprint(p, form) == form.fingerprint,
+            )
+            if stored is not None and published.created:
+                drafts.published_as(stored, published, now=now, actor=who)
+            return published
+
+        result = run_write(act)
     except publish_service.PreviewOutdated as exc:
-        prepared = exc.prepared
-        notice = (
-            "Something changed since the preview (a field, or a component's status): "
-            "check the preview below, then publish."
-        )
+        link = _link(form, "preview")
+        if link is None:
+            return _render_preview(form, exc.prepared, notice=OUTDATED)
+        flash(OUTDATED, "warn")
+        return redirect(link, 303)
     except (ValidationError, Conflict) as exc:
         if isinstance(exc, Conflict) and form.incident is not None:
             # The PM's text stays in the form; the next Publish is against what they now see.
             form.seen = compose.latest_update_id(incident_service.get_incident(form.incident.id))
         return _render_compose(form, error=exc), exc.http_status
-    form.body = prepared.body
-    form.filled = prepared.filled_body or ""
-    form.fingerprint = compose.fingerprint(prepared, form)
-    return _render_compose(form, prepared=prepared, notice=notice)
+    target = view_url(result.update.incident, _anchor=f"update-{result.update.id}")
+    if result.prepared is not None:
+        flash(f"Published: {result.prepared.feed_title}. It is on the public page now.", "ok")
+    else:
+        flash("This was already published (the form was sent twice): nothing changed.", "warn")
+    return redirect(target)
+
+
+OUTDATED = (
+    "Something changed since the preview (a field, or a component's status): "
+    "check the preview below, then publish."
+)
+
+
+def _preview_screen(kind: IncidentKind, incident: Incident | None, token: str):
+    """The preview of a form (a GET, so Back and reload are safe); once its one-time key has
+    published, what was published instead."""
+    form = _from_link(kind, incident, token)
+    published = _published_with(form.key)
+    if published is not None:
+        return _render_preview(form, None, published=published)
+    try:
+        prepared = publish_service.prepare(
+            compose.to_draft(form, queries.component_tree().components, _tz())
+        )
+    except (ValidationError, Conflict) as exc:
+        return _render_compose(form, error=exc), exc.http_status
+    return _render_preview(form, prepared)
 
 
 def _field_id(field: str | None) -> str | None:
@@ -328,20 +422,14 @@ def _field_id(field: str | None) -> str | None:
     return field
 
 
-def _render_compose(
-    form: compose.Compose,
-    *,
-    prepared: publish_service.Prepared | None = None,
-    error: StatuspageError | None = None,
-    notice: str | None = None,
-) -> str:
+def _render_compose(form: compose.Compose, *, error: StatuspageError | None = None) -> str:
+    """Step 2: the form."""
     errors: dict[str, str] = {}
     field_id = _field_id(error.field) if error else None
     if error is not None and field_id:
         errors[field_id] = error.message
     components = queries.component_tree().components
     message = form.message
-    preview = preview_view(prepared) if prepared is not None else None
     return render_template(
         "admin/incidents/compose.html",
         form=form,
@@ -350,9 +438,7 @@ def _render_compose(
         rows=form.component_rows(components),
         errors=errors,
         error=f"Not published: {error.message}" if error is not None else None,
-        focus=compose.focus(form, errors, previewed=prepared is not None and not errors),
-        preview=preview,
-        notice=notice,
+        focus=compose.focus(form, errors),
         action=_compose_url(form.kind, form.incident),
         picker=_compose_url(form.kind, form.incident),
         statuses=compose.statuses_of(form.kind),
@@ -366,6 +452,36 @@ def _render_compose(
     )
 
 
+def _render_preview(
+    form: compose.Compose,
+    prepared: publish_service.Prepared | None,
+    *,
+    notice: str | None = None,
+    published: IncidentUpdate | None = None,
+) -> str:
+    """Step 3: what customers will read, and Publish (or what the form published)."""
+    if prepared is not None:
+        form.body = prepared.body
+        form.filled = prepared.filled_body or ""
+        form.fingerprint = compose.fingerprint(prepared, form)
+    hidden = compose.fields(form)
+    if form.version is not None:
+        hidden.pop("body", None)  # in the text area below the preview
+        hidden.pop("filled", None)
+    return render_template(
+        "admin/incidents/preview.html",
+        form=form,
+        hidden=hidden,
+        preview=preview_view(prepared) if prepared is not None else None,
+        published=published,
+        notice=notice,
+        action=_compose_url(form.kind, form.incident),
+        picker=_compose_url(form.kind, form.incident),
+        view_url=view_url,
+        with_labels=with_labels,
+    )
+
+
 def preview_view(prepared: publish_service.Prepared) -> SimpleNamespace:
     """What templates/admin/_preview.html shows of a checked draft: the public page's entry,
     the feed entry and the subscriber email, exactly as publishing would write them."""
@@ -373,6 +489,7 @@ def preview_view(prepared: publish_service.Prepared) -> SimpleNamespace:
     subject, text = prepared.email_preview(site_name=site_name)
     return SimpleNamespace(
         prepared=prepared,
+        provenance=provenance_label(prepared.version, edited=prepared.text_edited),
         feed_title=prepared.feed_title,
         email_subject=subject,
         email_text=text,
@@ -410,19 +527,7 @@ def _picker(kind: IncidentKind, incident: Incident | None) -> str:
         shown = [chosen]
     else:
         chosen, shown = "", plausible or every
-    tags: list[str] = []
-    if incident is not None:
-        for update in incident.updates:
-            if update.message_version_id is not None:
-                try:
-                    version = library_service.get_version(
-                        update.message_slug or "", update.message_version or 0
-                    )
-                except NotFound:
-                    continue
-                tags = list(version.tags or [])
-                break
-    groups = compose.message_choices(kind, shown, prefer_tags=tags)
+    groups = compose.message_choices(kind, shown, prefer_tags=_related_tags(incident))
     return render_template(
         "admin/incidents/pick.html",
         kind=kind,
@@ -436,6 +541,31 @@ def _picker(kind: IncidentKind, incident: Incident | None) -> str:
         with_labels=with_labels,
         view_url=view_url,
     )
+
+
+def _related_tags(incident: Incident | None) -> list[str]:
+    """The tags of the message an incident's newest canned update came from."""
+    for update in incident.updates if incident is not None else []:
+        if update.message_version_id is not None:
+            try:
+                version = library_service.get_version(
+                    update.message_slug or "", update.message_version or 0
+                )
+            except NotFound:
+                continue
+            return list(version.tags or [])
+    return []
+
+
+def _next_url(kind: IncidentKind, incident: Incident, status: str, tags: list[str]) -> str:
+    """Where a next-status button leads: straight to the form of the one message of that status
+    that follows the incident's own (`degraded-resolved` after `degraded-investigating`), else
+    to the picker for that status."""
+    [(_, versions)] = compose.message_choices(kind, [status], prefer_tags=tags)
+    related = [v for v in versions if set(tags).intersection(v.tags or [])]
+    if len(related) == 1:
+        return _compose_url(kind, incident, message=related[0].message.slug)
+    return _compose_url(kind, incident, status=status)
 
 
 # -- one incident -------------------------------------------------------------------------------
@@ -467,12 +597,19 @@ def _view(
         raise NotFound(f"no incident with id {incident_id}")
     kind = IncidentKind(incident.kind)
     nexts = [s for s in compose.next_statuses(incident, kind) if s != incident.status]
+    tags = _related_tags(incident)
+    versions = _versions_of(incident.updates)
     return render_template(
         "admin/incidents/view.html",
         incident=incident,
-        actions=[(s, ACTION_LABELS.get(status_for(kind.value, s), s)) for s in nexts],
+        actions=[
+            (ACTION_LABELS.get(status_for(kind.value, s), s), _next_url(kind, incident, s, tags))
+            for s in nexts
+        ],
         update_url=lambda **args: _compose_url(kind, incident, **args),
-        provenance=provenance,
+        versions=versions,
+        labels=_labels,
+        with_labels=with_labels,
         error=error.message if error else None,
         correcting=correcting,
         postmortem=postmortem if postmortem is not None else (incident.postmortem_body or ""),
