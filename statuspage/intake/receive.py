@@ -335,14 +335,8 @@ def _draft_or_publish(row: Alert, alert: AlertIn, rule: Rule, ctx: Context, batc
         _propose_update(row, home, new, status, rule, ctx, batch, missing)
         return
     if isinstance(home, StoredDraft) and home.state == drafts.WAITING and home.incident_id is None:
-        statuses = dict(home.component_statuses or {})
-        for component in components:
-            statuses.setdefault(str(component.id), status)
-        home.component_statuses = statuses
-        home.updated_at = ctx.now
-        row.draft_id = home.id
+        _join(home, row, components, status, ctx, batch)
         row.outcome = f"joined draft {home.id}{missing}"
-        batch.result.drafts.append(home.id)
         batch.homes[rule.name] = home
         return
     draft = _new_draft(
@@ -362,6 +356,24 @@ def _draft_or_publish(row: Alert, alert: AlertIn, rule: Rule, ctx: Context, batc
     batch.homes[rule.name] = incident if incident is not None else draft
 
 
+def _join(
+    draft: StoredDraft,
+    row: Alert,
+    components: Sequence[Component],
+    status: str,
+    ctx: Context,
+    batch: _Batch,
+) -> None:
+    """An alert joins a waiting draft: its components are added (those there keep theirs)."""
+    statuses = dict(draft.component_statuses or {})
+    for component in components:
+        statuses.setdefault(str(component.id), status)
+    draft.component_statuses = statuses
+    draft.updated_at = ctx.now
+    row.draft_id = draft.id
+    batch.result.drafts.append(draft.id)
+
+
 def _propose_update(
     row: Alert,
     incident: Incident,
@@ -376,15 +388,8 @@ def _propose_update(
     adds it (or add it to the one already proposed), keeping the incident's status."""
     waiting = _waiting_drafts(incident.id, "update")
     if waiting:
-        draft = waiting[0]
-        statuses = dict(draft.component_statuses or {})
-        for component in new:
-            statuses.setdefault(str(component.id), status)
-        draft.component_statuses = statuses
-        draft.updated_at = ctx.now
-        row.draft_id = draft.id
-        row.outcome = f"joined draft {draft.id} (adds to incident {incident.id}){missing}"
-        batch.result.drafts.append(draft.id)
+        _join(waiting[0], row, new, status, ctx, batch)
+        row.outcome = f"joined draft {waiting[0].id} (adds to incident {incident.id}){missing}"
         return
     draft = _new_draft(
         rule,
