@@ -9,7 +9,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from statuspage.db.extensions import db
 from statuspage.db.models import User
 from tests.support.auth import sign_in
 from tests.support.cli import write_config
-from tests.support.receivers import free_port
+from tests.support.receivers import free_port, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGIN = re.compile(r"Admin login: (\S+)/admin/login  email: admin@example.com  password: (\S+)")
@@ -144,15 +143,7 @@ def test_demo_serve_links_name_its_port_on_every_page(tmp_path):
         process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=out)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=2).close()
-                break
-            except OSError as exc:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise AssertionError(log.read_text(errors="replace")[-4000:]) from exc
-                time.sleep(0.2)
+        wait_until_up(base, process, log, seconds=60)
         pages = {}
         for path in (
             "/",

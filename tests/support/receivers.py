@@ -294,6 +294,21 @@ def start_worker(config: Path, log: Path, env: dict[str, str] | None = None) -> 
         )
 
 
+def wait_until_up(base: str, process: subprocess.Popen, log: Path, *, seconds: float) -> None:
+    """Poll `base`/healthz until it answers; fail with the end of `log` if the process exits
+    or `seconds` pass first (a deadline, not a sleep: loaded machines are slow)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/healthz", timeout=2).close()
+            return
+        except OSError as exc:
+            if time.monotonic() > deadline or process.poll() is not None:
+                written = log.read_text(errors="replace")[-4000:]
+                raise AssertionError(f"{base} did not answer: {written}") from exc
+            time.sleep(0.1)
+
+
 @contextmanager
 def serving(
     config: Path, folder: Path, output: list[str] | None = None, *, workers: int = 1
@@ -313,16 +328,7 @@ def serving(
         process = subprocess.Popen(command, cwd=folder, env=env, stdout=sink, stderr=sink)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=2).close()
-                break
-            except OSError as exc:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    written = log.read_text(errors="replace")[-4000:]
-                    raise AssertionError(f"statuspage serve did not answer: {written}") from exc
-                time.sleep(0.1)
+        wait_until_up(base, process, log, seconds=30)
         yield base
     finally:
         process.terminate()
