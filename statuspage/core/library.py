@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from types import MappingProxyType
 
 from statuspage.core import limits, placeholders
 from statuspage.core.enums import Impact, IncidentKind, IncidentStatus, MaintenanceStatus
+from statuspage.core.frontmatter import DELIMITER, Problem, Reader, normalise_source
 from statuspage.core.text import clean_line, clean_text
 from statuspage.errors import NotFound, ValidationError
 
@@ -38,8 +38,6 @@ __all__ = [
     "validate_template",
 ]
 
-DELIMITER = "+++"
-
 ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 MESSAGE_KEYS = ("id", "title", "status", "impact", "tags", "variables")
@@ -59,18 +57,6 @@ _TAG_OR_ENTITY = re.compile(r"<(?=[A-Za-z/!?])|&(?=#?\w+;)")
 # Python-Markdown accepts a backslash escape for, and entities for the rest.
 _STRICT_BACKSLASHED = frozenset("\\`*_{}[]()#+-.!|>")
 _STRICT_ENTITIES = {"<": "&lt;", "&": "&amp;", "=": "&#61;"}
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a message, located as `file:line`."""
-
-    path: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
 
 
 class LibraryError(ValidationError):
@@ -131,12 +117,6 @@ class Filled:
 
 
 # -- source text ---------------------------------------------------------------------------
-
-
-def normalise_source(text: str) -> str:
-    """Return `text` with LF line endings, no trailing whitespace and one final newline."""
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    return "\n".join(line.rstrip() for line in text.split("\n")).rstrip("\n") + "\n"
 
 
 def content_hash(text: str) -> str:
@@ -349,60 +329,29 @@ def _check_template(
     return problems
 
 
-class _Reader:
+class _Reader(Reader):
     """Read one message file, collecting every problem with the line it is on."""
 
+    what = "a message"
+
     def __init__(self, text: str, path: str) -> None:
-        self.path = path
-        self.source = normalise_source(text)
-        self.lines = self.source.split("\n")[:-1]
-        self.problems: list[Problem] = []
-        self.key_lines: dict[tuple[str, ...], int] = {}
+        super().__init__(text, path)
         # Every variable named in the front matter, valid or not, so that a variable refused for
         # a bad setting is not reported a second time as undeclared where it is used.
         self.declared: list[str] = []
 
-    def problem(self, line: int, message: str) -> None:
-        self.problems.append(Problem(self.path, line, message))
-
-    def line_of(self, *key: str) -> int:
-        """Return the line a front-matter key is on, or that of its nearest known parent."""
-        for n in range(len(key), 0, -1):
-            if key[:n] in self.key_lines:
-                return self.key_lines[key[:n]]
-        return 1
-
     def read(self) -> tuple[Message | None, list[Problem], tuple[str, int] | None]:
         """Return the message (None if refused), the problems and the declared id with its line."""
-        for lineno, line in enumerate(self.lines, 1):
-            if clean_text(line) != line:
-                self.problem(lineno, "control characters are not allowed")
-        if not self.lines or self.lines[0] != DELIMITER:
-            self.problem(1, "a message starts with a '+++' line, TOML front matter, then '+++'")
+        read = self.front_matter()
+        if read is None:
             return None, self.problems, None
-        try:
-            close = self.lines.index(DELIMITER, 1)
-        except ValueError:
-            self.problem(1, "the front matter opened here is not closed by a '+++' line")
-            return None, self.problems, None
-        front = self.lines[1:close]
-        duplicates = self._index_keys(front, first=2)
-        try:
-            data = tomllib.loads("\n".join(front))
-        except tomllib.TOMLDecodeError as exc:
-            self._toml_problem(exc, duplicates, last=close)
-            return None, self.problems, None
-
+        data, close = read
         declared = None
         if isinstance(data.get("id"), str):
             declared = (data["id"], self.line_of("id"))
-        for key in data:
-            if key not in MESSAGE_KEYS:
-                self.problem(
-                    self.line_of(key), f"unknown key '{key}' (allowed: {', '.join(MESSAGE_KEYS)})"
-                )
+        self.unknown_keys(data, MESSAGE_KEYS)
         id_ = self._id(data)
-        title = self._string(data, ("title",), required=True)
+        title = self.string(data, ("title",), required=True)
         if title is not None and not title.strip():
             self.problem(self.line_of("title"), "'title' is empty")
         status = self._status(data)
@@ -410,14 +359,11 @@ class _Reader:
         tags = self._tags(data)
         variables = self._variables(data)
 
-        body_lines = self.lines[close + 1 :]
-        skipped = next((n for n, line in enumerate(body_lines) if line), len(body_lines))
-        body = "\n".join(body_lines[skipped:])
+        body, body_line = self.body(close)
         if not body:
             self.problem(close + 1, "the body is empty")
         self.problems += [
-            Problem(self.path, line, text)
-            for line, text in _too_long(title or "", body, close + 2 + skipped)
+            Problem(self.path, line, text) for line, text in _too_long(title or "", body, body_line)
         ]
         used: set[str] = set()
         if title is not None:
@@ -425,7 +371,7 @@ class _Reader:
                 title, self.path, self.line_of("title"), dict.fromkeys(self.declared), used
             )
         self.problems += _check_template(
-            body, self.path, close + 2 + skipped, dict.fromkeys(self.declared), used
+            body, self.path, body_line, dict.fromkeys(self.declared), used
         )
         for name in self.declared:
             if name not in used:
@@ -446,91 +392,8 @@ class _Reader:
         )
         return message, self.problems, declared
 
-    def _index_keys(self, front: list[str], first: int) -> list[tuple[tuple[str, ...], int]]:
-        """Map each front-matter key to its line (tomllib keeps no positions); find repeats."""
-        table: tuple[str, ...] = ()
-        closing: str | None = None
-        duplicates = []
-        for offset, raw in enumerate(front):
-            line = raw.strip()
-            if closing is not None:
-                if closing in line:
-                    closing = None
-                continue
-            if not line or line.startswith("#"):
-                continue
-            header = re.match(r"\[\[?([^\]]*)\]\]?", line)
-            if header:
-                table = _split_key(header.group(1))
-                self.key_lines.setdefault(table, first + offset)
-                continue
-            key = re.match(r"""((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'|\s*\.\s*)+?)\s*=(.*)""", line)
-            if not key:
-                continue
-            path = table + _split_key(key.group(1))
-            if path in self.key_lines:
-                duplicates.append((path, first + offset))
-            self.key_lines.setdefault(path, first + offset)
-            rest = key.group(2)
-            for quotes in ('"""', "'''"):
-                if rest.count(quotes) == 1:
-                    closing = quotes
-        return duplicates
-
-    def _toml_problem(
-        self,
-        exc: tomllib.TOMLDecodeError,
-        duplicates: list[tuple[tuple[str, ...], int]],
-        last: int,
-    ) -> None:
-        if duplicates:
-            for path, line in duplicates:
-                first = self.key_lines[path]
-                self.problem(line, f"'{'.'.join(path)}' is set twice (first on line {first})")
-            return
-        text = str(exc)
-        where = re.search(r" \(at line (\d+), column (\d+)\)$", text)
-        if where:
-            line = int(where.group(1)) + 1
-            text = f"{text[: where.start()]} (column {where.group(2)})"
-        else:
-            line = last
-            text = text.removesuffix(" (at end of document)")
-        self.problem(line, f"invalid TOML: {text}")
-
-    def _string(
-        self, table: Mapping[str, object], key: tuple[str, ...], *, required: bool = False
-    ) -> str | None:
-        """Return a one-line string setting, or None (with a problem if it was wrong)."""
-        name = key[-1]
-        if name not in table:
-            if required:
-                self.problem(self.line_of(*key[:-1]), f"missing '{name}'")
-            return None
-        value = table[name]
-        if not isinstance(value, str):
-            self.problem(self.line_of(*key), f"'{name}' must be a string")
-            return None
-        if "\n" in value or "\r" in value:
-            self.problem(self.line_of(*key), f"'{name}' must be one line")
-            return None
-        if clean_text(value) != value:
-            self.problem(self.line_of(*key), f"'{name}' contains control characters")
-            return None
-        return value
-
-    def _strings(self, table: Mapping[str, object], key: tuple[str, ...]) -> tuple[str, ...]:
-        value = table.get(key[-1], [])
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            self.problem(self.line_of(*key), f"'{key[-1]}' must be a list of strings")
-            return ()
-        if any("\n" in item or clean_text(item) != item for item in value):
-            self.problem(self.line_of(*key), f"'{key[-1]}' items must be one line of text")
-            return ()
-        return tuple(value)
-
     def _id(self, data: Mapping[str, object]) -> str | None:
-        id_ = self._string(data, ("id",), required=True)
+        id_ = self.string(data, ("id",), required=True)
         if id_ is None:
             return None
         line = self.line_of("id")
@@ -546,7 +409,7 @@ class _Reader:
         return id_
 
     def _status(self, data: Mapping[str, object]) -> IncidentStatus | MaintenanceStatus | None:
-        value = self._string(data, ("status",), required=True)
+        value = self.string(data, ("status",), required=True)
         if value is None:
             return None
         for enum in (IncidentStatus, MaintenanceStatus):
@@ -561,7 +424,7 @@ class _Reader:
     def _impact(
         self, data: Mapping[str, object], status: IncidentStatus | MaintenanceStatus | None
     ) -> Impact | None:
-        value = self._string(data, ("impact",))
+        value = self.string(data, ("impact",))
         if value is None:
             return None
         line = self.line_of("impact")
@@ -579,7 +442,7 @@ class _Reader:
         return impact
 
     def _tags(self, data: Mapping[str, object]) -> tuple[str, ...]:
-        tags = self._strings(data, ("tags",))
+        tags = self.strings(data, ("tags",))
         for tag in tags:
             if not ID_RE.fullmatch(tag):
                 self.problem(self.line_of("tags"), f"tag '{tag}' must be lower-case words and '-'")
@@ -619,15 +482,15 @@ class _Reader:
                     f"unknown key '{setting}' in variable '{name}' "
                     f"(allowed: {', '.join(VARIABLE_KEYS)})",
                 )
-        label = self._string(settings, (*key, "label"), required=True)
+        label = self.string(settings, (*key, "label"), required=True)
         if label is not None and not label.strip():
             self.problem(self.line_of(*key, "label"), f"variable '{name}' has an empty label")
         required = settings.get("required", True)
         if not isinstance(required, bool):
             self.problem(self.line_of(*key, "required"), "'required' must be true or false")
-        default = self._string(settings, (*key, "default"))
-        help_ = self._string(settings, (*key, "help")) or ""
-        choices = self._strings(settings, (*key, "choices"))
+        default = self.string(settings, (*key, "default"))
+        help_ = self.string(settings, (*key, "help")) or ""
+        choices = self.strings(settings, (*key, "choices"))
         clean_choices = [clean_line(choice) for choice in choices]
         if len(set(clean_choices)) != len(clean_choices):
             self.problem(self.line_of(*key, "choices"), f"variable '{name}' repeats a choice")
@@ -643,12 +506,6 @@ class _Reader:
         return Variable(
             name=name, label=label, required=required, default=default, choices=choices, help=help_
         )
-
-
-def _split_key(text: str) -> tuple[str, ...]:
-    """Split a dotted TOML key into its parts, unquoted."""
-    parts = re.findall(r""""([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+)""", text)
-    return tuple(next(p for p in part if p) if any(part) else "" for part in parts)
 
 
 # -- filling in --------------------------------------------------------------------------------

@@ -148,6 +148,9 @@ class Incident(Model):
     acknowledged_by: Mapped[str] = mapped_column(sa.String(300), default="")
     #: When monitoring first alerted about it (the first alert of the draft it came from).
     detected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The communication plan it follows (messages/plans), pinned when it first matched.
+    plan_slug: Mapped[str | None] = mapped_column(sa.String(100))
+    plan_version: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -306,6 +309,43 @@ class Message(Model):
     versions: Mapped[list[MessageVersion]] = relationship(
         back_populates="message", order_by="MessageVersion.number"
     )
+
+
+class Plan(Model):
+    """A communication plan (messages/plans); its text lives in immutable versions."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    current_version: Mapped[int] = mapped_column(default=1)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    versions: Mapped[list[PlanVersion]] = relationship(
+        back_populates="plan", order_by="PlanVersion.number"
+    )
+
+
+class PlanVersion(Model):
+    """One immutable text of a plan: what incidents follow, by number."""
+
+    __tablename__ = "plan_versions"
+    __table_args__ = (sa.UniqueConstraint("plan_id", "number", name="uq_plan_versions_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(sa.ForeignKey("plans.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    source: Mapped[str] = mapped_column(sa.Text)
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    author_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    #: "sync", "revert to v2: why".
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    plan: Mapped[Plan] = relationship(back_populates="versions")
+    author: Mapped[User | None] = relationship()
 
 
 class MessageVersion(Model):
@@ -577,11 +617,12 @@ class Draft(Model):
     __table_args__ = (sa.Index("ix_drafts_state", "state", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: Where it came from: "alert".
+    #: Where it came from: "alert", or "pm" (an update sent for approval).
     source: Mapped[str] = mapped_column(sa.String(16), default="alert")
     #: The intake rule that prepared it.
     rule: Mapped[str] = mapped_column(sa.String(60), default="")
-    #: waiting -> published, dismissed or obsolete (the alerts resolved before anyone published).
+    #: waiting -> published, dismissed or obsolete (the alerts resolved before anyone published);
+    #: pending (for approval) -> published, returned (to its author) or dismissed.
     state: Mapped[str] = mapped_column(sa.String(16), default="waiting")
     #: open (a new incident), update (adds components to an open one) or resolve.
     purpose: Mapped[str] = mapped_column(sa.String(16), default="open")
@@ -607,9 +648,56 @@ class Draft(Model):
         sa.ForeignKey("incident_updates.id", ondelete="SET NULL")
     )
     note: Mapped[str] = mapped_column(sa.Text, default="")
+    # -- a PM's update waiting for approval (source "pm"): exactly what was sent for approval
+    author_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(sa.String(16), default=IncidentKind.INCIDENT.value)
+    #: A new incident's title; empty takes the message's.
+    title: Mapped[str | None] = mapped_column(sa.Text)
+    #: The text as the author left it; empty takes the filled message.
+    body: Mapped[str | None] = mapped_column(sa.Text)
+    notify: Mapped[bool] = mapped_column(default=True)
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    scheduled_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The newest update the author had seen: if another went out since, approving is refused.
+    seen_update_id: Mapped[int | None]
+    #: Bumped when the author revises it: approvals of an earlier revision no longer count.
+    revision: Mapped[int] = mapped_column(default=1)
+    #: The compose form's one-time key: the same request sent twice stores one draft.
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(100), unique=True)
+    plan_slug: Mapped[str | None] = mapped_column(sa.String(100))
+    plan_version: Mapped[int | None]
+    approvals_needed: Mapped[int] = mapped_column(default=0)
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the plan's escalation for a request that waits too long went out.
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Why an approver returned it, or why an admin published it without approval.
+    comment: Mapped[str] = mapped_column(sa.Text, default="")
 
     incident: Mapped[Incident | None] = relationship()
+    author: Mapped[User | None] = relationship()
     alerts: Mapped[list[Alert]] = relationship(back_populates="draft", order_by="Alert.id")
+    approvals: Mapped[list[DraftApproval]] = relationship(
+        back_populates="draft", order_by="DraftApproval.id", cascade="all, delete-orphan"
+    )
+
+
+class DraftApproval(Model):
+    """One approver's yes to one revision of a draft, for the text they saw (`fingerprint`)."""
+
+    __tablename__ = "draft_approvals"
+    __table_args__ = (
+        sa.UniqueConstraint("draft_id", "user_id", "revision", name="uq_draft_approvals_user"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    draft_id: Mapped[int] = mapped_column(sa.ForeignKey("drafts.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    revision: Mapped[int]
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    draft: Mapped[Draft] = relationship(back_populates="approvals")
+    user: Mapped[User] = relationship()
 
 
 class Alert(Model):

@@ -185,3 +185,69 @@ def runs_for(incident_id: int) -> list[EscalationRun]:
             .order_by(EscalationRun.id)
         )
     )
+
+
+def notify_path(
+    path_name: str | None,
+    notification: render.Notification,
+    *,
+    key: str,
+    now: datetime,
+    incident_id: int | None = None,
+    config: EscalationConfig | None = None,
+) -> int:
+    """Send a notice to every channel of an escalation path, one outbox row per channel keyed
+    `<key>:<channel>` (so sending it again adds nothing); return how many were added.
+
+    A path the config does not have (it was removed since the plan or rule named it) sends
+    nothing: `statuspage plans check` and `intake check` report such names.
+    """
+    config = config if config is not None else _config()
+    if not path_name or config is None:
+        return 0
+    path = config.paths.get(path_name)
+    if path is None:
+        return 0
+    added = 0
+    for channel in path.channel_names():
+        spec = config.channels.get(channel)
+        if spec is None:
+            continue
+        added += outbox.enqueue(
+            key=f"{key}:{channel}",
+            channel=channel,
+            kind=spec.type,
+            payload=notification.payload(),
+            now=now,
+            incident_id=incident_id,
+        )
+    return added
+
+
+def tell_audience(update: Any, path_name: str | None, *, now: datetime) -> int:
+    """Send a copy of a published update to a plan's internal audience (an escalation path)."""
+    if not path_name:
+        return 0
+    settings = current_app.config["STATUSPAGE"]
+    site_url = settings.site["url"].rstrip("/")
+    incident = update.incident
+    status = incident.status_enum.label
+    author = update.author
+    values = {
+        "site_name": settings.site["name"],
+        "update_title": f"{incident.name} — {status}",
+        "text": render.plain_text(update.body),
+        "author": (author.name or author.email) if author is not None else "statuspage",
+        "incident_url": f"{site_url}/incidents/{incident.id}",
+    }
+    key = f"audience:{update.id}"
+    notification = render.render_notice(
+        "published",
+        templates(),
+        values,
+        fields={"Incident": incident.name, "Status": status},
+        url=values["incident_url"],
+        key=key,
+        now=now,
+    )
+    return notify_path(path_name, notification, key=key, now=now, incident_id=incident.id)

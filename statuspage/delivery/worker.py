@@ -49,7 +49,7 @@ from statuspage.delivery import channels, outbox, subscriber_delivery
 from statuspage.delivery import escalation as runtime
 from statuspage.errors import ConfigError
 from statuspage.intake import receive
-from statuspage.publishing import maintenance
+from statuspage.publishing import approvals, maintenance
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +222,7 @@ def run_cycle(
     _isolated(tick_maintenances, now, ZoneInfo(settings.site["time_zone"]))
     _isolated(rollup.tick, now, ZoneInfo(settings.site["time_zone"]))
     _isolated(tick_intake, now, settings)
+    _isolated(tick_plans, now, settings)
     return deliver_batch(settings, session, worker_id, stopper, clock, outage)
 
 
@@ -257,6 +258,14 @@ def tick_intake(now: datetime, settings: Settings) -> None:
         changed = receive.tick(receive.Context.from_settings(settings, now))
     if changed:
         log.info("intake: %d held component change(s) applied", changed)
+
+
+def tick_plans(now: datetime, settings: Settings) -> None:
+    """Escalate approvals that waited too long; remind of updates overdue under a plan."""
+    with write_transaction():
+        added = approvals.tick(now, approvals.Notices.from_settings(settings))
+    if added:
+        log.info("plans: %d reminder(s) and approval escalation(s) queued", added)
 
 
 def _subscriber_rows(message: Any) -> tuple[Callable[..., Any], Callable[..., Any]] | None:

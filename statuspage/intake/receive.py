@@ -36,7 +36,7 @@ from statuspage.db.models import (
     Integration,
 )
 from statuspage.db.models import Draft as StoredDraft
-from statuspage.delivery import escalation, outbox
+from statuspage.delivery import escalation
 from statuspage.errors import StatuspageError
 from statuspage.publishing import drafts, library
 from statuspage.publishing import publish as core
@@ -486,39 +486,29 @@ def _settle(
 
 def _notify(draft: StoredDraft, rule: Rule, ctx: Context, *, title: str, what: str) -> None:
     """Tell the people of the rule's escalation path that a draft waits, with its link."""
-    if rule.notify is None or ctx.escalation is None:
+    if rule.notify is None:
         return
-    path = ctx.escalation.paths.get(rule.notify)
-    if path is None:
-        return
-    alerts = [a.title for a in draft.alerts][:10]
-    names = [c.name for c in _components_by_id(draft.component_statuses)]
-    url = f"{ctx.site_url}/admin/drafts/{draft.id}"
     severity = "critical" if any(a.severity == "critical" for a in draft.alerts) else "warning"
-    for channel in path.channel_names():
-        spec = ctx.escalation.channels.get(channel)
-        if spec is None:
-            continue
-        notification = render.render_draft(
-            escalation.templates(),
-            site_name=ctx.site_name,
-            title=title,
-            what=what,
-            alerts=alerts,
-            components=names,
-            url=url,
-            key=f"draft:{draft.id}",
-            now=ctx.now,
-            severity=severity,
-        )
-        outbox.enqueue(
-            key=drafts.notice_key(draft, channel),
-            channel=channel,
-            kind=spec.type,
-            payload=notification.payload(),
-            now=ctx.now,
-            incident_id=draft.incident_id,
-        )
+    notification = render.render_draft(
+        escalation.templates(),
+        site_name=ctx.site_name,
+        title=title,
+        what=what,
+        alerts=[a.title for a in draft.alerts][:10],
+        components=[c.name for c in _components_by_id(draft.component_statuses)],
+        url=f"{ctx.site_url}/admin/drafts/{draft.id}",
+        key=f"draft:{draft.id}",
+        now=ctx.now,
+        severity=severity,
+    )
+    escalation.notify_path(
+        rule.notify,
+        notification,
+        key=drafts.notice_key(draft),
+        now=ctx.now,
+        incident_id=draft.incident_id,
+        config=ctx.escalation or EscalationConfig(),
+    )
 
 
 # -- resolving -----------------------------------------------------------------------------

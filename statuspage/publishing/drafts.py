@@ -25,7 +25,13 @@ PUBLISHED = "published"
 DISMISSED = "dismissed"
 #: The alerts resolved (or fired again) before anyone published it.
 OBSOLETE = "obsolete"
-STATES = (WAITING, PUBLISHED, DISMISSED, OBSOLETE)
+#: Sent for approval (publishing/approvals): waits for the plan's approvers.
+PENDING = "pending"
+#: An approver sent it back to its author with a comment.
+RETURNED = "returned"
+STATES = (WAITING, PENDING, RETURNED, PUBLISHED, DISMISSED, OBSOLETE)
+#: States in which a draft can still be published, approved or set aside.
+OPEN_STATES = (WAITING, PENDING, RETURNED)
 #: Who sets a draft aside when its alerts make it moot.
 INTAKE = audit.Actor(label="intake")
 _NOTICE = "draft:"
@@ -35,15 +41,21 @@ def to_draft(row: StoredDraft) -> core.Draft:
     """The publishing core's draft for a stored one."""
     return core.Draft(
         incident_id=row.incident_id,
-        kind=IncidentKind.INCIDENT,
-        message=row.message_slug,
+        kind=IncidentKind(row.kind or IncidentKind.INCIDENT.value),
+        message=row.message_slug or None,
         message_version=row.message_version,
         variables=dict(row.variables or {}),
+        title=row.title,
+        body=row.body,
         status=row.status,
         impact=row.impact,
         component_statuses={int(k): v for k, v in (row.component_statuses or {}).items()},
+        notify=row.notify,
         idempotency_key=f"draft:{row.id}",
+        scheduled_for=row.scheduled_for,
+        scheduled_until=row.scheduled_until,
         next_update_minutes=row.next_update_minutes,
+        seen_update_id=row.seen_update_id,
     )
 
 
@@ -74,9 +86,9 @@ def publish(
         if update is not None:
             return core.Published(update, created=False)
     if row.state != WAITING:
-        raise Conflict(f"draft {row.id} was {row.state}{_by(row)}: nothing was published")
+        raise Conflict(f"draft {row.id} was {row.state}{by(row)}: nothing was published")
     published = core.publish(to_draft(row), now=now, actor=actor, confirm=confirm)
-    _published(row, published, now, actor)
+    mark_published(row, published, now=now, actor=actor)
     return published
 
 
@@ -85,16 +97,17 @@ def published_as(
 ) -> None:
     """Record that a waiting draft (locked with `get(..., lock=True)` before publishing) went out
     as `published` another way: the compose form, after the PM edited it."""
-    if row.state != WAITING:
-        raise Conflict(f"draft {row.id} was {row.state}{_by(row)}: nothing was published")
-    _published(row, published, now, actor)
+    if row.state not in OPEN_STATES:
+        raise Conflict(f"draft {row.id} was {row.state}{by(row)}: nothing was published")
+    mark_published(row, published, now=now, actor=actor)
 
 
-def _published(
-    row: StoredDraft, published: core.Published, now: datetime, actor: audit.Actor
+def mark_published(
+    row: StoredDraft, published: core.Published, *, now: datetime, actor: audit.Actor
 ) -> None:
+    """Record that a draft went out as `published` (in its transaction)."""
     incident = published.update.incident
-    if row.incident_id is None:
+    if row.incident_id is None and row.source == "alert":
         # The incident starts where monitoring saw it first: time to first update counts from it.
         incident.detected_at = row.detected_at
         for alert in row.alerts:
@@ -102,17 +115,18 @@ def _published(
     row.state = PUBLISHED
     row.update_id = published.update.id
     row.incident_id = incident.id
-    _decided(row, now, actor)
+    decided(row, now, actor)
 
 
 def dismiss(draft_id: int, *, now: datetime, actor: audit.Actor, note: str = "") -> StoredDraft:
-    """Set a waiting draft aside without publishing; its alerts stay recorded."""
+    """Set a draft aside without publishing (a PM's request: withdraw it); alerts stay recorded."""
     row = get(draft_id, lock=True)
-    if row.state != WAITING:
-        raise Conflict(f"draft {row.id} was {row.state}{_by(row)}")
+    if row.state not in OPEN_STATES:
+        raise Conflict(f"draft {row.id} was {row.state}{by(row)}")
+    before = row.state
     row.state = DISMISSED
     row.note = limits.note(note)
-    _decided(row, now, actor)
+    decided(row, now, actor)
     audit.record(
         actor,
         "draft.dismissed",
@@ -120,6 +134,7 @@ def dismiss(draft_id: int, *, now: datetime, actor: audit.Actor, note: str = "")
         target_type="draft",
         target_id=row.id,
         summary=f"dismissed draft {row.id} ({row.rule or row.source})",
+        before={"state": before},
         after={"note": row.note},
     )
     return row
@@ -130,19 +145,20 @@ def make_obsolete(row: StoredDraft, *, now: datetime, why: str) -> None:
     if row.state == WAITING:
         row.state = OBSOLETE
         row.note = why
-        _decided(row, now, INTAKE)
+        decided(row, now, INTAKE)
 
 
-def _decided(row: StoredDraft, now: datetime, actor: audit.Actor) -> None:
+def decided(row: StoredDraft, now: datetime, actor: audit.Actor) -> None:
+    """Stamp who decided a draft and when; its notices not yet sent are withdrawn."""
     row.decided_at = now
     row.decided_by = actor.label[:300]
     row.updated_at = now
     _recall_notices(row)
 
 
-def notice_key(row: StoredDraft, channel: str) -> str:
-    """The outbox key of the notice telling a channel that this draft waits."""
-    return f"{_NOTICE}{row.id}:{channel}"
+def notice_key(row: StoredDraft) -> str:
+    """The outbox key (before `:<channel>`) of the notices telling that this draft waits."""
+    return f"{_NOTICE}{row.id}"
 
 
 def _recall_notices(row: StoredDraft) -> None:
@@ -150,7 +166,8 @@ def _recall_notices(row: StoredDraft) -> None:
     outbox.cancel_unsent(f"{_NOTICE}{row.id}:")
 
 
-def _by(row: StoredDraft) -> str:
+def by(row: StoredDraft) -> str:
+    """ " by ana@example.com at 2026-12-06 10:02 UTC" for a decided draft, else ""."""
     if row.decided_at is None:
         return ""
     return f" by {row.decided_by} at {row.decided_at:%Y-%m-%d %H:%M} UTC"

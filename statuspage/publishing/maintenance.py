@@ -144,11 +144,13 @@ def _publish(
         declared = {v["name"] for v in version.variables}
         filled = replace(draft, message=message, variables=_only(values, declared))
         with db.session.begin_nested():
-            return publish(filled, now=now, actor=actor).created
+            return publish(filled, now=now, actor=actor, approved=True).created
     except (NotFound, ValidationError):
         # No such message, archived, or a required blank we cannot fill: say it plainly.
         pass
-    return publish(replace(draft, body=text), now=now, actor=actor).created
+    # The window was published (and approved, if its plan asks) when it was scheduled; its
+    # start and end follow from it, so they wait for no one.
+    return publish(replace(draft, body=text), now=now, actor=actor, approved=True).created
 
 
 def _only(values: dict[str, str], names: set[str]) -> dict[str, str]:

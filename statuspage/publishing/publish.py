@@ -9,6 +9,8 @@ without the write, so a preview and a publish can never disagree.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +29,7 @@ from statuspage.core.enums import (
     status_for,
 )
 from statuspage.core.markup import plain_text, render_markdown
+from statuspage.core.plans import Approval
 from statuspage.core.text import clean_line, same_text
 from statuspage.db import audit, database, generation
 from statuspage.db.extensions import db
@@ -36,6 +39,7 @@ from statuspage.errors import Conflict, NotFound, ValidationError
 from statuspage.publishing import components as component_service
 from statuspage.publishing import incidents as incident_service
 from statuspage.publishing import library as library_service
+from statuspage.publishing import plans as plan_service
 
 T = TypeVar("T")
 
@@ -94,6 +98,33 @@ class Prepared:
     scheduled_for: datetime | None = None
     scheduled_until: datetime | None = None
     next_update: timedelta | None = None
+    #: The communication plan the incident follows once this is out (None: no plan matches).
+    plan: plan_service.Followed | None = None
+
+    @property
+    def approval(self) -> Approval | None:
+        """The plan's approval rule when it covers this update (None: publish at once)."""
+        if self.plan is None or self.plan.plan.approval is None:
+            return None
+        rule = self.plan.plan.approval
+        needed = rule.needed(opening=self.incident is None, closing=self.status.is_closed)
+        return rule if needed else None
+
+    @property
+    def fingerprint(self) -> str:
+        """What a preview showed, condensed: a publish or an approval of it goes ahead only if
+        it is still the same."""
+        data = {
+            "title": self.title,
+            "text": self.body,
+            "status": self.status.value,
+            "impact": self.impact.value,
+            "components": sorted((c.id, s.value) for c, s in self.components.items()),
+            "notify": self.notify,
+            "version": self.provenance,
+            "window": [_iso(self.scheduled_for), _iso(self.scheduled_until)],
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
 
     @property
     def provenance(self) -> str:
@@ -125,6 +156,19 @@ class Published:
         """Unpack as `(update, created)`."""
         yield self.update
         yield self.created
+
+
+class ApprovalRequired(Conflict):
+    """The plan says someone must approve this update before customers read it."""
+
+    def __init__(self, prepared: Prepared) -> None:
+        assert prepared.plan is not None and prepared.approval is not None
+        super().__init__(
+            f"the plan '{prepared.plan.slug}' needs approval from "
+            f"{prepared.approval.approvers} for this update: request approval "
+            "(an admin may publish without it, giving a reason)"
+        )
+        self.prepared = prepared
 
 
 class PreviewOutdated(Conflict):
@@ -210,6 +254,7 @@ def prepare(draft: Draft, *, lock: bool = False) -> Prepared:
     scheduled_for, scheduled_until = _window(draft, incident, kind)
     impact, chosen = _impact(draft, incident, version, kind, components)
     promise = _promise(draft, variables)
+    plan = plan_service.after_update(incident, kind, impact.value, [c.name for c in components])
     return Prepared(
         incident=incident,
         kind=kind,
@@ -229,6 +274,7 @@ def prepare(draft: Draft, *, lock: bool = False) -> Prepared:
         scheduled_for=scheduled_for,
         scheduled_until=scheduled_until,
         next_update=promise,
+        plan=plan,
     )
 
 
@@ -363,12 +409,14 @@ def publish(
     now: datetime,
     actor: audit.Actor,
     confirm: Callable[[Prepared], bool] | None = None,
+    approved: bool = False,
 ) -> Published:
     """Publish a draft in the caller's transaction.
 
     A draft whose idempotency key already published returns that update (created False) and
     checks nothing else. `confirm` sees the checked draft before anything is written; if it says
-    no, PreviewOutdated carries the fresh preview back.
+    no, PreviewOutdated carries the fresh preview back. An update the incident's plan wants
+    approved is refused (ApprovalRequired) unless `approved`: only publishing/approvals says so.
     """
     key = idempotency_key(draft.idempotency_key)
     if draft.incident_id:
@@ -380,6 +428,8 @@ def publish(
     prepared = prepare(draft, lock=True)
     if confirm is not None and not confirm(prepared):
         raise PreviewOutdated(prepared)
+    if prepared.approval is not None and not approved:
+        raise ApprovalRequired(prepared)
     try:
         with db.session.begin_nested():
             update = _write(prepared, now=now, actor=actor, key=key)
@@ -396,6 +446,8 @@ def publish(
 def _consequences(update: IncidentUpdate, prepared: Prepared, *, now: datetime) -> None:
     """What a published update sets off, in its transaction: nothing is lost to a crash."""
     escalation.on_incident_changed(update.incident, now=now)
+    if prepared.plan is not None:
+        escalation.tell_audience(update, prepared.plan.plan.internal, now=now)
     if update.deliver_notifications:
         subscriber_delivery.fan_out(update, now=now)
         # Component webhooks follow every status change, inside an incident too (as Statuspage).
@@ -479,6 +531,7 @@ def _write(
         action = "incident.updated"
     if not incident.is_maintenance:
         incident.impact_override = prepared.impact_chosen.value if prepared.impact_chosen else None
+    plan_service.follow(incident, prepared.plan)
     if prepared.version is not None:
         update.message_version_id = prepared.version.id
         update.message_slug = prepared.version.message.slug

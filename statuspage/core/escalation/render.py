@@ -39,6 +39,7 @@ __all__ = [
     "plain_text",
     "render",
     "render_draft",
+    "render_notice",
     "render_test",
 ]
 
@@ -52,6 +53,10 @@ TEMPLATES = MappingProxyType(
         "resolved": "escalation-resolved",
         "test": "escalation-test",
         "draft": "draft-ready",
+        "approval": "approval-requested",
+        "approval_waiting": "approval-waiting",
+        "overdue": "plan-update-overdue",
+        "published": "update-published",
     }
 )
 #: The webhook event type of each kind.
@@ -64,6 +69,18 @@ EVENTS = MappingProxyType(
         "resolved": "escalation.resolved",
         "test": "escalation.test",
         "draft": "draft.ready",
+        "approval": "draft.approval_requested",
+        "approval_waiting": "draft.approval_waiting",
+        "overdue": "plan.update_overdue",
+        "published": "incident.update_published",
+    }
+)
+#: The label of the link a notice carries, by kind (default: "Open the incident").
+LINK_LABELS = MappingProxyType(
+    {
+        "draft": "Review and publish",
+        "approval": "Review and approve",
+        "approval_waiting": "Review and approve",
     }
 )
 
@@ -110,7 +127,7 @@ class Notification:
         if self.ack_url:
             links.append({"label": "Acknowledge", "url": self.ack_url})
         if self.incident_url:
-            label = "Review and publish" if self.kind == "draft" else "Open the incident"
+            label = LINK_LABELS.get(self.kind, "Open the incident")
             links.append({"label": label, "url": self.incident_url})
         data: dict[str, Any] = {
             "subject": self.subject,
@@ -254,15 +271,30 @@ def render_draft(
         "components": ", ".join(components),
         "draft_url": url,
     }
+    fields = {"Draft": title, "Alerts": values["alerts"], "Components": values["components"] or "-"}
+    return render_notice(
+        "draft", templates, values, fields=fields, url=url, key=key, now=now, severity=severity
+    )
+
+
+def render_notice(
+    kind: str,
+    templates: Mapping[str, Message],
+    values: Mapping[str, str],
+    *,
+    fields: Mapping[str, str],
+    url: str,
+    key: str,
+    now: datetime,
+    severity: str = "info",
+) -> Notification:
+    """A notice that is not a step of a run (a draft waits, an approval is asked, an update is
+    overdue under a plan): the template of `kind` filled with `values`, linking to `url`."""
     return _notification(
-        "draft",
+        kind,
         templates,
         values,
-        fields={
-            "Draft": title,
-            "Alerts": values["alerts"],
-            "Components": values["components"] or "-",
-        },
+        fields=fields,
         ack_url="",
         incident_url=url,
         severity=severity,
