@@ -12,10 +12,11 @@ from flask import current_app
 from statuspage.core.enums import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
 from statuspage.db import rollup
 from statuspage.db.extensions import db
-from statuspage.db.models import Component, ComponentGroup, Incident, Message
+from statuspage.db.models import Component, ComponentGroup, Incident, Message, Plan
 from statuspage.publishing import components as component_service
 from statuspage.publishing import incidents as incident_service
 from statuspage.publishing import library as library_service
+from statuspage.publishing import plans as plan_service
 from statuspage.resources import resource_dir
 
 OK = ComponentStatus.OPERATIONAL
@@ -435,6 +436,7 @@ class Summary:
     incidents: int
     maintenances: int
     messages: int = 0
+    plans: int = 0
 
 
 def is_loaded() -> bool:
@@ -455,6 +457,7 @@ def load(now: datetime, *, tz: ZoneInfo | None = None) -> Summary | None:
     closed days are rolled up in `tz` (default: the site's time zone).
     """
     messages = load_library(now)
+    plans = load_plans(now)
     if is_loaded():
         return None
     created = now - COMPONENTS_AGE
@@ -472,6 +475,14 @@ def load(now: datetime, *, tz: ZoneInfo | None = None) -> Summary | None:
     incidents.append(_open_incident(components, now))
     incidents.append(_upcoming_maintenance(components, now))
     db.session.flush()
+    for incident in incidents:
+        if not incident.is_closed:
+            # The stories are written by the incident service, below the publishing core: the
+            # open ones get the plan the core would have given them.
+            names = [c.name for c in incident.components]
+            plan_service.follow(
+                incident, plan_service.matching(incident.kind, incident.impact, names)
+            )
     rollup.fill(now, tz or ZoneInfo(current_app.config["STATUSPAGE"].site["time_zone"]))
     return Summary(
         groups=len(GROUPS),
@@ -479,6 +490,7 @@ def load(now: datetime, *, tz: ZoneInfo | None = None) -> Summary | None:
         incidents=sum(1 for i in incidents if not i.is_maintenance),
         maintenances=sum(1 for i in incidents if i.is_maintenance),
         messages=messages,
+        plans=plans,
     )
 
 
@@ -491,6 +503,16 @@ def load_library(now: datetime) -> int:
     if db.session.scalar(sa.select(sa.func.count()).select_from(Message)):
         return 0
     report = library_service.sync_directory(resource_dir("messages"), now=now)
+    return len(report.created)
+
+
+def load_plans(now: datetime) -> int:
+    """Load the starter communication plans if there are none; return how many were added."""
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Plan)):
+        return 0
+    report = plan_service.sync_directory(
+        resource_dir("messages") / plan_service.PLANS_FOLDER, now=now, paths=()
+    )
     return len(report.created)
 
 

@@ -193,7 +193,7 @@ def demo(
         click.echo(
             f"loaded demo data: {summary.components} components in {summary.groups} groups, "
             f"{summary.incidents} incidents, {summary.maintenances} maintenances, "
-            f"{summary.messages} canned messages"
+            f"{summary.messages} canned messages, {summary.plans} communication plans"
         )
     if user is not None:
         click.echo(

@@ -616,7 +616,7 @@ class _Reader(Reader):
         escalate_to = self._name(table, ("approval", "escalate_to"))
         if (wait is None) != (escalate_to is None):
             self.problem(
-                self.line_of("approval", "escalate_to" if wait is not None else "wait_minutes"),
+                self.line_of("approval", "wait_minutes" if wait is not None else "escalate_to"),
                 "wait_minutes and escalate_to go together: give both or neither",
             )
         if len(self.problems) > before:
