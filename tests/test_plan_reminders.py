@@ -145,3 +145,18 @@ def test_an_overdue_update_reminds_the_plan_path_at_minute_31_and_again_after_th
     clock.advance(minutes=29)
     run_worker(app, once=True)
     assert len(receiver.delivered()) == 2
+
+
+def test_the_internal_audience_gets_a_copy_of_every_update_under_the_plan(
+    app, ctx, fast_hashing, tmp_path, receiver
+):
+    text = plan_support.plan_text(updates='"resolve"', rest='[audiences]\ninternal = "comms"')
+    plan_support.load(tmp_path, [text], paths=["comms"])
+    with write_transaction():
+        api = component_service.add_component("API", now=NOW - timedelta(days=1))
+        core.publish(draft(api), now=NOW, actor=audit.CLI)
+    run_worker(app, once=True)
+    [copy] = receiver.delivered()
+    body = json.loads(copy.body)
+    assert body["type"] == "incident.update_published"
+    assert "We are investigating reports that API is unavailable" in body["data"]["text"]
