@@ -1,7 +1,10 @@
 """Commands: `statuspage publish` posts an update, `statuspage tick` moves maintenances on.
 
 `publish` is the same act as the admin's Publish and the API's POST: it builds a Draft and calls
-the publishing core; `--preview` runs the same checks and prints what would be published.
+the publishing core; `--preview` runs the same checks and prints what would be published. An
+update the incident's communication plan wants approved is refused here (the command line has no
+user to ask for approval), unless `--without-approval REASON` publishes it as an admin would,
+the reason kept in the audit log.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from statuspage.cli import app_context, config_option, require_current_schema
 from statuspage.clock import utcnow
 from statuspage.core.enums import IncidentKind
 from statuspage.db import audit, database, rollup
-from statuspage.errors import ValidationError
+from statuspage.errors import Conflict, ValidationError
+from statuspage.publishing import approvals
 from statuspage.publishing import components as component_service
 from statuspage.publishing import maintenance as maintenances
 from statuspage.publishing import publish as publishing
@@ -67,6 +71,12 @@ def _when(value: str | None, option: str) -> datetime | None:
 @click.option("--no-notify", is_flag=True, help="Do not notify subscribers.")
 @click.option("--key", help="A one-time key: running the command again publishes once.")
 @click.option("--preview", is_flag=True, help="Check and print what would be published; no write.")
+@click.option(
+    "--without-approval",
+    metavar="REASON",
+    help="Publish an update the incident's plan wants approved without that approval, saying "
+    "why (kept in the audit log).",
+)
 @config_option
 def publish(
     incident_id: int | None,
@@ -85,6 +95,7 @@ def publish(
     no_notify: bool,
     key: str | None,
     preview: bool,
+    without_approval: str | None,
     config_file: str | None,
 ) -> None:
     """Publish an update: open an incident, post to one, resolve it, or schedule a maintenance."""
@@ -92,7 +103,7 @@ def publish(
         if body is not None:
             raise ValidationError("give --body or --body-file, not both", field="body")
         body = body_file.read()
-    with app_context(config_file):
+    with app_context(config_file) as app:
         require_current_schema()
         statuses = {
             component_service.find_component(ref).id: value
@@ -117,15 +128,38 @@ def publish(
         if preview:
             # A preview writes nothing; a publish is one write transaction, like every way in.
             lines = _describe(publishing.prepare(draft))
-        else:
-            result = database.run_write(
-                lambda: publishing.publish(draft, now=utcnow(), actor=audit.CLI)
+        elif without_approval is not None:
+            notices = approvals.Notices.from_settings(app.config["STATUSPAGE"])
+            outcome = database.run_write(
+                lambda: approvals.submit(
+                    draft,
+                    now=utcnow(),
+                    actor=audit.CLI,
+                    notices=notices,
+                    without_approval=without_approval,
+                )
             )
-            update = result.update
-            done = "published" if result.created else "already published (same --key)"
-            lines = [f"{done}: update {update.id} of incident {update.incident_id}"]
+            assert outcome.published is not None  # the command line never waits for approval
+            lines = [_done(outcome.published, bypassed=outcome.draft is not None)]
+        else:
+            try:
+                result = database.run_write(
+                    lambda: publishing.publish(draft, now=utcnow(), actor=audit.CLI)
+                )
+            except publishing.ApprovalRequired as exc:
+                raise Conflict(f"{exc.message}: add --without-approval REASON") from None
+            lines = [_done(result, bypassed=False)]
     for line in lines:
         click.echo(line)
+
+
+def _done(result: publishing.Published, *, bypassed: bool) -> str:
+    update = result.update
+    if not result.created:
+        done = "already published (same --key)"
+    else:
+        done = "published without approval" if bypassed else "published"
+    return f"{done}: update {update.id} of incident {update.incident_id}"
 
 
 def _describe(prepared: publishing.Prepared) -> list[str]:
@@ -141,6 +175,12 @@ def _describe(prepared: publishing.Prepared) -> list[str]:
     ]
     if prepared.next_update is not None:
         lines.append(f"next update within: {int(prepared.next_update.total_seconds() // 60)} min")
+    if prepared.plan is not None:
+        lines.append(f"plan: {prepared.plan.slug} v{prepared.plan.number}")
+    if prepared.approval is not None:
+        lines.append(
+            f"approval: needed from {prepared.approval.approvers} (here: --without-approval REASON)"
+        )
     lines += ["", prepared.body, "", "(preview: nothing was published)"]
     return lines
 

@@ -2,7 +2,9 @@
 
 `intake check` reads the `[intake.NAME]` rules as strictly as `escalation check` reads paths,
 then (when the database is there) checks the messages and components they name. `drafts publish`
-is the same act as the admin's one-click Publish.
+is the same act as the admin's one-click Publish: a draft whose update the incident's plan wants
+approved is refused (approval is requested by a user, in the admin or through the API) unless
+`--without-approval REASON` publishes it as an admin would.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ from statuspage.db import audit, database
 from statuspage.db.extensions import db
 from statuspage.db.models import Component, Message
 from statuspage.db.models import Draft as StoredDraft
-from statuspage.errors import ConfigError
+from statuspage.errors import ConfigError, Conflict, PermissionDenied
 from statuspage.intake import integrations
-from statuspage.publishing import drafts, library
+from statuspage.publishing import approvals, drafts, library
 
 COMMANDS: list[click.Command] = []
 
@@ -181,53 +183,105 @@ def revoke(name: str, config_file: str | None) -> None:
 
 @click.group("drafts")
 def drafts_group() -> None:
-    """Drafts monitoring prepared: list, publish, dismiss."""
+    """Drafts monitoring prepared and updates waiting for approval: list, publish, dismiss."""
 
 
 COMMANDS.append(drafts_group)
 
 
 @drafts_group.command("list")
-@click.option("--all", "show_all", is_flag=True, help="Include published and dismissed drafts.")
+@click.option(
+    "--all", "show_all", is_flag=True, help="Include returned, published and dismissed drafts."
+)
 @config_option
 def drafts_list(show_all: bool, config_file: str | None) -> None:
-    """List the drafts waiting for a PM (with --all, every draft)."""
+    """List the drafts waiting for a PM and the updates waiting for approval (pending).
+
+    With --all, every draft. FROM is the intake rule of a draft from alerts, or the author of an
+    update sent for approval.
+    """
     with app_context(config_file):
         require_current_schema()
         query = sa.select(StoredDraft).order_by(StoredDraft.id.desc()).limit(200)
         if not show_all:
-            query = query.where(StoredDraft.state == drafts.WAITING)
+            query = query.where(StoredDraft.state.in_([drafts.WAITING, drafts.PENDING]))
         rows = []
         for row in db.session.scalars(query):
             what = f"incident {row.incident_id}" if row.incident_id else "new incident"
+            origin = row.author.email if row.author is not None else (row.rule or row.source)
+            state = row.state
+            if row.state == drafts.PENDING:
+                given = len([a for a in row.approvals if a.revision == row.revision])
+                state += f" ({given}/{row.approvals_needed})"
             rows.append(
                 [
                     str(row.id),
-                    row.state,
-                    row.rule,
+                    state,
+                    origin,
                     what,
-                    row.message_slug,
+                    row.message_slug or "-",
                     f"{row.created_at:%Y-%m-%d %H:%M}",
                 ]
             )
     if not rows:
         click.echo("no drafts waiting" if not show_all else "no drafts")
         return
-    _print_table(["ID", "STATE", "RULE", "FOR", "MESSAGE", "CREATED (UTC)"], rows)
+    _print_table(["ID", "STATE", "FROM", "FOR", "MESSAGE", "CREATED (UTC)"], rows)
 
 
 @drafts_group.command("publish")
 @click.argument("draft_id", type=int)
+@click.option(
+    "--without-approval",
+    metavar="REASON",
+    help="Publish a draft the incident's plan wants approved (or one waiting for approval) "
+    "without that approval, saying why (kept in the audit log).",
+)
 @config_option
-def drafts_publish(draft_id: int, config_file: str | None) -> None:
-    """Publish a draft exactly as prepared (the admin's one-click Publish)."""
-    with app_context(config_file):
+def drafts_publish(draft_id: int, without_approval: str | None, config_file: str | None) -> None:
+    """Publish a draft exactly as prepared (the admin's one-click Publish).
+
+    When the incident's plan wants the update approved, approval is asked for in the admin or
+    through the API (the command line has no user to ask as); here, --without-approval REASON
+    publishes it without.
+    """
+    with app_context(config_file) as app:
         require_current_schema()
-        published = database.run_write(
-            lambda: drafts.publish(draft_id, now=utcnow(), actor=audit.CLI)
-        )
-        update = published.update
-        word = "published" if published.created else "already published"
+        notices = approvals.Notices.from_settings(app.config["STATUSPAGE"])
+
+        def act() -> tuple[approvals.Outcome, bool]:
+            row = drafts.get(draft_id, lock=True)
+            if row.state == drafts.PUBLISHED:
+                # Published before: the update it was published as (or why not).
+                published = drafts.publish(draft_id, now=utcnow(), actor=audit.CLI)
+                return approvals.Outcome(published=published), False
+            needs_approval = row.state == drafts.PENDING or (
+                row.state == drafts.WAITING and drafts.preview(row).approval is not None
+            )
+            if without_approval is not None and needs_approval:
+                published = approvals.publish_without_approval(
+                    draft_id, reason=without_approval, now=utcnow(), actor=audit.CLI
+                )
+                return approvals.Outcome(published=published, draft=row), True
+            if row.state == drafts.PENDING:
+                raise Conflict(
+                    f"draft {draft_id} waits for approval: an approver approves it in the admin "
+                    "or through the API, or add --without-approval REASON"
+                )
+            try:
+                outcome = approvals.request(
+                    draft_id, now=utcnow(), actor=audit.CLI, notices=notices
+                )
+            except PermissionDenied as exc:
+                raise PermissionDenied(f"{exc.message}; or add --without-approval REASON") from None
+            return outcome, False
+
+        outcome, bypassed = database.run_write(act)
+        assert outcome.published is not None  # the command line never waits for approval
+        update = outcome.published.update
+        word = "published" if outcome.published.created else "already published"
+        if outcome.published.created and bypassed:
+            word = "published without approval"
         click.echo(f"{word}: update {update.id} on incident {update.incident_id}")
 
 

@@ -135,11 +135,11 @@ def submit(
         earlier = _by_key(key)
         if earlier is not None:
             return _earlier(earlier)
-    prepared = core.prepare(draft, lock=True)
-    if confirm is not None and not confirm(prepared):
-        raise core.PreviewOutdated(prepared)
-    if prepared.approval is None:
-        return Outcome(published=core.publish(draft, now=now, actor=actor))
+    try:
+        return Outcome(published=core.publish(draft, now=now, actor=actor, confirm=confirm))
+    except core.ApprovalRequired as needed:
+        # Nothing was written: the checked draft comes back with the refusal.
+        prepared = needed.prepared
     if without_approval is not None:
         row = _store(draft, prepared, key=key, now=now, actor=actor)
         return Outcome(published=_bypass(row, without_approval, now=now, actor=actor), draft=row)
@@ -168,11 +168,18 @@ def request(
     actor: audit.Actor,
     notices: Notices,
     confirm: Callable[[core.Prepared], bool] | None = None,
+    edited: core.Draft | None = None,
 ) -> Outcome:
-    """Publish a stored draft (from alerts), or send it for approval when the plan asks."""
+    """Publish a stored draft (from alerts), or send it for approval when the plan asks.
+
+    `edited` is a PM's edit of the waiting draft (the compose form): it replaces what the draft
+    held, so that exactly the edit is published or sent for approval.
+    """
     row = drafts.get(draft_id, lock=True)
     if row.state != drafts.WAITING:
         return Outcome(published=drafts.publish(draft_id, now=now, actor=actor))
+    if edited is not None:
+        _copy(row, edited)
     prepared = drafts.preview(row)
     if confirm is not None and not confirm(prepared):
         raise core.PreviewOutdated(prepared)
@@ -349,7 +356,7 @@ def _escalate_waiting(now: datetime, notices: Notices) -> int:
         row.escalated_at = now
         values = {
             "site_name": notices.site_name,
-            "draft_title": _title(row),
+            "draft_title": title_of(row),
             "author": _name(row),
             "plan": row.plan_slug or "",
             "minutes_waiting": str(int(waited.total_seconds() // 60)),
@@ -598,7 +605,8 @@ def _name(row: StoredDraft) -> str:
     return row.author.name or row.author.email
 
 
-def _title(row: StoredDraft) -> str:
+def title_of(row: StoredDraft) -> str:
+    """What a request would publish as its title, or "Draft N" when it cannot be previewed."""
     try:
         return drafts.preview(row).feed_title
     except (Conflict, ValidationError, NotFound):
@@ -629,5 +637,19 @@ def of_incident(incident: Incident) -> list[StoredDraft]:
             .where(StoredDraft.incident_id == incident.id, StoredDraft.author_id.is_not(None))
             .order_by(StoredDraft.id.desc())
             .limit(50)
+        )
+    )
+
+
+def returned_to(user: Any, limit: int = 50) -> list[StoredDraft]:
+    """Requests returned to their author, this user, newest first (the admin's dashboard)."""
+    if user is None:
+        return []
+    return list(
+        db.session.scalars(
+            sa.select(StoredDraft)
+            .where(StoredDraft.state == RETURNED, StoredDraft.author_id == user.id)
+            .order_by(StoredDraft.decided_at.desc(), StoredDraft.id.desc())
+            .limit(limit)
         )
     )

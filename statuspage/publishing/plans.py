@@ -321,3 +321,20 @@ def _audit(actor: audit.Actor, action: str, slug: str, now: datetime, summary: s
     audit.record(
         actor, action, now=now, target_type="plan", target_id=slug, summary=f"{slug} {summary}"
     )
+
+
+def awaiting_postmortem(*, since: datetime, limit: int) -> list[Incident]:
+    """Incidents resolved since `since` under a plan, with no postmortem yet, oldest first."""
+    return list(
+        db.session.scalars(
+            sa.select(Incident)
+            .where(
+                Incident.resolved_at >= since,
+                Incident.plan_slug.is_not(None),
+                Incident.postmortem_published_at.is_(None),
+                Incident.kind == IncidentKind.INCIDENT.value,
+            )
+            .order_by(Incident.resolved_at, Incident.id)
+            .limit(limit)
+        )
+    )

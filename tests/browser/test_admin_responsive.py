@@ -7,9 +7,12 @@ from alerts, subscribers, API tokens, message versions, escalation deliveries.
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from statuspage.accounts import tokens, users
 from statuspage.clock import utcnow
@@ -17,11 +20,13 @@ from statuspage.core.enums import IncidentKind
 from statuspage.db import audit
 from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
-from statuspage.db.models import Subscriber
+from statuspage.db.models import Incident, Subscriber
+from statuspage.publishing import approvals, library
 from statuspage.publishing import components as cs
-from statuspage.publishing import library
+from statuspage.publishing import plans as plan_service
 from statuspage.publishing.publish import Draft, publish
 from tests.support import PASSWORD
+from tests.support import plans as plan_support
 from tests.support.a11y import DESKTOP, PHONE, axe_violations, describe, overflow
 from tests.support.drafts import RULES, am_payload, prepare_site, send
 
@@ -62,7 +67,7 @@ def _publish(draft: Draft, now, who):
 
 
 @pytest.fixture
-def admin_site(live_server, fast_hashing):
+def admin_site(live_server, fast_hashing, tmp_path):
     """The served site, filled; yield (base URL, the admin paths to visit)."""
     app, base = live_server
     with app.app_context():
@@ -158,6 +163,7 @@ def admin_site(live_server, fast_hashing):
             who,
         )
         ids["maintenance"] = maintenance.incident_id
+        ids["request"] = _plans_and_a_request(app, db_component, now, tmp_path / "plans")
         client = app.test_client()
         assert send(client, secret, am_payload(team=LONG_LABEL)).status_code == 202
         provider = am_payload(alertname="ProviderDown", fingerprint="p1")
@@ -191,6 +197,11 @@ def admin_site(live_server, fast_hashing):
         "/admin/library/degraded-investigating/v/1",
         "/admin/library/degraded-investigating/diff?a=1&b=2",
         "/admin/library/degraded-investigating/edit",
+        f"/admin/drafts/{ids['request']}",
+        "/admin/plans",
+        "/admin/plans/critical",
+        "/admin/plans/critical/v/1",
+        "/admin/plans/critical/diff?a=1&b=1",
         "/admin/deliveries",
         "/admin/deliveries/1",
         "/admin/channels",
@@ -202,6 +213,38 @@ def admin_site(live_server, fast_hashing):
         "/admin/password",
     ]
     return base, paths, ids
+
+
+def _plans_and_a_request(app, component, now, folder: Path) -> int:
+    """The starter plans but the major one (the compose screens below publish a major incident
+    at once), the open incident following its plan, and a critical update waiting for approval;
+    return the request's draft id."""
+    shutil.copytree(plan_support.PLANS, folder)
+    (folder / "major.md").unlink()
+    with write_transaction():
+        plan_service.sync_directory(folder, now=now, paths=())
+        for incident in db.session.scalars(sa.select(Incident)):
+            names = [c.name for c in incident.components]
+            plan_service.follow(
+                incident, plan_service.matching(incident.kind, incident.impact, names)
+            )
+    with write_transaction():
+        # An editor writes the request, so the admin may approve it.
+        author = users.create_user(
+            "pm@example.com", password=PASSWORD, now=now, actor=audit.CLI, role="editor"
+        )
+        outcome = approvals.submit(
+            Draft(
+                message="outage-investigating",
+                variables={"component": component.name},
+                component_statuses={component.id: "major_outage"},
+            ),
+            now=now,
+            actor=audit.Actor.for_user(author),
+            notices=approvals.Notices.from_settings(app.config["STATUSPAGE"]),
+        )
+        assert outcome.pending
+        return outcome.draft.id
 
 
 def sign_in(page, base: str) -> None:

@@ -19,6 +19,7 @@ NAV: tuple[tuple[str, str, Permission, str | tuple[str, ...]], ...] = (
     ("admin.maintenances", "Maintenance", Permission.READ, "admin.maintenance"),
     ("admin.components", "Components", Permission.READ, "admin.component"),
     ("admin.library", "Library", Permission.READ, "admin.library"),
+    ("admin.plans", "Plans", Permission.READ, "admin.plan"),
     ("admin.deliveries", "Deliveries", Permission.READ, "admin.deliver"),
     ("admin.subscribers", "Subscribers", Permission.READ, "admin.subscriber"),
     ("admin.audit", "Audit log", Permission.AUDIT, "admin.audit"),
@@ -55,6 +56,7 @@ from statuspage.web.admin import (  # noqa: E402, F401
     incidents,
     intake,
     library,
+    plans,
     session,
     subscribers,
 )

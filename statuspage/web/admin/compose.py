@@ -12,10 +12,11 @@ import json
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from statuspage.core import incident_rules, library
+from statuspage.core import plans as plan_format
 from statuspage.core.enums import (
     ComponentStatus,
     Impact,
@@ -51,6 +52,8 @@ WINDOW_VARIABLES = {"window_start": "scheduled_for", "window_end": "scheduled_un
 COMPONENT_VARIABLE = incident_rules.COMPONENT_VARIABLE
 #: The blank of resolving messages ("Working normally since") that a resolve fills with now.
 RESOLVED_VARIABLE = "resolved_at"
+#: The blank that promises the next update ("30 minutes"): a plan's cadence is its default.
+PROMISE_VARIABLE = incident_rules.PROMISE_VARIABLE
 
 LOCAL_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M")
 
@@ -148,6 +151,7 @@ class Compose:
     fingerprint: str = ""  # of the last preview; Publish needs it to match
     seen: int | None = None  # the incident's newest update when the form was built
     draft: int | None = None  # the stored draft (from alerts) this form edits, if any
+    revision: int | None = None  # the revision of the approval request this form revises
 
     @property
     def message(self) -> library.Message | None:
@@ -291,6 +295,73 @@ def apply_draft(compose: Compose, row: StoredDraft, *, title: str = "") -> None:
         compose.title = title
 
 
+def apply_request(compose: Compose, row: StoredDraft, tz: ZoneInfo, *, filled: str = "") -> None:
+    """Fill a first form with exactly what an approval request holds, for its author to revise.
+
+    `filled` is the message text filled with the request's values: a stored text that differs
+    from it is the author's edit and stays one.
+    """
+    compose.draft = row.id
+    compose.revision = row.revision
+    message = compose.message
+    stored = dict(row.variables or {})
+    if message is not None:
+        compose.values = {name: stored.get(name, "") for name in message.variables}
+    if compose.is_new:
+        compose.title = row.title or ""
+    if compose.version is None:
+        compose.status = row.status or compose.status
+        compose.body = row.body or ""
+    elif row.body is not None:
+        compose.body, compose.filled = row.body, filled
+    statuses = {int(k): v for k, v in (row.component_statuses or {}).items()}
+    compose.checked = set(statuses) | compose.affected
+    compose.statuses = {} if compose.ticks_components else statuses
+    if compose.kind is IncidentKind.INCIDENT and row.impact:
+        compose.impact, compose.impact_shown = row.impact, ""
+    compose.notify = row.notify
+    if row.scheduled_for is not None:
+        compose.window_start = local_input(row.scheduled_for, tz)
+    if row.scheduled_until is not None:
+        compose.window_end = local_input(row.scheduled_until, tz)
+
+
+def apply_plan(compose: Compose, plan: plan_format.Plan | None, *, promise: bool = True) -> None:
+    """A first form's defaults from the plan the incident follows (or would follow): notify
+    subscribers as the plan says, and (with `promise`) promise the next update within the
+    plan's cadence for the status. Only defaults: the PM changes them like any other field."""
+    if plan is None:
+        return
+    compose.notify = plan.notify_subscribers
+    message = compose.message
+    cadence = plan.cadence_for(compose.effective_status())
+    if not promise or message is None or cadence is None:
+        return
+    if PROMISE_VARIABLE not in message.variables:
+        return
+    text = promise_text(cadence, message.variables[PROMISE_VARIABLE].choices)
+    if text:
+        compose.values[PROMISE_VARIABLE] = text
+
+
+def promise_text(cadence: timedelta, choices: Iterable[str] = ()) -> str:
+    """The words of a promise within `cadence`: "30 minutes", "1 hour"; with choices, the longest
+    one that keeps the promise ("" if none does)."""
+    options = list(choices)
+    if options:
+        fitting = [
+            (promise, choice)
+            for choice in options
+            if (promise := incident_rules.parse_promise(choice)) is not None and promise <= cadence
+        ]
+        return max(fitting)[1] if fitting else ""
+    minutes = int(cadence.total_seconds() // 60)
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} hour" + ("s" if hours != 1 else "")
+    return f"{minutes} minute" + ("s" if minutes != 1 else "")
+
+
 def from_form(
     form: Mapping[str, str],
     ticked: Iterable[str],
@@ -318,6 +389,7 @@ def from_form(
         fingerprint=form.get("fingerprint", ""),
         seen=_int(form.get("seen", "")),
         draft=_int(form.get("draft", "")),
+        revision=_int(form.get("revision", "")),
     )
     message = compose.message
     if message is not None:
@@ -344,6 +416,8 @@ def fields(compose: Compose) -> dict[str, str | list[str]]:
         out["seen"] = str(compose.seen)
     if compose.draft is not None:
         out["draft"] = str(compose.draft)
+    if compose.revision is not None:
+        out["revision"] = str(compose.revision)
     if compose.version is not None:
         out["message"] = compose.version.message.slug
         out["message_version"] = str(compose.version.number)

@@ -13,14 +13,16 @@ from statuspage.core import incident_rules
 from statuspage.core.intake.payloads import FIRING
 from statuspage.core.roles import Permission
 from statuspage.db import audit, queries
-from statuspage.db.models import AuditEntry, Incident
+from statuspage.db.models import AuditEntry, Incident, User
 from statuspage.intake import queries as intake_queries
-from statuspage.publishing import drafts
+from statuspage.publishing import approvals, drafts
 from statuspage.publishing import library as library_service
+from statuspage.publishing import plans as plan_service
 from statuspage.web.admin import bp
 from statuspage.web.admin.incidents import view_url, with_labels
 from statuspage.web.admin.intake import DraftView, draft_view
-from statuspage.web.auth import requires
+from statuspage.web.admin.plans import RequestView, request_view
+from statuspage.web.auth import current_user, requires
 
 #: Activity shown on the dashboard: the work, not the security log (that is the audit page's).
 ACTIVITY_TYPES = ("incident", "component", "message")
@@ -31,6 +33,12 @@ DRAFTS_SHOWN = 10
 FIRING_SHOWN = 5
 DETECTED_SHOWN = 5
 DETECTED_WINDOW = timedelta(days=7)
+#: Approval requests: the pending ones looked at, and those returned to the signed-in user.
+PENDING_SHOWN = 50
+RETURNED_SHOWN = 20
+#: Resolved incidents whose plan asks for a postmortem: how far back, and how many.
+POSTMORTEM_WINDOW = timedelta(days=90)
+POSTMORTEMS_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,8 @@ class OpenIncident:
     due_at: datetime  # the promise of the last update, else the cadence after it
     promised: bool
     now: datetime
+    #: The plan the incident follows: its cadence replaces the config's [cadence].
+    plan: plan_service.Followed | None = None
 
     @property
     def overdue(self) -> bool:
@@ -63,7 +73,13 @@ def cadence_for(impact: str) -> timedelta:
 
 
 def open_incidents(incidents: list[Incident], now: datetime) -> list[OpenIncident]:
-    """Open incidents with the time since their last public update, overdue ones first."""
+    """Open incidents with the time since their last public update, by when the next one is due
+    (overdue ones first, the longest overdue on top).
+
+    An incident that follows a plan is due when the plan says (the last update's promise, else
+    the plan's cadence for its status); any other, or one whose plan sets no cadence for its
+    status, as the config's [cadence] for its impact says.
+    """
     rows = []
     for incident in incidents:
         latest = max(incident.updates, key=lambda u: (u.display_at, u.id), default=None)
@@ -71,9 +87,70 @@ def open_incidents(incidents: list[Incident], now: datetime) -> list[OpenInciden
         promised = latest.next_update_at if latest is not None else None
         cadence = cadence_for(incident.impact)
         due = incident_rules.next_update_due(last, promised, cadence)
+        followed = None
+        standing = plan_service.standing(incident) if incident.plan_slug else None
+        if standing is not None:
+            followed, progress, _ = standing
+            if progress.next_update_due is not None:
+                due = progress.next_update_due
+                cadence = followed.plan.cadence_for(incident.status) or cadence
         since = max(now - last, timedelta(0))
-        rows.append(OpenIncident(incident, last, since, cadence, due, promised is not None, now))
-    return sorted(rows, key=lambda r: (not r.overdue, -r.since.total_seconds()))
+        rows.append(
+            OpenIncident(incident, last, since, cadence, due, promised is not None, now, followed)
+        )
+    return sorted(rows, key=lambda r: (r.due_at, -r.since.total_seconds()))
+
+
+@dataclass(frozen=True)
+class ApprovalQueue:
+    """Approval requests as the signed-in user sees them."""
+
+    #: Pending requests this user may approve.
+    mine: list[RequestView]
+    #: Requests returned to this user, their author, with the approver's comment.
+    returned: list[RequestView]
+    #: Pending requests waiting for someone else (this user wrote them, or may not approve).
+    others: list[RequestView]
+
+
+def approval_queue(user: User | None, now: datetime) -> ApprovalQueue:
+    """The pending requests split by who may approve them, and those returned to `user`."""
+    mine: list[RequestView] = []
+    others: list[RequestView] = []
+    for row in approvals.pending(limit=PENDING_SHOWN):
+        (mine if approvals.may_approve(row, user) else others).append(request_view(row, now))
+    returned = [request_view(row, now) for row in approvals.returned_to(user, RETURNED_SHOWN)]
+    return ApprovalQueue(mine, returned, others)
+
+
+@dataclass(frozen=True)
+class PostmortemDue:
+    """A resolved incident whose plan asks for a postmortem not published yet."""
+
+    incident: Incident
+    plan: plan_service.Followed
+    due_at: datetime
+    now: datetime
+
+    @property
+    def overdue(self) -> bool:
+        return self.now > self.due_at
+
+
+def postmortems_due(now: datetime) -> list[PostmortemDue]:
+    """Incidents resolved in the last POSTMORTEM_WINDOW whose plan's postmortem is due, soonest
+    (or most overdue) first."""
+    found = []
+    for incident in plan_service.awaiting_postmortem(
+        since=now - POSTMORTEM_WINDOW, limit=POSTMORTEMS_SHOWN
+    ):
+        standing = plan_service.standing(incident)
+        if standing is None:
+            continue
+        followed, progress, _ = standing
+        if progress.postmortem_due is not None:
+            found.append(PostmortemDue(incident, followed, progress.postmortem_due, now))
+    return sorted(found, key=lambda p: p.due_at)
 
 
 @dataclass(frozen=True)
@@ -140,12 +217,15 @@ def waiting_drafts(now: datetime) -> tuple[list[DraftView], int]:
 @bp.route("/")
 @requires(Permission.READ)
 def dashboard():
-    """Drafts from alerts first; then firing alerts, open incidents, maintenances, activity."""
+    """Approval requests and drafts from alerts first; then firing alerts, open incidents,
+    postmortems due, maintenances, activity."""
     now = utcnow()
     waiting, waiting_total = waiting_drafts(now)
     return render_template(
         "admin/dashboard.html",
         now=now,
+        queue=approval_queue(current_user(), now),
+        postmortems=postmortems_due(now),
         drafts=waiting,
         drafts_total=waiting_total,
         firing=intake_queries.alerts(status=FIRING, limit=FIRING_SHOWN),

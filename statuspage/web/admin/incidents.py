@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from types import SimpleNamespace
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -13,7 +15,8 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from statuspage.clock import utcnow
-from statuspage.core import placeholders
+from statuspage.core import incident_rules, placeholders
+from statuspage.core import plans as plan_format
 from statuspage.core.enums import (
     ComponentStatus,
     Impact,
@@ -23,18 +26,25 @@ from statuspage.core.enums import (
     status_for,
 )
 from statuspage.core.roles import Permission
-from statuspage.db import queries
+from statuspage.db import audit, queries
 from statuspage.db.database import run_write, write_transaction
 from statuspage.db.extensions import db
+from statuspage.db.models import Component, Incident, IncidentUpdate, MessageVersion
 from statuspage.db.models import Draft as StoredDraft
-from statuspage.db.models import Incident, IncidentUpdate, MessageVersion
 from statuspage.delivery import escalation as runtime
-from statuspage.errors import Conflict, NotFound, StatuspageError, ValidationError
+from statuspage.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    StatuspageError,
+    ValidationError,
+)
 from statuspage.intake import queries as intake_queries
+from statuspage.publishing import approvals, drafts
 from statuspage.publishing import components as component_service
-from statuspage.publishing import drafts
 from statuspage.publishing import incidents as incident_service
 from statuspage.publishing import library as library_service
+from statuspage.publishing import plans as plan_service
 from statuspage.publishing import publish as publish_service
 from statuspage.web.admin import bp, compose
 from statuspage.web.admin.common import actor
@@ -227,6 +237,9 @@ def _compose(kind: IncidentKind, incident: Incident | None):
         return _preview_screen(kind, incident, request.args["preview"])
     if "edit" in request.args:
         return _render_compose(_from_link(kind, incident, request.args["edit"]))
+    stored = _stored_draft(request.args.get("draft", ""))
+    if stored is not None and stored.state in REQUESTED:
+        return _render_compose(_revising(kind, incident, stored))
     slug = request.args.get("message", "")
     if not slug and request.args.get("free") != "1":
         return _picker(kind, incident)
@@ -235,23 +248,124 @@ def _compose(kind: IncidentKind, incident: Incident | None):
     status = request.args.get("status", "")
     if status not in compose.statuses_of(kind):
         status = plausible[0] if plausible else compose.statuses_of(kind)[0]
+    components = queries.component_tree().components
     form = compose.initial(
         kind=kind,
         incident=incident,
         version=version,
         status=status,
-        components=queries.component_tree().components,
+        components=components,
         tz=_tz(),
         now=utcnow(),
     )
-    stored = _stored_draft(request.args.get("draft", ""))
+    given: set[str] = set()
     if stored is not None:
         if stored.state != drafts.WAITING:
             flash(f"Draft {stored.id} is {stored.state}: there is nothing to edit.", "warn")
             return redirect(url_for("admin.draft", draft_id=stored.id))
         first = intake_queries.first_alerts([stored.id]).get(stored.id)
         compose.apply_draft(form, stored, title=first.title if first else "")
+        given = set(stored.variables or {})
+    # The plan's cadence is the promise offered, unless the draft's rule gave one.
+    compose.apply_plan(
+        form, _plan_of(form, components), promise=compose.PROMISE_VARIABLE not in given
+    )
     return _render_compose(form)
+
+
+#: The states of a stored draft that is a request for approval its author may still revise.
+REQUESTED = (drafts.PENDING, drafts.RETURNED)
+
+
+def may_revise(row: StoredDraft, who: audit.Actor) -> bool:
+    """Whether someone may revise or withdraw a request for approval: its author, or an admin."""
+    user = who.user
+    if user is None:
+        return False
+    return row.author_id == user.id or approvals.is_admin(who)
+
+
+def _check_reviser(row: StoredDraft, who: audit.Actor) -> None:
+    if not may_revise(row, who):
+        raise PermissionDenied(
+            f"draft {row.id} is the request of {author_of(row)}: only its author or an admin "
+            "revises or withdraws it"
+        )
+
+
+def author_of(row: StoredDraft) -> str:
+    """Who wrote a request for approval, as the admin shows people."""
+    if row.author is None:
+        return "someone no longer here"
+    return row.author.name or row.author.email
+
+
+def request_url(row: StoredDraft) -> str:
+    """The compose form filled with a request for approval, for its author to revise."""
+    kind = IncidentKind(row.kind or IncidentKind.INCIDENT.value)
+    args: dict[str, Any] = {"draft": row.id}
+    if row.message_slug:
+        args["message"] = row.message_slug
+    else:
+        args["free"] = "1"
+    maintenance = kind is IncidentKind.MAINTENANCE
+    if row.incident_id is None:
+        return url_for("admin.maintenance_new" if maintenance else "admin.incident_new", **args)
+    endpoint = "admin.maintenance_update" if maintenance else "admin.incident_update"
+    return url_for(endpoint, incident_id=row.incident_id, **args)
+
+
+def _revising(kind: IncidentKind, incident: Incident | None, row: StoredDraft) -> compose.Compose:
+    """The form holding exactly what a request for approval holds (its author or an admin)."""
+    _check_reviser(row, actor())
+    if row.kind != kind.value or row.incident_id != (incident.id if incident else None):
+        raise NotFound(f"draft {row.id} is not an update of this form: open it from its page")
+    number = str(row.message_version) if row.message_version is not None else None
+    version = _version(kind, row.message_slug, number) if row.message_slug else None
+    form = compose.initial(
+        kind=kind,
+        incident=incident,
+        version=version,
+        status=row.status or compose.statuses_of(kind)[0],
+        components=queries.component_tree().components,
+        tz=_tz(),
+        now=utcnow(),
+    )
+    filled = ""
+    if version is not None and row.body is not None:
+        # The message as filled, to tell the author's own edit of the text from it.
+        try:
+            unseen = dataclasses.replace(drafts.to_draft(row), seen_update_id=None)
+            filled = publish_service.prepare(unseen).filled_body or ""
+        except StatuspageError:
+            filled = ""
+    compose.apply_request(form, row, _tz(), filled=filled)
+    return form
+
+
+def _plan_of(form: compose.Compose, components: Iterable[Component]) -> plan_format.Plan | None:
+    """The plan the update on this form would follow: a guess before the preview, which says
+    for sure (the impact follows the components it names, as publishing works it out)."""
+    checked = [c for c in components if c.id in form.checked]
+    if form.is_maintenance:
+        impact = Impact.MAINTENANCE
+    else:
+        chosen = Impact(form.impact) if form.impact and form.impact != form.impact_shown else None
+        statuses: dict[int, str] = {}
+        if form.incident is not None:
+            if chosen is None and form.incident.impact_override:
+                chosen = Impact(form.incident.impact_override)
+            current = Impact(form.incident.impact)
+            statuses = {c.id: c.status for c in form.incident.components}
+        else:
+            current = Impact(form.impact or Impact.MINOR.value)
+        statuses |= {c.id: form.statuses.get(c.id, c.status) for c in checked}
+        impact = incident_rules.incident_impact(
+            chosen=chosen, current=current, components=statuses.values()
+        )
+    names = [c.name for c in checked]
+    followed = plan_service.after_update(form.incident, form.kind, impact.value, names)
+    return followed.plan if followed is not None else None
 
 
 def _stored_draft(value: str) -> StoredDraft | None:
@@ -336,6 +450,30 @@ def _published_with(key: str) -> IncidentUpdate | None:
 # -- the screens ----------------------------------------------------------------------------------
 
 
+#: The preview's second button: an admin publishes what the plan wants approved, saying why.
+WITHOUT_APPROVAL = "publish_without_approval"
+
+
+def approval_notices() -> approvals.Notices:
+    """What the approvers' notices need from the app's settings."""
+    return approvals.Notices.from_settings(current_app.config["STATUSPAGE"])
+
+
+def approvers_of(row: StoredDraft) -> str:
+    """Who the plan asks to approve a request, in words ("an admin")."""
+    rule = approvals.rule_of(row)
+    return rule.approvers if rule is not None else "the plan's approvers"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Sent:
+    """What Publish (or Request approval) did: published this update, or stored this request."""
+
+    published: publish_service.Published | None
+    request_id: int | None = None
+    approvers: str = ""
+
+
 def _compose_post(kind: IncidentKind, incident: Incident | None):
     form = _read(kind, incident, request.form)
     components = queries.component_tree().components
@@ -345,48 +483,102 @@ def _compose_post(kind: IncidentKind, incident: Incident | None):
         return redirect(link, 303) if link else _render_compose(form)
     if action == "reset":
         form.body, form.filled = None, ""
+    reason = request.form.get("reason", "") if action == WITHOUT_APPROVAL else None
     try:
         draft = compose.to_draft(form, components, _tz())
-        if action != "publish":
+        if action not in ("publish", WITHOUT_APPROVAL):
             prepared = publish_service.prepare(draft)
             link = _link(form, "preview")
             return redirect(link, 303) if link else _render_preview(form, prepared)
-
-        # Publish goes ahead only if what it would publish is what the preview showed.
-        def act() -> publish_service.Published:
-            now, who = utcnow(), actor()
-            # A draft from alerts, edited here: locked first, as drafts.publish does.
-            stored = drafts.get(form.draft, lock=True) if form.draft else None
-            if stored is not None and draft.next_update_minutes is None:
-                draft.next_update_minutes = stored.next_update_minutes
-            published = publish_service.publish(
-                draft,
-                now=now,
-                actor=who,
-                confirm=lambda p: compose.fingerprint(p, form) == form.fingerprint,
-            )
-            if stored is not None and published.created:
-                drafts.published_as(stored, published, now=now, actor=who)
-            return published
-
-        result = run_write(act)
+        sent = run_write(lambda: _send(form, draft, reason))
     except publish_service.PreviewOutdated as exc:
         link = _link(form, "preview")
         if link is None:
             return _render_preview(form, exc.prepared, notice=OUTDATED)
         flash(OUTDATED, "warn")
         return redirect(link, 303)
-    except (ValidationError, Conflict) as exc:
+    except (ValidationError, Conflict, PermissionDenied) as exc:
+        if reason is not None and (isinstance(exc, PermissionDenied) or exc.field == "reason"):
+            # The reason (or who gave it) was refused: the preview again, with what was typed.
+            try:
+                prepared = publish_service.prepare(draft)
+            except StatuspageError:
+                pass
+            else:
+                page = _render_preview(form, prepared, error=exc, reason=reason)
+                return page, exc.http_status
         if isinstance(exc, Conflict) and form.incident is not None:
             # The PM's text stays in the form; the next Publish is against what they now see.
             form.seen = compose.latest_update_id(incident_service.get_incident(form.incident.id))
         return _render_compose(form, error=exc), exc.http_status
+    if sent.published is None:
+        assert sent.request_id is not None
+        flash(f"Sent for approval to {sent.approvers}. Nothing is public yet.", "ok")
+        return redirect(url_for("admin.draft", draft_id=sent.request_id), 303)
+    result = sent.published
     target = view_url(result.update.incident, _anchor=f"update-{result.update.id}")
     if result.prepared is not None:
-        flash(f"Published: {result.prepared.feed_title}. It is on the public page now.", "ok")
+        how = " without approval" if reason is not None and result.prepared.approval else ""
+        flash(f"Published{how}: {result.prepared.feed_title}. It is on the public page now.", "ok")
     else:
         flash("This was already published (the form was sent twice): nothing changed.", "warn")
     return redirect(target)
+
+
+def _send(form: compose.Compose, draft: publish_service.Draft, reason: str | None) -> _Sent:
+    """Publish the form, or send it for approval when the plan asks (in one transaction).
+
+    `reason` is an admin's, to publish without the approval the plan asks for. A form that
+    revises a request for approval revises it; one that edits a draft from alerts publishes
+    that draft (or sends it for approval) with the PM's edit.
+    """
+    now, who, notices = utcnow(), actor(), approval_notices()
+
+    def confirm(prepared: publish_service.Prepared) -> bool:
+        # Publish goes ahead only if what it would publish is what the preview showed.
+        return compose.fingerprint(prepared, form) == form.fingerprint
+
+    # A stored draft edited here: locked first, as drafts.publish does.
+    stored = drafts.get(form.draft, lock=True) if form.draft else None
+    if stored is not None and draft.next_update_minutes is None:
+        draft.next_update_minutes = stored.next_update_minutes
+    if stored is not None and (form.revision is not None or stored.source == approvals.SOURCE):
+        _check_reviser(stored, who)
+        outcome = approvals.revise(
+            stored.id, draft, now=now, actor=who, notices=notices, confirm=confirm
+        )
+        if reason is not None and outcome.pending:
+            published = approvals.publish_without_approval(
+                stored.id, reason=reason, now=now, actor=who
+            )
+            outcome = approvals.Outcome(published=published, draft=stored)
+    elif stored is not None:
+        asks = stored.state != drafts.WAITING or (
+            reason is None and publish_service.prepare(draft, lock=True).approval is not None
+        )
+        if asks:
+            # The plan asks for approval: the draft itself (with its alerts) becomes the request.
+            outcome = approvals.request(
+                stored.id, now=now, actor=who, notices=notices, confirm=confirm, edited=draft
+            )
+        else:
+            outcome = approvals.submit(
+                draft,
+                now=now,
+                actor=who,
+                notices=notices,
+                confirm=confirm,
+                without_approval=reason,
+            )
+            if outcome.published is not None and outcome.published.created:
+                drafts.published_as(stored, outcome.published, now=now, actor=who)
+    else:
+        outcome = approvals.submit(
+            draft, now=now, actor=who, notices=notices, confirm=confirm, without_approval=reason
+        )
+    if outcome.published is not None or outcome.draft is None:
+        return _Sent(outcome.published)
+    return _Sent(None, outcome.draft.id, approvers_of(outcome.draft))
 
 
 OUTDATED = (
@@ -395,13 +587,23 @@ OUTDATED = (
 )
 
 
+def _requested_with(key: str) -> StoredDraft | None:
+    """The request for approval a form's one-time key stored, if any."""
+    return db.session.scalar(sa.select(StoredDraft).where(StoredDraft.idempotency_key == key))
+
+
 def _preview_screen(kind: IncidentKind, incident: Incident | None, token: str):
     """The preview of a form (a GET, so Back and reload are safe); once its one-time key has
-    published, what was published instead."""
+    published, what was published instead (or the request for approval it stored)."""
     form = _from_link(kind, incident, token)
     published = _published_with(form.key)
+    requested = _requested_with(form.key) if form.revision is None else None
+    if published is None and requested is not None and requested.update_id is not None:
+        published = db.session.get(IncidentUpdate, requested.update_id)
     if published is not None:
         return _render_preview(form, None, published=published)
+    if requested is not None:
+        return _render_preview(form, None, requested=requested)
     try:
         prepared = publish_service.prepare(
             compose.to_draft(form, queries.component_tree().components, _tz())
@@ -430,9 +632,12 @@ def _render_compose(form: compose.Compose, *, error: StatuspageError | None = No
         errors[field_id] = error.message
     components = queries.component_tree().components
     message = form.message
+    revised = drafts.get(form.draft) if form.draft and form.revision is not None else None
     return render_template(
         "admin/incidents/compose.html",
         form=form,
+        revised=revised,
+        author_of=author_of,
         message=message,
         variables=list(message.variables.values()) if message else [],
         rows=form.component_rows(components),
@@ -458,8 +663,12 @@ def _render_preview(
     *,
     notice: str | None = None,
     published: IncidentUpdate | None = None,
+    requested: StoredDraft | None = None,
+    error: StatuspageError | None = None,
+    reason: str = "",
 ) -> str:
-    """Step 3: what customers will read, and Publish (or what the form published)."""
+    """Step 3: what customers will read, and Publish or Request approval (or what the form
+    published, or the request it stored)."""
     if prepared is not None:
         form.body = prepared.body
         form.filled = prepared.filled_body or ""
@@ -474,6 +683,13 @@ def _render_preview(
         hidden=hidden,
         preview=preview_view(prepared) if prepared is not None else None,
         published=published,
+        requested=requested,
+        approval=prepared.approval if prepared is not None else None,
+        plan=prepared.plan if prepared is not None else None,
+        is_admin=approvals.is_admin(actor()),
+        error=f"Not published: {error.message}" if error is not None else None,
+        refused=error is not None and (error.field == "reason" or error.http_status == 403),
+        reason=reason,
         notice=notice,
         action=_compose_url(form.kind, form.incident),
         picker=_compose_url(form.kind, form.incident),
@@ -528,11 +744,14 @@ def _picker(kind: IncidentKind, incident: Incident | None) -> str:
     else:
         chosen, shown = "", plausible or every
     groups = compose.message_choices(kind, shown, prefer_tags=_related_tags(incident))
+    suggested, plan = _suggested(kind, incident)
     return render_template(
         "admin/incidents/pick.html",
         kind=kind,
         incident=incident,
         groups=groups,
+        suggested=suggested,
+        plan=plan,
         chosen=chosen,
         plausible=plausible,
         every=every,
@@ -541,6 +760,27 @@ def _picker(kind: IncidentKind, incident: Incident | None) -> str:
         with_labels=with_labels,
         view_url=view_url,
     )
+
+
+def _suggested(
+    kind: IncidentKind, incident: Incident | None
+) -> tuple[MessageVersion | None, plan_format.Plan | None]:
+    """The message the incident's plan suggests next (current, live, of this kind), and the
+    plan; (None, None) when the incident follows no plan or its sequence is done."""
+    standing = plan_service.standing(incident) if incident is not None else None
+    if standing is None:
+        return None, None
+    followed, progress, _ = standing
+    if progress.next_message is None:
+        return None, followed.plan
+    try:
+        message = library_service.get_message(progress.next_message)
+        version = library_service.current_version(message)
+    except NotFound:
+        return None, followed.plan
+    if message.archived_at is not None or compose.message_kind(version) is not kind:
+        return None, followed.plan
+    return version, followed.plan
 
 
 def _related_tags(incident: Incident | None) -> list[str]:

@@ -18,17 +18,33 @@ from statuspage.core.intake.payloads import FIRING, FORMATS, RESOLVED
 from statuspage.core.roles import Permission
 from statuspage.db.database import run_write, write_transaction
 from statuspage.db.extensions import db
-from statuspage.db.models import Alert, IncidentUpdate, Integration
+from statuspage.db.models import Alert, DraftApproval, IncidentUpdate, Integration
 from statuspage.db.models import Draft as StoredDraft
-from statuspage.errors import Conflict, NotFound, StatuspageError, ValidationError
+from statuspage.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    StatuspageError,
+    ValidationError,
+)
 from statuspage.intake import integrations as integration_service
 from statuspage.intake import queries as intake_queries
-from statuspage.publishing import drafts
+from statuspage.publishing import approvals, drafts
 from statuspage.publishing import library as library_service
+from statuspage.publishing import plans as plan_service
 from statuspage.publishing import publish as publish_service
 from statuspage.web.admin import bp, compose
 from statuspage.web.admin.common import actor
-from statuspage.web.admin.incidents import preview_view, view_url
+from statuspage.web.admin.incidents import (
+    REQUESTED,
+    approval_notices,
+    approvers_of,
+    author_of,
+    may_revise,
+    preview_view,
+    request_url,
+    view_url,
+)
 from statuspage.web.auth import requires
 
 #: Pages that show a secret or an alert's raw payload: never kept by a browser or proxy cache.
@@ -40,6 +56,10 @@ ALERT_STATUSES = (FIRING, RESOLVED)
 OUTDATED = (
     "The draft changed since you saw it (a component, the message or its values): "
     "check the preview below, then publish."
+)
+STALE = (
+    "The draft changed since you read it (its author revised it, or what it would publish moved "
+    "on): nothing was approved. Read the preview below again, then approve."
 )
 
 
@@ -88,11 +108,16 @@ class DraftView:
     def waiting(self) -> bool:
         return self.row.state == drafts.WAITING
 
+    @property
+    def requested(self) -> bool:
+        """Whether it is a request for approval (waiting for approvers, or returned)."""
+        return self.row.state in REQUESTED
+
 
 def draft_view(row: StoredDraft, first_alert: Alert | None, now: datetime) -> DraftView:
-    """The view of a draft; only a waiting one is previewed (the others were decided)."""
+    """The view of a draft; only an open one is previewed (the others were decided)."""
     prepared, error = None, None
-    if row.state == drafts.WAITING:
+    if row.state in drafts.OPEN_STATES:
         try:
             prepared = drafts.preview(row)
         except StatuspageError as exc:
@@ -134,13 +159,83 @@ def draft(draft_id: int):
     return _draft_page(draft_id)
 
 
+@dataclass(frozen=True)
+class RequestView:
+    """A request for approval as its page shows it: the plan, the approvals, who may do what."""
+
+    plan: str  # "critical v2 — Critical incident"
+    approvers: str
+    needed: int  # approvals the plan asks for
+    given: list[DraftApproval]  # approvals of this revision
+    earlier: int  # approvals of earlier revisions, which no longer count
+    fingerprint: str  # of what the approver reads: approving needs it unchanged
+    may_approve: bool
+    may_return: bool
+    may_bypass: bool
+    may_revise: bool
+
+    @property
+    def approve_label(self) -> str:
+        """ "Approve and publish", or "Approve (1 of 2)" while more approvals are needed."""
+        needed = max(self.needed, 1)
+        if len(self.given) + 1 >= needed:
+            return "Approve and publish"
+        return f"Approve ({len(self.given) + 1} of {needed})"
+
+
+def _plan_label(row: StoredDraft) -> str:
+    if not row.plan_slug or row.plan_version is None:
+        return "no plan"
+    label = f"{row.plan_slug} v{row.plan_version}"
+    try:
+        version = plan_service.get_version(row.plan_slug, row.plan_version)
+    except NotFound:
+        return f"{label} (no longer stored)"
+    return f"{label} — {plan_service.as_plan(version).title}"
+
+
+def request_view(view: DraftView) -> RequestView:
+    """What the page of a request for approval shows the signed-in user, and offers them."""
+    row, who = view.row, actor()
+    pending = row.state == drafts.PENDING
+    approver = approvals.may_approve(row, who.user)
+    admin = approvals.is_admin(who)
+    author = who.user is not None and row.author_id == who.user.id
+    return RequestView(
+        plan=_plan_label(row),
+        approvers=approvers_of(row),
+        needed=row.approvals_needed,
+        given=[a for a in row.approvals if a.revision == row.revision],
+        earlier=sum(1 for a in row.approvals if a.revision != row.revision),
+        fingerprint=approvals.fingerprint(row, view.prepared) if view.prepared else "",
+        may_approve=pending and approver and view.prepared is not None,
+        may_return=pending and (approver or (admin and not author)),
+        may_bypass=admin,
+        may_revise=may_revise(row, who),
+    )
+
+
 def _draft_page(
-    draft_id: int, *, notice: str | None = None, error: str | None = None, status: int = 200
+    draft_id: int,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+    comment: str = "",
+    reason: str = "",
+    field: str | None = None,
 ):
     row = drafts.get(draft_id)
     alerts, total = intake_queries.alerts_of_draft(row.id, limit=DRAFT_ALERTS)
     view = draft_view(row, alerts[0] if alerts else None, utcnow())
     update = db.session.get(IncidentUpdate, row.update_id) if row.update_id else None
+    requested = request_view(view) if view.requested else None
+    if view.waiting:
+        edit = edit_url(row)
+    elif requested is not None and requested.may_revise:
+        edit = request_url(row)
+    else:
+        edit = None
     return (
         render_template(
             "admin/intake/draft.html",
@@ -149,35 +244,60 @@ def _draft_page(
             alerts=alerts,
             total_alerts=total,
             preview=preview_view(view.prepared) if view.prepared is not None else None,
-            edit_url=edit_url(row) if view.waiting else None,
+            approval=view.prepared.approval if view.prepared is not None else None,
+            requested=requested,
+            author=author_of(row) if row.author_id is not None or row.source == "pm" else None,
+            edit_url=edit,
             update=update,
             incident=row.incident,
             view_url=view_url,
             notice=notice,
             error=error,
+            comment=comment,
+            reason=reason,
+            field=field,
         ),
         status,
         NO_STORE,
     )
 
 
+def _done(published: publish_service.Published, what: str) -> Response:
+    """Where a publish from a draft's page leads: the update in its incident's timeline."""
+    update = published.update
+    title = published.prepared.feed_title if published.prepared else update.incident.name
+    flash(f"{what}: {title}. It is on the public page now.", "ok")
+    return redirect(view_url(update.incident, _anchor=f"update-{update.id}"))
+
+
 @bp.post("/drafts/<id:draft_id>/publish")
 @requires(Permission.PUBLISH)
 def draft_publish(draft_id: int):
-    """Publish a draft as previewed (the preview's fingerprint must still match)."""
+    """Publish a draft as previewed (the preview's fingerprint must still match), or send it for
+    approval when the incident's plan asks for it."""
     shown = request.form.get("fingerprint", "")
 
-    def act() -> publish_service.Published:
-        return drafts.publish(
-            draft_id, now=utcnow(), actor=actor(), confirm=lambda p: fingerprint(p) == shown
+    def act() -> tuple[publish_service.Published | None, str]:
+        outcome = approvals.request(
+            draft_id,
+            now=utcnow(),
+            actor=actor(),
+            notices=approval_notices(),
+            confirm=lambda p: fingerprint(p) == shown,
         )
+        if outcome.published is None and outcome.draft is not None:
+            return None, approvers_of(outcome.draft)
+        return outcome.published, ""
 
     try:
-        result = run_write(act)
+        result, approvers = run_write(act)
     except publish_service.PreviewOutdated:
         return _draft_page(draft_id, notice=OUTDATED, status=409)
-    except (ValidationError, Conflict) as exc:
+    except (ValidationError, Conflict, PermissionDenied) as exc:
         return _draft_page(draft_id, error=f"Not published: {exc.message}", status=exc.http_status)
+    if result is None:
+        flash(f"Sent for approval to {approvers}. Nothing is public yet.", "ok")
+        return redirect(url_for("admin.draft", draft_id=draft_id), 303)
     if not result.created:
         row = drafts.get(draft_id)
         by = f" by {row.decided_by}" if row.decided_by else ""
@@ -186,23 +306,123 @@ def draft_publish(draft_id: int):
             error=f"Draft {draft_id} was already published{by}: nothing was published again.",
             status=409,
         )
-    update = result.update
-    title = result.prepared.feed_title if result.prepared is not None else update.incident.name
-    flash(f"Published: {title}. It is on the public page now.", "ok")
-    return redirect(view_url(update.incident, _anchor=f"update-{update.id}"))
+    return _done(result, "Published")
+
+
+@bp.post("/drafts/<id:draft_id>/approve")
+@requires(Permission.PUBLISH)
+def draft_approve(draft_id: int):
+    """Approve the revision of a request the approver read (its fingerprint); the last approval
+    the plan asks for publishes it, exactly as read."""
+    seen = request.form.get("fingerprint", "")
+
+    def act() -> tuple[publish_service.Published | None, int, int]:
+        outcome = approvals.approve(
+            draft_id, seen=seen, now=utcnow(), actor=actor(), notices=approval_notices()
+        )
+        row = outcome.draft
+        assert row is not None
+        given = sum(1 for a in row.approvals if a.revision == row.revision)
+        return outcome.published, given, row.approvals_needed
+
+    try:
+        published, given, needed = run_write(act)
+    except approvals.StaleApproval:
+        return _draft_page(draft_id, notice=STALE, status=409)
+    except (ValidationError, Conflict, PermissionDenied) as exc:
+        return _draft_page(draft_id, error=f"Not approved: {exc.message}", status=exc.http_status)
+    if published is None:
+        flash(
+            f"Approved ({given} of {needed}). It waits for {needed - given} more approval"
+            f"{'s' if needed - given != 1 else ''}: nothing is public yet.",
+            "ok",
+        )
+        return redirect(url_for("admin.draft", draft_id=draft_id), 303)
+    return _done(published, "Approved and published")
+
+
+@bp.post("/drafts/<id:draft_id>/return")
+@requires(Permission.PUBLISH)
+def draft_return(draft_id: int):
+    """Return a request to its author with a comment (required); nothing is published."""
+    comment = request.form.get("comment", "")
+
+    def act() -> str:
+        row = approvals.send_back(draft_id, comment=comment, now=utcnow(), actor=actor())
+        return author_of(row)
+
+    try:
+        author = run_write(act)
+    except (ValidationError, Conflict, PermissionDenied) as exc:
+        return _draft_page(
+            draft_id,
+            error=f"Not returned: {exc.message}",
+            status=exc.http_status,
+            comment=comment,
+            field=exc.field,
+        )
+    flash(f"Returned to {author} with your comment: nothing was published.", "ok")
+    return redirect(url_for("admin.draft", draft_id=draft_id), 303)
+
+
+@bp.post("/drafts/<id:draft_id>/publish-without-approval")
+@requires(Permission.PUBLISH)
+def draft_publish_without_approval(draft_id: int):
+    """An admin publishes a request without (all of) its approvals, saying why (audited)."""
+    reason = request.form.get("reason", "")
+    shown = request.form.get("fingerprint", "")
+
+    def act() -> publish_service.Published:
+        who = actor()
+        row = drafts.get(draft_id, lock=True)
+        # Exactly what the admin read goes out, as with an approval.
+        checked = shown and row.state in REQUESTED and approvals.is_admin(who)
+        if checked and approvals.fingerprint(row, drafts.preview(row)) != shown:
+            raise approvals.StaleApproval(f"draft {row.id} changed since you read it")
+        return approvals.publish_without_approval(draft_id, reason=reason, now=utcnow(), actor=who)
+
+    try:
+        published = run_write(act)
+    except approvals.StaleApproval:
+        return _draft_page(draft_id, notice=STALE, status=409, reason=reason)
+    except (ValidationError, Conflict, PermissionDenied) as exc:
+        return _draft_page(
+            draft_id,
+            error=f"Not published: {exc.message}",
+            status=exc.http_status,
+            reason=reason,
+            field=exc.field,
+        )
+    return _done(published, "Published without approval")
 
 
 @bp.post("/drafts/<id:draft_id>/dismiss")
 @requires(Permission.PUBLISH)
 def draft_dismiss(draft_id: int):
-    """Set a draft aside without publishing it (with an optional note)."""
+    """Set a draft aside without publishing it (with an optional note); a request for approval
+    is withdrawn so, by its author or an admin."""
     note = request.form.get("note", "").strip()
+
+    def act() -> bool:
+        who = actor()
+        row = drafts.get(draft_id, lock=True)
+        requested = row.state in REQUESTED
+        if requested and not may_revise(row, who):
+            raise PermissionDenied(
+                f"draft {row.id} is the request of {author_of(row)}: only its author or an "
+                "admin withdraws it (approvers return it with a comment)"
+            )
+        drafts.dismiss(draft_id, now=utcnow(), actor=who, note=note)
+        return requested
+
     try:
-        with write_transaction():
-            drafts.dismiss(draft_id, now=utcnow(), actor=actor(), note=note)
-    except Conflict as exc:
-        return _draft_page(draft_id, error=f"Not dismissed: {exc.message}", status=409)
-    flash(f"Draft {draft_id} dismissed: nothing was published.", "ok")
+        withdrawn = run_write(act)
+    except (Conflict, PermissionDenied) as exc:
+        return _draft_page(draft_id, error=f"Not dismissed: {exc.message}", status=exc.http_status)
+    if withdrawn:
+        flash(f"Draft {draft_id} withdrawn: nothing was published.", "ok")
+    else:
+        flash(f"Draft {draft_id} dismissed: nothing was published.", "ok")
     return redirect(url_for("admin.dashboard"))
 
 

@@ -103,6 +103,22 @@ COMPONENT_STATUS_MAP = {
     "additionalProperties": {"type": "string", "enum": COMPONENT_STATUSES},
 }
 IMPACT = {"type": "string", "enum": INCIDENT_IMPACTS}
+WITHOUT_APPROVAL = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_NOTE,
+    "description": "Admins only: publish an update the incident's communication plan wants "
+    "approved without that approval, saying why (the audit log keeps the reason). Ignored when "
+    "the update needs no approval.",
+}
+#: approvals.fingerprint: what an approver saw (a draft's revision and exact text).
+FINGERPRINT = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 64,
+    "pattern": "^[0-9a-f]+$",
+    "description": "the draft's `fingerprint` as GET /api/v1/drafts/{draft_id} showed it",
+}
 
 REQUESTS: dict[str, dict[str, Any]] = {
     "CreateIncident": _object(
@@ -119,6 +135,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
             "impact": {**IMPACT, "description": "Default: the message's suggestion."},
             "components": COMPONENT_STATUS_MAP,
             "notify": NOTIFY,
+            "without_approval": WITHOUT_APPROVAL,
         },
         required=[],
         description="Either `message` with its `variables`, or free text: `title`, `body` "
@@ -137,6 +154,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
             "impact": IMPACT,
             "components": COMPONENT_STATUS_MAP,
             "notify": NOTIFY,
+            "without_approval": WITHOUT_APPROVAL,
         },
         required=[],
         description="Either `message` with its `variables`, or `body` and `status`.",
@@ -152,6 +170,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
                 "description": "Return every component of the incident to operational.",
             },
             "notify": NOTIFY,
+            "without_approval": WITHOUT_APPROVAL,
         },
         required=[],
     ),
@@ -175,6 +194,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
                 "uniqueItems": True,
             },
             "notify": NOTIFY,
+            "without_approval": WITHOUT_APPROVAL,
         },
         required=["scheduled_for", "scheduled_until"],
         description="Either `message` with its `variables`, or `title` and `body`.",
@@ -201,6 +221,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
                 "description": "Move the end, e.g. when the work is extended.",
             },
             "notify": NOTIFY,
+            "without_approval": WITHOUT_APPROVAL,
         },
         required=[],
         description="Either `message` with its `variables`, or `body` and `status`.",
@@ -215,6 +236,31 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "DismissDraft": _object(
         {"note": {"type": "string", "maxLength": MAX_NOTE, "description": "why (kept with it)"}},
         required=[],
+    ),
+    "ApproveDraft": _object(
+        {"fingerprint": FINGERPRINT},
+        description="Approve exactly the revision and text you read: a draft that changed since "
+        "(a new revision, or what it would publish moved on) is refused with 409.",
+    ),
+    "ReturnDraft": _object(
+        {
+            "comment": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_NOTE,
+                "description": "what should change (its author reads it)",
+            }
+        }
+    ),
+    "PublishWithoutApproval": _object(
+        {
+            "reason": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_NOTE,
+                "description": "why it cannot wait for approval (the audit log keeps it)",
+            }
+        }
     ),
     "PreviewRequest": _object(
         {
@@ -234,15 +280,22 @@ REQUESTS: dict[str, dict[str, Any]] = {
 
 DATE_TIME = {"type": "string", "format": "date-time"}
 NULLABLE_TIME = _nullable("string", format="date-time")
-DRAFT_STATES = ["waiting", "published", "dismissed", "obsolete"]
+DRAFT_STATES = ["waiting", "pending", "returned", "published", "dismissed", "obsolete"]
 DRAFT_DESCRIPTION = (
-    "An update monitoring prepared from alerts (intake rules), waiting for a PM: published, "
-    "dismissed, or obsolete when its alerts resolved (or fired again) first."
+    "An update not published yet. From alerts (source alert, intake rules), it waits for a PM: "
+    "published, dismissed, or obsolete when its alerts resolved (or fired again) first. Sent for "
+    "approval (source pm, or an alert draft a PM asked approval for), it is pending until the "
+    "communication plan's approvers approve it (published) or return it to its author "
+    "(returned)."
 )
 DRAFT_PROPERTIES: dict[str, Any] = {
     "id": {"type": "integer"},
     "state": {"type": "string", "enum": DRAFT_STATES},
-    "source": {"type": "string", "description": "alert"},
+    "source": {
+        "type": "string",
+        "enum": ["alert", "pm"],
+        "description": "alert: prepared from alerts; pm: an update a PM sent for approval",
+    },
     "rule": _nullable("string", description="the intake rule that prepared it"),
     "incident_id": _nullable("integer", description="null: publishing opens an incident"),
     "update_id": _nullable("integer", description="the update it was published as"),
@@ -263,6 +316,26 @@ DRAFT_PROPERTIES: dict[str, Any] = {
     "decided_by": _nullable("string"),
     "note": {"type": "string"},
     "url": {"type": "string", "description": "its page in the admin"},
+    "author": _nullable("string", description="who asked for approval (email)"),
+    "revision": {
+        "type": "integer",
+        "description": "bumped when its author revises it: earlier approvals no longer count",
+    },
+    "plan": {
+        "oneOf": [_ref("DraftPlan"), {"type": "null"}],
+        "description": "the plan version whose approval rule applies (null: none)",
+    },
+    "approvals_needed": {"type": "integer", "description": "from different people"},
+    "approvals": {
+        "type": "array",
+        "items": _ref("DraftApproval"),
+        "description": "the approvals of the current revision, oldest first",
+    },
+    "comment": {
+        "type": "string",
+        "description": "why an approver returned it, or why an admin published it without approval",
+    },
+    "requested_at": {**NULLABLE_TIME, "description": "when approval was (last) requested"},
 }
 
 RESPONSES: dict[str, dict[str, Any]] = {
@@ -344,8 +417,31 @@ RESPONSES: dict[str, dict[str, Any]] = {
                 "description": "newest first",
             },
             "postmortem": {"oneOf": [_ref("Postmortem"), {"type": "null"}]},
+            "plan": {
+                "oneOf": [_ref("IncidentPlan"), {"type": "null"}],
+                "description": "the communication plan it follows (null: none matched)",
+            },
         },
         description="An incident, or a scheduled maintenance (kind maintenance).",
+    ),
+    "IncidentPlan": _object(
+        {
+            "slug": {"type": "string"},
+            "version": {"type": "integer", "description": "the version it is pinned to"},
+            "next_update_due": {
+                **NULLABLE_TIME,
+                "description": "when customers are owed the next update (the last promise, "
+                "else the plan's cadence); null when closed or no rule applies",
+            },
+            "next_message": _nullable(
+                "string", description="the canned message the plan suggests next"
+            ),
+            "postmortem_due": {
+                **NULLABLE_TIME,
+                "description": "resolved, the plan asks for a postmortem, none published yet",
+            },
+        },
+        description="Where an incident stands against its communication plan.",
     ),
     "IncidentList": _object(
         {
@@ -462,6 +558,10 @@ RESPONSES: dict[str, dict[str, Any]] = {
         }
     ),
     "Draft": _object(DRAFT_PROPERTIES, description=DRAFT_DESCRIPTION),
+    "DraftPlan": _object({"slug": {"type": "string"}, "version": {"type": "integer"}}),
+    "DraftApproval": _object(
+        {"user": {"type": "string", "description": "the approver's email"}, "at": DATE_TIME}
+    ),
     "DraftList": _object(
         {"drafts": {"type": "array", "items": _ref("Draft"), "description": "newest first"}}
     ),
@@ -470,7 +570,7 @@ RESPONSES: dict[str, dict[str, Any]] = {
             "title": {"type": "string", "description": "the incident's title"},
             "body": {"type": "string", "description": "Markdown, as it would be published"},
             "body_html": {"type": "string", "description": "sanitised HTML"},
-            "status": {"type": "string", "enum": INCIDENT_STATUSES},
+            "status": {"type": "string", "enum": INCIDENT_STATUSES + MAINTENANCE_STATUSES},
             "impact": {"type": "string", "enum": [i.value for i in Impact]},
             "components": {
                 "type": "array",
@@ -499,12 +599,18 @@ RESPONSES: dict[str, dict[str, Any]] = {
             "alert_count": {"type": "integer"},
             "preview": {
                 "oneOf": [_ref("DraftPreview"), {"type": "null"}],
-                "description": "while it waits and can be published as it is",
+                "description": "while it is open (waiting, pending or returned) and can be "
+                "published as it is",
             },
             "preview_error": {
                 "oneOf": [_ref("PreviewError"), {"type": "null"}],
-                "description": "while it waits and cannot be published as it is",
+                "description": "while it is open and cannot be published as it is",
             },
+            "fingerprint": _nullable(
+                "string",
+                description="while pending: what approving it approves (this revision, this "
+                "preview); send it to POST /api/v1/drafts/{draft_id}/approve",
+            ),
         },
         description=DRAFT_DESCRIPTION,
     ),
@@ -515,6 +621,76 @@ RESPONSES: dict[str, dict[str, Any]] = {
             "field": _nullable("string", description="what to fill in, e.g. variables.provider"),
         },
         description="Why the draft cannot be published as it is: edit it in the admin.",
+    ),
+    "PlanSummary": _object(
+        {
+            "id": {"type": "string"},
+            "version": {"type": "integer", "description": "the current version"},
+            "title": {"type": "string"},
+            "kind": {"type": "string", "enum": [k.value for k in IncidentKind]},
+            "priority": {"type": "integer", "description": "lower is tried first"},
+            "content_hash": {"type": "string"},
+        }
+    ),
+    "PlanList": _object(
+        {"plans": {"type": "array", "items": _ref("PlanSummary"), "description": "by id"}}
+    ),
+    "PlanApproval": _object(
+        {
+            "updates": {
+                "type": "array",
+                "items": {"type": "string", "enum": ["first", "every", "resolve"]},
+            },
+            "role": _nullable("string", description="this role or a higher one approves"),
+            "users": {"type": "array", "items": {"type": "string"}, "description": "emails"},
+            "count": {"type": "integer"},
+            "approvers": {"type": "string", "description": "in words, e.g. an admin"},
+            "notify": _nullable("string", description="the escalation path told of requests"),
+            "wait_minutes": _nullable("integer"),
+            "escalate_to": _nullable("string"),
+        }
+    ),
+    "Plan": _object(
+        {
+            "id": {"type": "string"},
+            "version": {"type": "integer", "description": "the current version"},
+            "archived": {"type": "boolean", "description": "its file is gone"},
+            "title": {"type": "string"},
+            "kind": {"type": "string", "enum": [k.value for k in IncidentKind]},
+            "priority": {"type": "integer"},
+            "match": _object(
+                {
+                    "impacts": {
+                        "type": "array",
+                        "items": {"type": "string", "enum": [i.value for i in Impact]},
+                    },
+                    "components": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "empty: any component",
+                    },
+                }
+            ),
+            "cadence": {
+                "type": "object",
+                "description": "status -> minutes customers may wait for the next update",
+                "additionalProperties": {"type": "integer"},
+            },
+            "sequence": {"type": "array", "items": {"type": "string"}},
+            "postmortem_within_days": _nullable("integer"),
+            "approval": {"oneOf": [_ref("PlanApproval"), {"type": "null"}]},
+            "reminders": _nullable("string", description="the path told of overdue updates"),
+            "audiences": _object(
+                {"subscribers": {"type": "boolean"}, "internal": _nullable("string")}
+            ),
+            "playbook": {"type": "string", "description": "Markdown"},
+            "source": {"type": "string", "description": "the file as synced"},
+            "content_hash": {"type": "string"},
+            "author": _nullable("string", description="null for a sync"),
+            "reason": {"type": "string"},
+            "created_at": {**DATE_TIME, "description": "when this version was made"},
+        },
+        description="The current version of a communication plan (docs/plans.md).",
     ),
     "Preview": _object(
         {
@@ -572,10 +748,18 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string"},
     },
     "DraftId": _path_id("draft_id", "draft"),
+    "PlanId": {
+        "name": "slug",
+        "in": "path",
+        "required": True,
+        "description": "the plan id",
+        "schema": {"type": "string"},
+    },
     "DraftState": {
         "name": "state",
         "in": "query",
-        "description": "waiting (default), published, dismissed, obsolete or all",
+        "description": "waiting (default), pending (approval requests), returned, published, "
+        "dismissed, obsolete or all",
         "schema": {"type": "string", "enum": [*DRAFT_STATES, "all"], "default": "waiting"},
     },
     "AlertStatus": {
@@ -650,6 +834,8 @@ def _op(
     errors: tuple[str, ...] = ("401", "403"),
     permission: str | None = "read",
     description: str = "",
+    also: dict[str, tuple[str, str]] | None = None,
+    replay: bool = True,
 ) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": operation_id,
@@ -673,11 +859,20 @@ def _op(
     responses: dict[str, Any] = {
         ok_status: {"description": "OK", "content": {JSON: {"schema": _ref(ok)}}}
     }
-    if ok_status == "201":
+    if ok_status == "201" and replay:
         responses["200"] = {
             "description": "Already published with this Idempotency-Key",
             "content": {JSON: {"schema": _ref(ok)}},
         }
+    for status, (schema, text) in (also or {}).items():
+        responses[status] = {"description": text, "content": {JSON: {"schema": _ref(schema)}}}
+        if status == "202":
+            responses[status]["headers"] = {
+                "Location": {
+                    "description": "the draft: GET it for its fingerprint",
+                    "schema": {"type": "string"},
+                }
+            }
     for code in errors:
         responses[code] = {"$ref": f"#/components/responses/{ERRORS[code][0]}"}
     operation["responses"] = dict(sorted(responses.items()))
@@ -686,6 +881,19 @@ def _op(
 
 WRITE_ERRORS = ("400", "401", "403", "404", "409", "413", "415", "422")
 CREATE_ERRORS = ("400", "401", "403", "409", "413", "415", "422")
+#: Every publishing call: the incident's plan may want the update approved first.
+PENDING = {
+    "202": (
+        "DraftDetail",
+        "Stored for approval (the incident's communication plan asks for it): nothing is "
+        "public yet",
+    )
+}
+APPROVAL_NOTE = (
+    "When the communication plan the incident follows wants this update approved, it is "
+    "stored as a draft (202, state pending) and published once approved "
+    "(POST /api/v1/drafts/{draft_id}/approve); an admin may instead give `without_approval`."
+)
 
 
 def _paths() -> dict[str, dict[str, Any]]:
@@ -723,6 +931,8 @@ def _paths() -> dict[str, dict[str, Any]]:
                 body="CreateIncident",
                 errors=CREATE_ERRORS,
                 permission="publish",
+                description=APPROVAL_NOTE,
+                also=PENDING,
             ),
         },
         f"{PREFIX}/incidents/{{incident_id}}": {
@@ -746,6 +956,8 @@ def _paths() -> dict[str, dict[str, Any]]:
                 body="IncidentUpdate",
                 errors=WRITE_ERRORS,
                 permission="publish",
+                description=APPROVAL_NOTE,
+                also=PENDING,
             )
         },
         f"{PREFIX}/incidents/{{incident_id}}/resolve": {
@@ -759,6 +971,8 @@ def _paths() -> dict[str, dict[str, Any]]:
                 body="ResolveIncident",
                 errors=WRITE_ERRORS,
                 permission="publish",
+                description=APPROVAL_NOTE,
+                also=PENDING,
             )
         },
         f"{PREFIX}/maintenances": {
@@ -780,6 +994,8 @@ def _paths() -> dict[str, dict[str, Any]]:
                 body="CreateMaintenance",
                 errors=CREATE_ERRORS,
                 permission="publish",
+                description=APPROVAL_NOTE,
+                also=PENDING,
             ),
         },
         f"{PREFIX}/maintenances/{{maintenance_id}}": {
@@ -803,6 +1019,8 @@ def _paths() -> dict[str, dict[str, Any]]:
                 body="MaintenanceUpdate",
                 errors=WRITE_ERRORS,
                 permission="publish",
+                description=APPROVAL_NOTE,
+                also=PENDING,
             )
         },
         f"{PREFIX}/components": {
@@ -828,7 +1046,7 @@ def _paths() -> dict[str, dict[str, Any]]:
         f"{PREFIX}/drafts": {
             "get": _op(
                 "listDrafts",
-                "List drafts prepared from alerts, newest first",
+                "List drafts (from alerts, or waiting for approval), newest first",
                 tag="drafts",
                 ok="DraftList",
                 params=("DraftState", "Limit"),
@@ -857,9 +1075,78 @@ def _paths() -> dict[str, dict[str, Any]]:
                 errors=WRITE_ERRORS,
                 permission="publish",
                 description="Publishing a draft again publishes nothing and answers 200 with "
-                "the update it was published as. 409: it was dismissed or is obsolete; 422: "
-                "it cannot be published as it is (`error.field` says what is missing: edit it "
-                "in the admin).",
+                "the update it was published as. When the incident's communication plan wants "
+                "the update approved, the draft goes for approval instead (202, state pending). "
+                "409: it was dismissed, is obsolete or already waits for approval; 422: it "
+                "cannot be published as it is (`error.field` says what is missing: edit it in "
+                "the admin).",
+                also=PENDING,
+            )
+        },
+        f"{PREFIX}/drafts/{{draft_id}}/approve": {
+            "post": _op(
+                "approveDraft",
+                "Approve a pending draft; publish it once enough approvers said yes",
+                tag="drafts",
+                ok="Published",
+                ok_status="201",
+                params=("DraftId",),
+                body="ApproveDraft",
+                errors=WRITE_ERRORS,
+                permission="publish",
+                description="201 with the published update when this approval was the last "
+                "one needed; 200 with the draft while more are needed. 403: you wrote it, or "
+                "the plan gives approval to others; 409: it changed since you read it (a stale "
+                "`fingerprint`), you already approved it, or it is no longer pending.",
+                also={"200": ("DraftDetail", "Approved; more approvals are needed")},
+            )
+        },
+        f"{PREFIX}/drafts/{{draft_id}}/return": {
+            "post": _op(
+                "returnDraft",
+                "Return a pending draft to its author with a comment",
+                tag="drafts",
+                ok="DraftDetail",
+                params=("DraftId",),
+                body="ReturnDraft",
+                errors=WRITE_ERRORS,
+                permission="publish",
+                description="Nothing is published. 403: only the plan's approvers (and admins) "
+                "return a draft; 409: it is no longer pending.",
+            )
+        },
+        f"{PREFIX}/drafts/{{draft_id}}/publish-without-approval": {
+            "post": _op(
+                "publishDraftWithoutApproval",
+                "Publish a draft without the approval its plan asks for (admins)",
+                tag="drafts",
+                ok="Published",
+                ok_status="201",
+                params=("DraftId",),
+                body="PublishWithoutApproval",
+                errors=WRITE_ERRORS,
+                permission="publish",
+                description="The reason is kept in the audit log. 403: only an admin does this; "
+                "409: the draft was already published, dismissed or is obsolete.",
+                replay=False,
+            )
+        },
+        f"{PREFIX}/plans": {
+            "get": _op(
+                "listPlans",
+                "List the communication plans (current versions)",
+                tag="plans",
+                ok="PlanList",
+            )
+        },
+        f"{PREFIX}/plans/{{slug}}": {
+            "get": _op(
+                "getPlan",
+                "One communication plan: its current version, parsed, and its source",
+                tag="plans",
+                ok="Plan",
+                params=("PlanId",),
+                errors=("401", "403", "404"),
             )
         },
         f"{PREFIX}/drafts/{{draft_id}}/dismiss": {
@@ -927,7 +1214,8 @@ def document(site_url: str, version: str = "1") -> dict[str, Any]:
             "version": version,
             "description": "Publish incident updates from the canned-message library, manage "
             "maintenances and component statuses, publish or dismiss the drafts monitoring "
-            "prepared from alerts. Authenticate with a bearer token "
+            "prepared from alerts, approve or return the updates a communication plan wants "
+            "approved (docs/plans.md). Authenticate with a bearer token "
             "(`statuspage tokens create`); it acts with its user's current role. Errors are "
             '`{"error": {"code", "message", "field"}}`.',
         },
@@ -942,6 +1230,7 @@ def document(site_url: str, version: str = "1") -> dict[str, Any]:
                 "drafts",
                 "alerts",
                 "messages",
+                "plans",
                 "meta",
             )
         ],

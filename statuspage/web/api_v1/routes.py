@@ -1,8 +1,10 @@
 """The management API under `/api/v1/` for deploy pipelines and scripts.
 
 Bearer tokens only (a browser session does not count here, so CSRF cannot apply); a token acts
-with its user's current role. Publishing goes through services.publish, like the admin, so
-provenance, audit and idempotency are the same whichever way an update was published.
+with its user's current role. Publishing goes through publishing/approvals.submit, like the
+admin, so provenance, audit, idempotency and a communication plan's approval are the same
+whichever way an update was published: an update the plan wants approved is stored as a draft
+(202) until its approvers approve it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import base64
 import binascii
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +22,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from sqlalchemy.orm import selectinload
 
 from statuspage.clock import utcnow
+from statuspage.core import plans as plan_format
 from statuspage.core.enums import ComponentStatus, IncidentKind, IncidentStatus, MaintenanceStatus
 from statuspage.core.intake.payloads import FIRING, RESOLVED
 from statuspage.core.limits import MAX_ID
@@ -34,19 +38,22 @@ from statuspage.db.models import (
     IncidentUpdate,
     Message,
     MessageVersion,
+    Plan,
+    PlanVersion,
 )
 from statuspage.db.models import Draft as StoredDraft
 from statuspage.db.queries import component_tree
 from statuspage.errors import Conflict, NotFound, StatuspageError, ValidationError
 from statuspage.intake import queries as intake_queries
+from statuspage.publishing import approvals, drafts
 from statuspage.publishing import components as component_service
-from statuspage.publishing import drafts
 from statuspage.publishing import library as library_service
+from statuspage.publishing import plans as plan_service
 from statuspage.publishing.publish import (
     Draft,
     Prepared,
+    Published,
     fill_message,
-    publish,
     set_component_status,
 )
 from statuspage.web.admin.common import actor
@@ -130,7 +137,8 @@ def create_incident() -> Response:
             component_statuses=_component_statuses(data.get("components", {})),
             notify=data.get("notify", True),
             idempotency_key=_idempotency_key(),
-        )
+        ),
+        without_approval=data.get("without_approval"),
     )
 
 
@@ -152,7 +160,8 @@ def post_incident_update(incident_id: int) -> Response:
             component_statuses=_component_statuses(data.get("components", {})),
             notify=data.get("notify", True),
             idempotency_key=_idempotency_key(),
-        )
+        ),
+        without_approval=data.get("without_approval"),
     )
 
 
@@ -180,7 +189,8 @@ def resolve_incident(incident_id: int) -> Response:
             component_statuses=components,
             notify=data.get("notify", True),
             idempotency_key=_idempotency_key(),
-        )
+        ),
+        without_approval=data.get("without_approval"),
     )
 
 
@@ -229,7 +239,8 @@ def create_maintenance() -> Response:
             idempotency_key=_idempotency_key(),
             scheduled_for=starts,
             scheduled_until=ends,
-        )
+        ),
+        without_approval=data.get("without_approval"),
     )
 
 
@@ -253,7 +264,8 @@ def post_maintenance_update(maintenance_id: int) -> Response:
             idempotency_key=_idempotency_key(),
             scheduled_for=_optional_time(data, "scheduled_for"),
             scheduled_until=_optional_time(data, "scheduled_until"),
-        )
+        ),
+        without_approval=data.get("without_approval"),
     )
 
 
@@ -358,7 +370,7 @@ def preview_message(slug: str) -> Response:
 @bp.get("/drafts")
 @requires(Permission.READ)
 def list_drafts() -> Response:
-    """Drafts monitoring prepared, newest first: the waiting ones unless `?state=` says."""
+    """Drafts, newest first: the waiting ones unless `?state=` says (pending: for approval)."""
     state = request.args.get("state", drafts.WAITING)
     if state not in DRAFT_STATES:
         raise ValidationError(
@@ -378,16 +390,79 @@ def draft(draft_id: int) -> Response:
 @bp.post("/drafts/<id:draft_id>/publish")
 @requires(Permission.PUBLISH)
 def publish_draft(draft_id: int) -> Response:
-    """Publish a draft exactly as prepared; again, the same update with 200."""
-    drafts.get(draft_id)
+    """Publish a draft exactly as prepared, or send it for approval when the incident's plan
+    asks (202); again, the same update with 200."""
+    row = drafts.get(draft_id)
     read_object(REQUESTS["PublishDraft"])
+    if row.state == drafts.PENDING:
+        raise Conflict(
+            f"draft {draft_id} waits for approval: approve it, return it, or (an admin) "
+            "publish it without approval"
+        )
 
-    def act() -> tuple[int, int, IncidentKind, bool]:
+    def act() -> _Result:
         with _body_errors():
-            update, created = drafts.publish(draft_id, now=utcnow(), actor=actor())
-        return update.id, update.incident_id, IncidentKind(update.incident.kind), created
+            outcome = approvals.request(draft_id, now=utcnow(), actor=actor(), notices=_notices())
+        return _result(outcome)
 
-    return _published_response(*run_write(act))
+    return _outcome_response(run_write(act))
+
+
+@bp.post("/drafts/<id:draft_id>/approve")
+@requires(Permission.PUBLISH)
+def approve_draft(draft_id: int) -> Response:
+    """Approve the pending draft whose fingerprint the approver read: 201 with the update when
+    that was the last approval needed, 200 with the draft while more are needed."""
+    drafts.get(draft_id)
+    data = read_object(REQUESTS["ApproveDraft"])
+
+    def act() -> _Result:
+        with _body_errors():
+            outcome = approvals.approve(
+                draft_id,
+                seen=data["fingerprint"],
+                now=utcnow(),
+                actor=actor(),
+                notices=_notices(),
+            )
+        return _result(outcome)
+
+    result = run_write(act)
+    if result.update_id is None:
+        return jsonify(_draft(drafts.get(draft_id), detail=True))
+    return _outcome_response(result)
+
+
+@bp.post("/drafts/<id:draft_id>/return")
+@requires(Permission.PUBLISH)
+def return_draft(draft_id: int) -> Response:
+    """Return a pending draft to its author with a comment; nothing is published."""
+    drafts.get(draft_id)
+    data = read_object(REQUESTS["ReturnDraft"])
+
+    def act() -> None:
+        with _body_errors():
+            approvals.send_back(draft_id, comment=data["comment"], now=utcnow(), actor=actor())
+
+    run_write(act)
+    return jsonify(_draft(drafts.get(draft_id), detail=True))
+
+
+@bp.post("/drafts/<id:draft_id>/publish-without-approval")
+@requires(Permission.PUBLISH)
+def publish_draft_without_approval(draft_id: int) -> Response:
+    """An admin publishes an open draft without the approval its plan asks for, saying why."""
+    drafts.get(draft_id)
+    data = read_object(REQUESTS["PublishWithoutApproval"])
+
+    def act() -> _Result:
+        with _body_errors():
+            published = approvals.publish_without_approval(
+                draft_id, reason=data["reason"], now=utcnow(), actor=actor()
+            )
+        return _result(approvals.Outcome(published=published))
+
+    return _outcome_response(run_write(act))
 
 
 @bp.post("/drafts/<id:draft_id>/dismiss")
@@ -399,6 +474,25 @@ def dismiss_draft(draft_id: int) -> Response:
     note = data.get("note", "").strip()
     run_write(lambda: drafts.dismiss(draft_id, now=utcnow(), actor=actor(), note=note))
     return jsonify(_draft(drafts.get(draft_id), detail=True))
+
+
+# -- communication plans --------------------------------------------------------------------
+
+
+@bp.get("/plans")
+@requires(Permission.READ)
+def plans() -> Response:
+    """The active communication plans, each at its current version."""
+    items = [_plan_summary(p, v) for p, v in plan_service.list_plans()]
+    return jsonify({"plans": items})
+
+
+@bp.get("/plans/<slug>")
+@requires(Permission.READ)
+def plan(slug: str) -> Response:
+    """One plan's current version: what it says, parsed, and its file as synced."""
+    item = plan_service.get_plan(slug)
+    return jsonify(_plan_json(item, plan_service.current_version(item)))
 
 
 @bp.get("/alerts")
@@ -525,14 +619,17 @@ def _api_field(field: str | None) -> str | None:
 
 
 @contextmanager
-def _body_errors(not_found_field: str = "message") -> Iterator[None]:
+def _body_errors(
+    not_found_field: str = "message", renamed: Mapping[str, str] | None = None
+) -> Iterator[None]:
     """Report service errors with this API's field names; a thing named in a body is a 422."""
     try:
         yield
     except NotFound as exc:
         raise ValidationError(exc.message, field=not_found_field) from None
     except ValidationError as exc:
-        exc.field = _api_field(exc.field)
+        field = _api_field(exc.field)
+        exc.field = (renamed or {}).get(field, field) if field is not None else None
         raise
 
 
@@ -619,17 +716,75 @@ def _listing(kind: IncidentKind) -> tuple[list[Incident], str | None]:
     return items[:limit], _encode_cursor(start, last.id)  # type: ignore[arg-type]
 
 
-def _publish(draft: Draft) -> Response:
-    """Publish a draft: 201 with the new update, or 200 with the one a repeated key made."""
+@dataclass(frozen=True)
+class _Result:
+    """What a publishing act did, as plain values that outlive its transaction."""
 
-    def act() -> tuple[int, int, IncidentKind, bool]:
-        with _body_errors():
-            update, created = publish(draft, now=utcnow(), actor=actor())
-        if not created:
-            _check_replay(update, draft)
-        return update.id, update.incident_id, IncidentKind(update.incident.kind), created
+    update_id: int | None = None
+    incident_id: int | None = None
+    kind: IncidentKind = IncidentKind.INCIDENT
+    created: bool = False
+    #: The draft that waits for approval (when nothing was published).
+    draft_id: int | None = None
 
-    return _published_response(*run_write(act))
+
+def _result(outcome: approvals.Outcome) -> _Result:
+    if outcome.published is not None:
+        return _published_result(outcome.published)
+    assert outcome.draft is not None
+    return _Result(draft_id=outcome.draft.id)
+
+
+def _published_result(published: Published) -> _Result:
+    update = published.update
+    return _Result(
+        update_id=update.id,
+        incident_id=update.incident_id,
+        kind=IncidentKind(update.incident.kind),
+        created=published.created,
+    )
+
+
+def _notices() -> approvals.Notices:
+    return approvals.Notices.from_settings(current_app.config["STATUSPAGE"])
+
+
+def _publish(draft: Draft, *, without_approval: str | None = None) -> Response:
+    """Publish a draft: 201 with the new update, or 200 with the one a repeated key made; 202
+    with the stored draft when the incident's plan wants the update approved first."""
+
+    def act() -> _Result:
+        with _body_errors(renamed={"reason": "without_approval"}):
+            outcome = approvals.submit(
+                draft,
+                now=utcnow(),
+                actor=actor(),
+                notices=_notices(),
+                without_approval=without_approval,
+            )
+        if outcome.published is not None:
+            if not outcome.published.created:
+                _check_replay(outcome.published.update, draft)
+            return _published_result(outcome.published)
+        assert outcome.draft is not None
+        _check_draft_replay(outcome.draft, draft)
+        return _Result(draft_id=outcome.draft.id)
+
+    return _outcome_response(run_write(act))
+
+
+def _outcome_response(result: _Result) -> Response:
+    """The published update (201 or 200), or 202 with the draft that waits for approval."""
+    if result.update_id is not None:
+        assert result.incident_id is not None
+        return _published_response(
+            result.update_id, result.incident_id, result.kind, result.created
+        )
+    assert result.draft_id is not None
+    response = jsonify(_draft(drafts.get(result.draft_id), detail=True))
+    response.status_code = 202
+    response.headers["Location"] = url_for("api_v1.draft", draft_id=result.draft_id)
+    return response
 
 
 def _published_response(
@@ -645,6 +800,26 @@ def _published_response(
     else:
         response.headers["Location"] = url_for("api_v1.incident", incident_id=item.id)
     return response
+
+
+def _check_draft_replay(row: StoredDraft, draft: Draft) -> None:
+    """As `_check_replay`, for a key whose first request is still waiting for approval."""
+    same = row.incident_id == draft.incident_id and row.kind == draft.kind.value
+    # A revision is its author's change since: only the first one is what the key was sent with.
+    if row.revision == 1:
+        if (draft.message or "") != row.message_slug:
+            same = False
+        if draft.status is not None and row.status != draft.status:
+            same = False
+        if draft.title is not None and clean_line(draft.title) != clean_line(row.title or ""):
+            same = False
+        if draft.body is not None and not same_text(draft.body, row.body or ""):
+            same = False
+    if not same:
+        raise Conflict(
+            f"this {IDEMPOTENCY_HEADER} was already used for another request",
+            field=IDEMPOTENCY_HEADER,
+        )
 
 
 def _check_replay(update: IncidentUpdate, draft: Draft) -> None:
@@ -700,6 +875,22 @@ def _incident(item: Incident) -> dict[str, Any]:
         "components": [{"id": c.id, "name": c.name, "status": c.status} for c in item.components],
         "updates": [_update(u) for u in item.updates],
         "postmortem": postmortem,
+        "plan": _incident_plan(item),
+    }
+
+
+def _incident_plan(item: Incident) -> dict[str, Any] | None:
+    """Where an incident stands against the plan it follows (None: it follows none)."""
+    standing = plan_service.standing(item)
+    if standing is None:
+        return None
+    followed, progress, _ = standing
+    return {
+        "slug": followed.slug,
+        "version": followed.number,
+        "next_update_due": isoformat(progress.next_update_due),
+        "next_message": progress.next_message,
+        "postmortem_due": isoformat(progress.postmortem_due),
     }
 
 
@@ -759,19 +950,38 @@ def _draft(row: StoredDraft, *, detail: bool = False) -> dict[str, Any]:
         "decided_by": row.decided_by or None,
         "note": row.note or "",
         "url": f"{site_url}/admin/drafts/{row.id}",
+        "author": row.author.email if row.author is not None else None,
+        "revision": row.revision,
+        "plan": (
+            {"slug": row.plan_slug, "version": row.plan_version}
+            if row.plan_slug and row.plan_version is not None
+            else None
+        ),
+        "approvals_needed": row.approvals_needed,
+        "approvals": [
+            {"user": a.user.email, "at": isoformat(a.created_at)}
+            for a in row.approvals
+            if a.revision == row.revision
+        ],
+        "comment": row.comment or "",
+        "requested_at": isoformat(row.requested_at),
     }
     if not detail:
         return data
     alerts, total = intake_queries.alerts_of_draft(row.id, limit=DRAFT_ALERTS)
     data["alerts"] = [_alert(a) for a in alerts]
     data["alert_count"] = total
-    data["preview"], data["preview_error"] = None, None
-    if row.state == drafts.WAITING:
+    data["preview"], data["preview_error"], data["fingerprint"] = None, None, None
+    if row.state in drafts.OPEN_STATES:
         try:
             with _body_errors():
-                data["preview"] = _preview(drafts.preview(row))
+                prepared = drafts.preview(row)
+                data["preview"] = _preview(prepared)
         except StatuspageError as exc:
             data["preview_error"] = {"code": exc.code, "message": exc.message, "field": exc.field}
+        else:
+            if row.state == drafts.PENDING:
+                data["fingerprint"] = approvals.fingerprint(row, prepared)
     return data
 
 
@@ -795,6 +1005,59 @@ def _preview(prepared: Prepared) -> dict[str, Any]:
         ],
         "provenance": prepared.provenance,
         "email_subject": subject if prepared.notify else None,
+    }
+
+
+def _plan_summary(item: Plan, version: PlanVersion) -> dict[str, Any]:
+    parsed = plan_service.as_plan(version)
+    return {
+        "id": item.slug,
+        "version": version.number,
+        "title": parsed.title,
+        "kind": parsed.kind.value,
+        "priority": parsed.priority,
+        "content_hash": version.content_hash,
+    }
+
+
+def _plan_json(item: Plan, version: PlanVersion) -> dict[str, Any]:
+    parsed = plan_service.as_plan(version)
+    rule = parsed.approval
+    approval = None
+    if rule is not None:
+        approval = {
+            "updates": [u for u in plan_format.APPROVAL_UPDATES if u in rule.updates],
+            "role": rule.role.value if rule.role is not None else None,
+            "users": list(rule.users),
+            "count": rule.count,
+            "approvers": rule.approvers,
+            "notify": rule.notify,
+            "wait_minutes": rule.wait_minutes,
+            "escalate_to": rule.escalate_to,
+        }
+    return {
+        "id": item.slug,
+        "version": version.number,
+        "archived": item.archived_at is not None,
+        "title": parsed.title,
+        "kind": parsed.kind.value,
+        "priority": parsed.priority,
+        "match": {
+            "impacts": [i.value for i in sorted(parsed.match.impacts, key=lambda i: i.rank)],
+            "components": list(parsed.match.components),
+        },
+        "cadence": dict(parsed.cadence),
+        "sequence": list(parsed.sequence),
+        "postmortem_within_days": parsed.postmortem_within_days,
+        "approval": approval,
+        "reminders": parsed.reminders,
+        "audiences": {"subscribers": parsed.notify_subscribers, "internal": parsed.internal},
+        "playbook": parsed.body,
+        "source": version.source,
+        "content_hash": version.content_hash,
+        "author": version.author.email if version.author is not None else None,
+        "reason": version.reason,
+        "created_at": isoformat(version.created_at),
     }
 
 
