@@ -44,27 +44,6 @@ def as_(user) -> audit.Actor:
     return audit.Actor.for_user(user)
 
 
-def critical_draft(api, **changes) -> core.Draft:
-    values = {
-        "message": "outage-investigating",
-        "variables": {"component": "API"},
-        "component_statuses": {api.id: "major_outage"},
-    }
-    return core.Draft(**(values | changes))
-
-
-def submit(draft: core.Draft, who, *, when=NOW, **kwargs) -> approvals.Outcome:
-    with write_transaction():
-        outcome = approvals.submit(
-            draft, now=when, actor=as_(who), notices=plan_support.notices(), **kwargs
-        )
-        if outcome.draft is not None:
-            outcome.draft.id  # noqa: B018 (loaded before the session ends)
-        if outcome.published is not None:
-            outcome.published.update.incident_id  # noqa: B018
-        return outcome
-
-
 def published_incident(outcome: approvals.Outcome) -> int:
     assert outcome.published is not None
     return outcome.published.update.incident_id
@@ -223,7 +202,11 @@ def test_the_incident_page_shows_the_plan_the_next_update_and_the_next_message(
     viewer, editor, api, people, frozen_clock
 ):
     incident_id = published_incident(
-        submit(critical_draft(api), people["admin"], without_approval="the lead is on a call")
+        plan_support.submit(
+            plan_support.critical_draft(api),
+            people["admin"],
+            without_approval="the lead is on a call",
+        )
     )
     frozen_clock.advance(minutes=10)
     html = page(editor, f"/admin/incidents/{incident_id}")
@@ -246,16 +229,16 @@ def test_the_incident_page_shows_the_plan_the_next_update_and_the_next_message(
 
 def test_the_incident_page_lists_the_requests_waiting_and_their_history(editor, api, people):
     incident_id = published_incident(
-        submit(critical_draft(api), people["admin"], without_approval="x")
+        plan_support.submit(plan_support.critical_draft(api), people["admin"], without_approval="x")
     )
-    resolve = critical_draft(
+    resolve = plan_support.critical_draft(
         api,
         incident_id=incident_id,
         message="outage-resolved",
         variables={"component": "API", "resolved_at": "12:30 UTC"},
         component_statuses={api.id: "operational"},
     )
-    asked = submit(resolve, people["editor"])
+    asked = plan_support.submit(resolve, people["editor"])
     assert asked.pending
     panel = section(page(editor, f"/admin/incidents/{incident_id}"), 'id="h-plan"')
     waiting = panel[panel.index("Waiting for approval") :]
@@ -294,7 +277,9 @@ def quick_incident(api, people) -> int:
         impact="major",
         component_statuses={api.id: "partial_outage"},
     )
-    incident_id = published_incident(submit(draft, people["admin"], without_approval="test"))
+    incident_id = published_incident(
+        plan_support.submit(draft, people["admin"], without_approval="test")
+    )
     incident = db.session.get(Incident, incident_id)
     assert incident is not None and incident.plan_slug == "quick"
     assert incident.updates[-1].next_update_at is None
@@ -345,7 +330,7 @@ def test_open_incidents_are_sorted_by_when_their_next_update_is_due(
 def test_a_pending_request_waits_for_the_admin_not_for_its_author(
     admin, editor, api, people, frozen_clock
 ):
-    asked = submit(critical_draft(api), people["editor"])
+    asked = plan_support.submit(plan_support.critical_draft(api), people["editor"])
     assert asked.pending
     frozen_clock.advance(minutes=7)
     link = f'href="/admin/drafts/{asked.draft.id}"'
@@ -358,7 +343,7 @@ def test_a_pending_request_waits_for_the_admin_not_for_its_author(
 
 
 def test_a_returned_request_is_listed_for_its_author_with_the_comment(admin, editor, api, people):
-    asked = submit(critical_draft(api), people["editor"])
+    asked = plan_support.submit(plan_support.critical_draft(api), people["editor"])
     with write_transaction():
         approvals.send_back(
             asked.draft.id, comment="Name the region", now=NOW, actor=as_(people["admin"])
@@ -372,16 +357,18 @@ def test_a_returned_request_is_listed_for_its_author_with_the_comment(admin, edi
 
 def test_a_resolved_incident_whose_postmortem_is_due_is_listed(editor, api, people, frozen_clock):
     incident_id = published_incident(
-        submit(critical_draft(api), people["admin"], without_approval="x")
+        plan_support.submit(plan_support.critical_draft(api), people["admin"], without_approval="x")
     )
-    resolve = critical_draft(
+    resolve = plan_support.critical_draft(
         api,
         incident_id=incident_id,
         message="outage-resolved",
         variables={"component": "API", "resolved_at": "12:30 UTC"},
         component_statuses={api.id: "operational"},
     )
-    submit(resolve, people["admin"], when=NOW + timedelta(hours=1), without_approval="x")
+    plan_support.submit(
+        resolve, people["admin"], when=NOW + timedelta(hours=1), without_approval="x"
+    )
     frozen_clock.advance(days=2)
     due = section(page(editor, "/admin/"), "Postmortems due")
     assert f'href="/admin/incidents/{incident_id}#postmortem"' in due and "due " in due

@@ -206,7 +206,7 @@ def test_a_stale_fingerprint_is_refused_with_409(client, site):
             ),
             now=NOW,
             actor=audit.Actor.for_user(site["users"]["editor"]),
-            notices=plan_support.notices(),
+            notices=plan_support.site_notices(),
         )
     stale = approve(client, site, draft["id"], fingerprint=draft["fingerprint"])
     assert stale.status_code == 409

@@ -39,25 +39,6 @@ def as_(user) -> audit.Actor:
     return audit.Actor.for_user(user)
 
 
-def critical_draft(api, **changes) -> core.Draft:
-    values = {
-        "message": "outage-investigating",
-        "variables": {"component": "API"},
-        "component_statuses": {api.id: "major_outage"},
-    }
-    return core.Draft(**(values | changes))
-
-
-def submit(draft, who, **kwargs) -> approvals.Outcome:
-    with write_transaction():
-        outcome = approvals.submit(
-            draft, now=NOW, actor=as_(who), notices=plan_support.notices(), **kwargs
-        )
-        if outcome.draft is not None:
-            outcome.draft.id  # noqa: B018 (loaded before the session ends)
-        return outcome
-
-
 def seen(draft_id: int) -> str:
     row = drafts.get(draft_id)
     return approvals.fingerprint(row, drafts.preview(row))
@@ -67,13 +48,17 @@ def approve(draft_id, who, fingerprint=None, when=NOW) -> approvals.Outcome:
     fingerprint = fingerprint or seen(draft_id)
     with write_transaction():
         return approvals.approve(
-            draft_id, seen=fingerprint, now=when, actor=as_(who), notices=plan_support.notices()
+            draft_id,
+            seen=fingerprint,
+            now=when,
+            actor=as_(who),
+            notices=plan_support.site_notices(),
         )
 
 
 def test_the_first_update_of_a_critical_incident_waits_for_approval(site):
     api, people = site
-    outcome = submit(critical_draft(api), people["author"])
+    outcome = plan_support.submit(plan_support.critical_draft(api), people["author"])
     assert outcome.pending and outcome.draft.state == "pending"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Incident)) == 0
     assert api.status == "operational"
@@ -82,7 +67,7 @@ def test_the_first_update_of_a_critical_incident_waits_for_approval(site):
 def test_an_admin_approves_and_exactly_that_text_is_published_by_its_author(site):
     api, people = site
     body = "We are looking into errors on the API.\n\nNext update in 30 minutes."
-    outcome = submit(critical_draft(api, body=body), people["author"])
+    outcome = plan_support.submit(plan_support.critical_draft(api, body=body), people["author"])
     result = approve(outcome.draft.id, people["boss"])
     update = result.published.update
     assert update.body == body
@@ -100,29 +85,29 @@ def test_an_admin_approves_and_exactly_that_text_is_published_by_its_author(site
 
 def test_the_author_cannot_approve_their_own_draft(site):
     api, people = site
-    outcome = submit(critical_draft(api), people["boss"])
+    outcome = plan_support.submit(plan_support.critical_draft(api), people["boss"])
     with pytest.raises(PermissionDenied, match="you wrote this update"):
         approve(outcome.draft.id, people["boss"])
 
 
 def test_an_editor_cannot_approve_what_the_plan_gives_to_admins(site):
     api, people = site
-    outcome = submit(critical_draft(api), people["author"])
+    outcome = plan_support.submit(plan_support.critical_draft(api), people["author"])
     with pytest.raises(PermissionDenied, match="an admin"):
         approve(outcome.draft.id, people["editor"])
 
 
 def test_an_approval_of_an_earlier_revision_is_refused(site):
     api, people = site
-    outcome = submit(critical_draft(api), people["author"])
+    outcome = plan_support.submit(plan_support.critical_draft(api), people["author"])
     old = seen(outcome.draft.id)
     with write_transaction():
         approvals.revise(
             outcome.draft.id,
-            critical_draft(api, body="Shorter text."),
+            plan_support.critical_draft(api, body="Shorter text."),
             now=NOW,
             actor=as_(people["author"]),
-            notices=plan_support.notices(),
+            notices=plan_support.site_notices(),
         )
     with pytest.raises(approvals.StaleApproval):
         approve(outcome.draft.id, people["boss"], fingerprint=old)
@@ -131,7 +116,7 @@ def test_an_approval_of_an_earlier_revision_is_refused(site):
 
 def test_a_second_approval_after_publishing_is_a_conflict_and_publishes_nothing(site):
     api, people = site
-    outcome = submit(critical_draft(api), people["author"])
+    outcome = plan_support.submit(plan_support.critical_draft(api), people["author"])
     fingerprint = seen(outcome.draft.id)
     approve(outcome.draft.id, people["boss"], fingerprint)
     with pytest.raises(Conflict, match="already approved and published"):
@@ -145,7 +130,7 @@ def test_two_approvals_needed_publish_on_the_second(ctx, fast_hashing, tmp_path)
         api = component_service.add_component("API", now=NOW)
     author = make_user("author@example.com", "editor")
     boss, chief = make_user("boss@example.com", "admin"), make_user("chief@example.com", "admin")
-    outcome = submit(critical_draft(api), author)
+    outcome = plan_support.submit(plan_support.critical_draft(api), author)
     assert approve(outcome.draft.id, boss).pending
     with pytest.raises(Conflict, match="already approved"):
         approve(outcome.draft.id, boss)
@@ -155,10 +140,14 @@ def test_two_approvals_needed_publish_on_the_second(ctx, fast_hashing, tmp_path)
 def test_an_admin_publishes_without_approval_only_with_a_reason(site):
     api, people = site
     with pytest.raises(ValidationError, match="say why"):
-        submit(critical_draft(api), people["boss"], without_approval="  ")
+        plan_support.submit(plan_support.critical_draft(api), people["boss"], without_approval="  ")
     with pytest.raises(PermissionDenied, match="only an admin"):
-        submit(critical_draft(api), people["author"], without_approval="urgent")
-    outcome = submit(critical_draft(api), people["boss"], without_approval="no approver awake")
+        plan_support.submit(
+            plan_support.critical_draft(api), people["author"], without_approval="urgent"
+        )
+    outcome = plan_support.submit(
+        plan_support.critical_draft(api), people["boss"], without_approval="no approver awake"
+    )
     assert outcome.published.created
     entry = db.session.scalar(
         sa.select(AuditEntry).where(AuditEntry.action == "draft.published_without_approval")
@@ -169,21 +158,21 @@ def test_an_admin_publishes_without_approval_only_with_a_reason(site):
 def test_publishing_straight_through_the_core_is_refused_when_the_plan_asks(site):
     api, _ = site
     with pytest.raises(core.ApprovalRequired, match="needs approval"), write_transaction():
-        core.publish(critical_draft(api), now=NOW, actor=audit.CLI)
+        core.publish(plan_support.critical_draft(api), now=NOW, actor=audit.CLI)
 
 
 def test_updates_in_between_go_out_at_once_and_the_resolve_waits(site):
     api, people = site
-    outcome = submit(critical_draft(api), people["author"])
+    outcome = plan_support.submit(plan_support.critical_draft(api), people["author"])
     incident = approve(outcome.draft.id, people["boss"]).published.update.incident
-    update = submit(
+    update = plan_support.submit(
         core.Draft(
             incident_id=incident.id, message="outage-identified", variables={"component": "API"}
         ),
         people["author"],
     )
     assert not update.pending
-    resolve = submit(
+    resolve = plan_support.submit(
         core.Draft(
             incident_id=incident.id,
             message="outage-resolved",
@@ -197,7 +186,7 @@ def test_updates_in_between_go_out_at_once_and_the_resolve_waits(site):
 
 def test_returning_needs_a_comment_and_leaves_the_draft_to_its_author(site):
     api, people = site
-    outcome = submit(critical_draft(api), people["author"])
+    outcome = plan_support.submit(plan_support.critical_draft(api), people["author"])
     with pytest.raises(ValidationError), write_transaction():
         approvals.send_back(outcome.draft.id, comment=" ", now=NOW, actor=as_(people["boss"]))
     with write_transaction():

@@ -54,7 +54,7 @@ def _approve(app, draft_id: int, user_id: int, seen: str, barrier: threading.Bar
                     seen=seen,
                     now=utcnow(),
                     actor=audit.Actor.for_user(user),
-                    notices=plan_support.notices(),
+                    notices=plan_support.site_notices(),
                 ).pending
 
             return run_write(act)
@@ -78,7 +78,7 @@ def test_two_approvers_at_once_publish_once_and_the_other_hears_who_won(app, sit
                 ),
                 now=utcnow(),
                 actor=audit.Actor.for_user(db.session.get(UserRow, author)),
-                notices=plan_support.notices(),
+                notices=plan_support.site_notices(),
             )
             draft_id = outcome.draft.id
         row = drafts.get(draft_id)

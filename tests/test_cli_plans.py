@@ -316,7 +316,7 @@ def test_drafts_list_shows_pending_requests_and_publish_refuses_them(planned, ap
                 ),
                 now=NOW,
                 actor=audit.Actor.for_user(author),
-                notices=plan_support.notices(),
+                notices=plan_support.site_notices(),
             )
             draft_id = outcome.draft.id
     listed = planned("drafts", "list")

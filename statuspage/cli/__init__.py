@@ -6,7 +6,7 @@ import ipaddress
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 import sqlalchemy as sa
@@ -329,6 +329,22 @@ def fail_with_problems(problems: Sequence[str], where: str) -> NoReturn:
     counted = f"{len(problems)} problem{'s' * (len(problems) != 1)}"
     click.echo(f"{counted} in {where}", err=True)
     click.get_current_context().exit(1)
+
+
+def fail_with_file_problems(problems: Sequence[Any], what: str) -> NoReturn:
+    """Print `file:line: problem` lines, then "N problems in M files: <what>" on stderr, and
+    exit 1 (the linter-like output of `messages check` and `plans check`)."""
+    files = len({p.path for p in problems})
+    fail_with_problems([str(p) for p in problems], f"{files} file{'s' * (files != 1)}: {what}")
+
+
+def echo_sync_report(report: Any, noun: str) -> None:
+    """What a `sync` of files into the database changed, one line each, or that nothing did."""
+    lines = report.lines()
+    for line in lines:
+        click.echo(line)
+    if not lines:
+        click.echo(f"nothing changed ({len(report.unchanged)} {noun} up to date)")
 
 
 def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

@@ -7,11 +7,17 @@ to stdout as `file:line: problem` (one per line, like a linter); the closing cou
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
-from statuspage.cli import _print_table, app_context, config_option, require_current_schema
+from statuspage.cli import (
+    _print_table,
+    app_context,
+    config_option,
+    echo_sync_report,
+    fail_with_file_problems,
+    require_current_schema,
+)
 from statuspage.clock import utcnow
 from statuspage.core import library as library_format
 from statuspage.db import database
@@ -33,16 +39,6 @@ def _directory(directory: Path | None) -> Path:
     return directory if directory is not None else resource_dir("messages")
 
 
-def _fail_with(problems: list[library_format.Problem], what: str) -> NoReturn:
-    """Print every problem, a count on stderr, and exit 1."""
-    for problem in problems:
-        click.echo(str(problem))
-    files = len({p.path for p in problems})
-    counted = f"{len(problems)} problem{'s' * (len(problems) != 1)}"
-    click.echo(f"{counted} in {files} file{'s' * (files != 1)}: {what}", err=True)
-    click.get_current_context().exit(1)
-
-
 @click.group("messages")
 def messages() -> None:
     """Check, load, export and list the canned-message library."""
@@ -62,7 +58,7 @@ def check(directory: Path | None) -> None:
     path = _directory(directory)
     found, problems = library_format.check_directory(path)
     if problems:
-        _fail_with(problems, "fix them and run the check again")
+        fail_with_file_problems(problems, "fix them and run the check again")
     click.echo(f"{len(found)} messages OK")
 
 
@@ -83,12 +79,8 @@ def sync(directory: Path | None, config_file: str | None) -> None:
             with database.write_transaction():
                 report = library_service.sync_directory(path, now=utcnow())
         except library_format.LibraryError as exc:
-            _fail_with(exc.problems, "nothing was loaded")
-    lines = report.lines()
-    for line in lines:
-        click.echo(line)
-    if not lines:
-        click.echo(f"nothing changed ({len(report.unchanged)} messages up to date)")
+            fail_with_file_problems(exc.problems, "nothing was loaded")
+    echo_sync_report(report, "messages")
 
 
 @messages.command("export")

@@ -10,7 +10,7 @@ Problems go to stdout as `file:line: problem`, the closing count to stderr, as `
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 import sqlalchemy as sa
@@ -19,6 +19,8 @@ from statuspage.cli import (
     _print_table,
     app_context,
     config_option,
+    echo_sync_report,
+    fail_with_file_problems,
     fail_with_problems,
     require_current_schema,
 )
@@ -46,16 +48,6 @@ def _directory(directory: Path | None) -> Path:
     if directory is not None:
         return directory
     return resource_dir("messages") / plan_service.PLANS_FOLDER
-
-
-def _fail_with(problems: list[plan_format.Problem], what: str) -> NoReturn:
-    """Print every problem, a count on stderr, and exit 1."""
-    for problem in problems:
-        click.echo(str(problem))
-    files = len({p.path for p in problems})
-    counted = f"{len(problems)} problem{'s' * (len(problems) != 1)}"
-    click.echo(f"{counted} in {files} file{'s' * (files != 1)}: {what}", err=True)
-    click.get_current_context().exit(1)
 
 
 def path_names(settings: Any) -> list[str]:
@@ -105,7 +97,7 @@ def check(directory: Path | None, no_database: bool, config_file: str | None) ->
         paths = path_names(settings)
         found, problems, where = _check_with_config(path, paths, config_file, no_database)
     if problems:
-        _fail_with(problems, "fix them and run the check again")
+        fail_with_file_problems(problems, "fix them and run the check again")
     click.echo(f"{len(found)} plans OK")
     click.echo(f"checked against: {where}", err=True)
 
@@ -150,12 +142,8 @@ def sync(directory: Path | None, config_file: str | None) -> None:
             with database.write_transaction():
                 report = plan_service.sync_directory(path, now=utcnow(), paths=paths)
         except plan_format.PlanError as exc:
-            _fail_with(exc.problems, "nothing was loaded")
-    lines = report.lines()
-    for line in lines:
-        click.echo(line)
-    if not lines:
-        click.echo(f"nothing changed ({len(report.unchanged)} plans up to date)")
+            fail_with_file_problems(exc.problems, "nothing was loaded")
+    echo_sync_report(report, "plans")
 
 
 @plans.command("export")

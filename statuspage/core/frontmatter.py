@@ -10,11 +10,20 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from statuspage.core import limits
 from statuspage.core.text import clean_text
 
 DELIMITER = "+++"
+#: A message's or plan's id: also its file name and its URL in the admin.
+ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
+
+
+def valid_id(value: str) -> bool:
+    """Whether `value` can be the id of a message or a plan."""
+    return len(value) <= limits.MAX_MESSAGE_ID and ID_RE.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,23 @@ class Reader:
         body_lines = self.lines[close + 1 :]
         skipped = next((n for n, line in enumerate(body_lines) if line), len(body_lines))
         return "\n".join(body_lines[skipped:]), close + 2 + skipped
+
+    def read_id(self, data: Mapping[str, object]) -> str | None:
+        """The file's `id`, which must be a valid id and match the file's name."""
+        id_ = self.string(data, ("id",), required=True)
+        if id_ is None:
+            return None
+        line = self.line_of("id")
+        stem = Path(self.path).stem
+        if not valid_id(id_):
+            self.problem(
+                line,
+                f"id '{id_}' must be lower-case letters, digits and '-', starting with a letter "
+                f"or digit, at most {limits.MAX_MESSAGE_ID} characters",
+            )
+        elif id_ != stem:
+            self.problem(line, f"id '{id_}' does not match the file name '{stem}.md'")
+        return id_
 
     def unknown_keys(
         self, table: Mapping[str, object], allowed: tuple[str, ...], *prefix: str

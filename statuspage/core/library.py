@@ -15,7 +15,13 @@ from types import MappingProxyType
 
 from statuspage.core import limits, placeholders
 from statuspage.core.enums import Impact, IncidentKind, IncidentStatus, MaintenanceStatus
-from statuspage.core.frontmatter import DELIMITER, Problem, Reader, normalise_source
+from statuspage.core.frontmatter import (
+    DELIMITER,
+    ID_RE,
+    Problem,
+    Reader,
+    normalise_source,
+)
 from statuspage.core.text import clean_line, clean_text
 from statuspage.errors import NotFound, ValidationError
 
@@ -37,8 +43,6 @@ __all__ = [
     "render_source",
     "validate_template",
 ]
-
-ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 MESSAGE_KEYS = ("id", "title", "status", "impact", "tags", "variables")
 VARIABLE_KEYS = ("label", "required", "default", "help", "choices")
@@ -350,7 +354,7 @@ class _Reader(Reader):
         if isinstance(data.get("id"), str):
             declared = (data["id"], self.line_of("id"))
         self.unknown_keys(data, MESSAGE_KEYS)
-        id_ = self._id(data)
+        id_ = self.read_id(data)
         title = self.string(data, ("title",), required=True)
         if title is not None and not title.strip():
             self.problem(self.line_of("title"), "'title' is empty")
@@ -391,22 +395,6 @@ class _Reader(Reader):
             content_hash=hashlib.sha256(self.source.encode("utf-8")).hexdigest(),
         )
         return message, self.problems, declared
-
-    def _id(self, data: Mapping[str, object]) -> str | None:
-        id_ = self.string(data, ("id",), required=True)
-        if id_ is None:
-            return None
-        line = self.line_of("id")
-        stem = Path(self.path).stem
-        if not ID_RE.fullmatch(id_) or len(id_) > limits.MAX_MESSAGE_ID:
-            self.problem(
-                line,
-                f"id '{id_}' must be lower-case letters, digits and '-', starting with a letter "
-                f"or digit, at most {limits.MAX_MESSAGE_ID} characters",
-            )
-        elif id_ != stem:
-            self.problem(line, f"id '{id_}' does not match the file name '{stem}.md'")
-        return id_
 
     def _status(self, data: Mapping[str, object]) -> IncidentStatus | MaintenanceStatus | None:
         value = self.string(data, ("status",), required=True)

@@ -25,8 +25,7 @@ from statuspage.core.enums import (
     MaintenanceStatus,
     status_for,
 )
-from statuspage.core.frontmatter import Problem, Reader
-from statuspage.core.library import ID_RE
+from statuspage.core.frontmatter import Problem, Reader, valid_id
 from statuspage.core.roles import GRANTS, Permission, Role
 from statuspage.errors import NotFound, ValidationError
 
@@ -386,7 +385,7 @@ class _Reader(Reader):
             return None, self.problems
         data, close = read
         self.unknown_keys(data, PLAN_KEYS)
-        id_ = self._id(data)
+        id_ = self.read_id(data)
         title = self.string(data, ("title",), required=True)
         if title is not None and not title.strip():
             self.problem(self.line_of("title"), "'title' is empty")
@@ -402,7 +401,7 @@ class _Reader(Reader):
         if len(sequence) > MAX_SEQUENCE:
             self.problem(self.line_of("sequence", "messages"), f"at most {MAX_SEQUENCE} messages")
         for slug in sequence:
-            if not ID_RE.fullmatch(slug):
+            if not valid_id(slug):
                 self.problem(self.line_of("sequence", "messages"), f"'{slug}' is not a message id")
         postmortem = self._integer(
             sequence_table, ("sequence", "postmortem_within_days"), None, 1, MAX_POSTMORTEM_DAYS
@@ -445,21 +444,6 @@ class _Reader(Reader):
             content_hash=hashlib.sha256(self.source.encode("utf-8")).hexdigest(),
         )
         return plan, self.problems
-
-    def _id(self, data: Mapping[str, object]) -> str | None:
-        id_ = self.string(data, ("id",), required=True)
-        if id_ is None:
-            return None
-        stem = Path(self.path).stem
-        if not ID_RE.fullmatch(id_) or len(id_) > limits.MAX_MESSAGE_ID:
-            self.problem(
-                self.line_of("id"),
-                f"id '{id_}' must be lower-case letters, digits and '-', starting with a letter "
-                f"or digit, at most {limits.MAX_MESSAGE_ID} characters",
-            )
-        elif id_ != stem:
-            self.problem(self.line_of("id"), f"id '{id_}' does not match the file name '{stem}.md'")
-        return id_
 
     def _kind(self, data: Mapping[str, object]) -> IncidentKind | None:
         value = self.string(data, ("kind",)) or IncidentKind.INCIDENT.value

@@ -385,8 +385,10 @@ def _escalate_waiting(now: datetime, notices: Notices) -> int:
 
 def _remind_overdue(now: datetime, notices: Notices) -> int:
     added = 0
-    for incident in plan_service.open_with_plan(limit=TICK_BATCH):
-        standing = plan_service.standing(incident)
+    incidents = plan_service.open_with_plan(limit=TICK_BATCH)
+    statuses = plan_service.message_statuses() if incidents else {}
+    for incident in incidents:
+        standing = plan_service.standing(incident, statuses)
         if standing is None:
             continue
         followed, progress, last = standing

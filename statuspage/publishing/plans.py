@@ -154,19 +154,24 @@ def open_with_plan(*, limit: int) -> list[Incident]:
     )
 
 
+def message_statuses() -> dict[str, str]:
+    """The status each active message is for (what orders a plan's sequence)."""
+    return {m.slug: v.status for m, v in library_service.list_messages()}
+
+
 def standing(
-    incident: Incident,
+    incident: Incident, statuses: Mapping[str, str] | None = None
 ) -> tuple[Followed, plan_format.Progress, IncidentUpdate | None] | None:
-    """Where an incident stands against its plan, with its latest update; None without a plan."""
+    """Where an incident stands against its plan, with its latest update; None without a plan.
+
+    `statuses` (from `message_statuses`) spares a query per incident when there are many.
+    """
     followed = followed_by(incident)
     if followed is None:
         return None
     latest = max(incident.updates, key=lambda u: (u.display_at, u.id), default=None)
-    statuses = {
-        m.slug: v.status
-        for m, v in library_service.list_messages()
-        if m.slug in set(followed.plan.sequence)
-    }
+    if statuses is None:
+        statuses = message_statuses()
     progress = plan_format.progress(
         followed.plan,
         status=incident.status,

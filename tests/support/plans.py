@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from statuspage.db import audit
 from statuspage.db.database import write_transaction
 from statuspage.publishing import approvals
 from statuspage.publishing import library as library_service
 from statuspage.publishing import plans as plan_service
+from statuspage.publishing import publish as core
 from tests.support import NOW
 
 MESSAGES = Path(__file__).resolve().parents[2] / "messages"
@@ -82,8 +84,36 @@ def load(
     return folder
 
 
-def notices(escalation=None) -> approvals.Notices:
+def site_notices(escalation=None) -> approvals.Notices:
     """What the approval notices need, for a test site."""
     return approvals.Notices(
         escalation=escalation, site_name="Example", site_url="https://status.example.com"
     )
+
+
+def critical_draft(component, **changes) -> core.Draft:
+    """The first update of a critical incident on `component` (major outage)."""
+    values = {
+        "message": "outage-investigating",
+        "variables": {"component": component.name},
+        "component_statuses": {component.id: "major_outage"},
+    }
+    return core.Draft(**(values | changes))
+
+
+def submit(draft: core.Draft, who, *, when=NOW, notices=None, **kwargs) -> approvals.Outcome:
+    """Publish `draft` as user `who` (or send it for approval, as the plan says) in a write
+    transaction of its own; the ids are read before the session ends."""
+    with write_transaction():
+        outcome = approvals.submit(
+            draft,
+            now=when,
+            actor=audit.Actor.for_user(who),
+            notices=notices or site_notices(),
+            **kwargs,
+        )
+        if outcome.draft is not None:
+            outcome.draft.id  # noqa: B018
+        if outcome.published is not None:
+            outcome.published.update.incident_id  # noqa: B018
+        return outcome

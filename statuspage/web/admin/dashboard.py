@@ -81,6 +81,7 @@ def open_incidents(incidents: list[Incident], now: datetime) -> list[OpenInciden
     status, as the config's [cadence] for its impact says.
     """
     rows = []
+    statuses = plan_service.message_statuses() if any(i.plan_slug for i in incidents) else {}
     for incident in incidents:
         latest = max(incident.updates, key=lambda u: (u.display_at, u.id), default=None)
         last = latest.display_at if latest is not None else incident.started_at
@@ -88,7 +89,7 @@ def open_incidents(incidents: list[Incident], now: datetime) -> list[OpenInciden
         cadence = cadence_for(incident.impact)
         due = incident_rules.next_update_due(last, promised, cadence)
         followed = None
-        standing = plan_service.standing(incident) if incident.plan_slug else None
+        standing = plan_service.standing(incident, statuses) if incident.plan_slug else None
         if standing is not None:
             followed, progress, _ = standing
             if progress.next_update_due is not None:
@@ -141,10 +142,12 @@ def postmortems_due(now: datetime) -> list[PostmortemDue]:
     """Incidents resolved in the last POSTMORTEM_WINDOW whose plan's postmortem is due, soonest
     (or most overdue) first."""
     found = []
-    for incident in plan_service.awaiting_postmortem(
+    incidents = plan_service.awaiting_postmortem(
         since=now - POSTMORTEM_WINDOW, limit=POSTMORTEMS_SHOWN
-    ):
-        standing = plan_service.standing(incident)
+    )
+    statuses = plan_service.message_statuses() if incidents else {}
+    for incident in incidents:
+        standing = plan_service.standing(incident, statuses)
         if standing is None:
             continue
         followed, progress, _ = standing

@@ -3,7 +3,6 @@ alerts received, and the integrations that send them (admins)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -63,20 +62,6 @@ STALE = (
 )
 
 
-def fingerprint(prepared: publish_service.Prepared) -> str:
-    """What a draft's preview showed, condensed: Publish goes ahead only if it is still the same."""
-    data = {
-        "title": prepared.title,
-        "text": prepared.body,
-        "status": prepared.status.value,
-        "impact": prepared.impact.value,
-        "components": sorted((c.id, s.value) for c, s in prepared.components.items()),
-        "notify": prepared.notify,
-        "version": prepared.provenance,
-    }
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
-
-
 @dataclass(frozen=True)
 class DraftView:
     """A stored draft with what publishing it would publish, or why it cannot be."""
@@ -102,7 +87,7 @@ class DraftView:
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self.prepared) if self.prepared is not None else ""
+        return self.prepared.fingerprint if self.prepared is not None else ""
 
     @property
     def waiting(self) -> bool:
@@ -262,6 +247,21 @@ def _draft_page(
     )
 
 
+def _refused(
+    draft_id: int, what: str, exc: StatuspageError, *, comment: str = "", reason: str = ""
+):
+    """The draft's page again after a refused action ("Not returned: …"), keeping what was typed
+    in the form and marking the field the refusal names."""
+    return _draft_page(
+        draft_id,
+        error=f"{what}: {exc.message}",
+        status=exc.http_status,
+        comment=comment,
+        reason=reason,
+        field=exc.field,
+    )
+
+
 def _done(published: publish_service.Published, what: str) -> Response:
     """Where a publish from a draft's page leads: the update in its incident's timeline."""
     update = published.update
@@ -283,7 +283,7 @@ def draft_publish(draft_id: int):
             now=utcnow(),
             actor=actor(),
             notices=approval_notices(),
-            confirm=lambda p: fingerprint(p) == shown,
+            confirm=lambda p: p.fingerprint == shown,
         )
         if outcome.published is None and outcome.draft is not None:
             return None, approvers_of(outcome.draft)
@@ -354,13 +354,7 @@ def draft_return(draft_id: int):
     try:
         author = run_write(act)
     except (ValidationError, Conflict, PermissionDenied) as exc:
-        return _draft_page(
-            draft_id,
-            error=f"Not returned: {exc.message}",
-            status=exc.http_status,
-            comment=comment,
-            field=exc.field,
-        )
+        return _refused(draft_id, "Not returned", exc, comment=comment)
     flash(f"Returned to {author} with your comment: nothing was published.", "ok")
     return redirect(url_for("admin.draft", draft_id=draft_id), 303)
 
@@ -386,13 +380,7 @@ def draft_publish_without_approval(draft_id: int):
     except approvals.StaleApproval:
         return _draft_page(draft_id, notice=STALE, status=409, reason=reason)
     except (ValidationError, Conflict, PermissionDenied) as exc:
-        return _draft_page(
-            draft_id,
-            error=f"Not published: {exc.message}",
-            status=exc.http_status,
-            reason=reason,
-            field=exc.field,
-        )
+        return _refused(draft_id, "Not published", exc, reason=reason)
     return _done(published, "Published without approval")
 
 

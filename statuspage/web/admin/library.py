@@ -9,17 +9,18 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
 from statuspage.clock import utcnow
-from statuspage.core import diffing, markup, placeholders
+from statuspage.core import markup, placeholders
 from statuspage.core.enums import Impact, IncidentStatus, MaintenanceStatus
-from statuspage.core.library import ID_RE, LibraryError, Problem
-from statuspage.core.limits import MAX_MESSAGE_ID, MAX_SEARCH
+from statuspage.core.frontmatter import valid_id
+from statuspage.core.library import LibraryError, Problem
+from statuspage.core.limits import MAX_SEARCH
 from statuspage.core.roles import Permission
 from statuspage.db.database import write_transaction
 from statuspage.db.models import Message, MessageVersion
 from statuspage.errors import Conflict, ValidationError
 from statuspage.publishing import library as library_service
 from statuspage.web.admin import bp
-from statuspage.web.admin.common import actor
+from statuspage.web.admin.common import Section, actor, revert_version, version_diff
 from statuspage.web.auth import requires
 
 # Private-use characters survive Markdown and sanitising untouched and never occur in messages.
@@ -28,11 +29,19 @@ _TAG_RE = re.compile(r"(<[^>]*>)")
 
 STATUS_LABELS = {s.value: s.label for s in (*IncidentStatus, *MaintenanceStatus)}
 IMPACTS = [i.value for i in Impact]
+#: The library pages, for the diff page the library shares with the plans.
+SECTION = Section(
+    "Library",
+    "admin/library/_macros.html",
+    "admin.library",
+    "admin.library_message",
+    "admin.library_version",
+)
 
 
 def _checked(slug: str) -> str:
     """A message id from the URL, or 404: ids are short lower-case words joined by hyphens."""
-    if len(slug) > MAX_MESSAGE_ID or not ID_RE.fullmatch(slug):
+    if not valid_id(slug):
         abort(404)
     return slug
 
@@ -164,20 +173,7 @@ def library_version(slug: str, number: int):
 def library_diff(slug: str):
     """Two versions of a message side by side (`?a=1&b=3`; default: the last change)."""
     message = library_service.get_message(_checked(slug))
-    current = message.current_version
-    b = request.args.get("b", type=int) or current
-    a = request.args.get("a", type=int) or max(1, b - 1)
-    old = library_service.get_version(slug, a)
-    new = library_service.get_version(slug, b)
-    rows = diffing.side_by_side(old.source, new.source)
-    return render_template(
-        "admin/library/diff.html",
-        message=message,
-        old=old,
-        new=new,
-        rows=rows,
-        summary=diffing.summarise(rows),
-    )
+    return version_diff(SECTION, message, library_service.get_version)
 
 
 # -- changing ---------------------------------------------------------------------------------
@@ -272,14 +268,9 @@ def _edit_page(
 def library_revert(slug: str, number: int):
     """Make a new version with the text of version `number`."""
     _checked(slug)
-    try:
-        with write_transaction():
-            version = library_service.revert(slug, number, now=utcnow(), actor=actor())
-            made = version.number
-    except Conflict as exc:
-        flash(f"Nothing to revert: {exc.message}.", "warn")
-    else:
-        flash(f"Saved v{made} with the text of v{number}.", "ok")
+    revert_version(
+        lambda: library_service.revert(slug, number, now=utcnow(), actor=actor()), number
+    )
     return redirect(url_for("admin.library_message", slug=slug))
 
 

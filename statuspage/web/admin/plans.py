@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from statuspage.clock import utcnow
-from statuspage.core import diffing, markup
+from statuspage.core import markup
 from statuspage.core import plans as plan_format
 from statuspage.core.enums import (
     Impact,
@@ -23,29 +23,31 @@ from statuspage.core.enums import (
     MaintenanceStatus,
     status_for,
 )
-from statuspage.core.library import ID_RE
-from statuspage.core.limits import MAX_MESSAGE_ID
+from statuspage.core.frontmatter import valid_id
 from statuspage.core.roles import Permission
-from statuspage.db.database import write_transaction
 from statuspage.db.models import Draft as StoredDraft
 from statuspage.db.models import Incident, MessageVersion, PlanVersion
-from statuspage.errors import Conflict, StatuspageError
+from statuspage.errors import StatuspageError
 from statuspage.publishing import approvals, drafts
 from statuspage.publishing import library as library_service
 from statuspage.publishing import plans as plan_service
 from statuspage.web.admin import bp
-from statuspage.web.admin.common import actor
+from statuspage.web.admin.common import Section, actor, revert_version, version_diff
 from statuspage.web.auth import requires
 
 #: The impacts an incident plan matches, mildest first.
 INCIDENT_IMPACTS = (Impact.NONE, Impact.MINOR, Impact.MAJOR, Impact.CRITICAL)
 #: Which updates need approval, in words.
 UPDATE_WORDS = {"first": "the first update", "every": "every update", "resolve": "the resolve"}
+#: The plan pages, for the diff page plans share with the library.
+SECTION = Section(
+    "Plans", "admin/plans/_macros.html", "admin.plans", "admin.plan", "admin.plan_version"
+)
 
 
 def _checked(slug: str) -> str:
     """A plan id from the URL, or 404: ids are short lower-case words joined by hyphens."""
-    if len(slug) > MAX_MESSAGE_ID or not ID_RE.fullmatch(slug):
+    if not valid_id(slug):
         abort(404)
     return slug
 
@@ -241,20 +243,7 @@ def plan_version(slug: str, number: int):
 @requires(Permission.READ)
 def plan_diff(slug: str):
     """Two versions of a plan side by side (`?a=1&b=3`; default: the last change)."""
-    row = plan_service.get_plan(_checked(slug))
-    b = request.args.get("b", type=int) or row.current_version
-    a = request.args.get("a", type=int) or max(1, b - 1)
-    old = plan_service.get_version(slug, a)
-    new = plan_service.get_version(slug, b)
-    rows = diffing.side_by_side(old.source, new.source)
-    return render_template(
-        "admin/plans/diff.html",
-        plan=row,
-        old=old,
-        new=new,
-        rows=rows,
-        summary=diffing.summarise(rows),
-    )
+    return version_diff(SECTION, plan_service.get_plan(_checked(slug)), plan_service.get_version)
 
 
 @bp.route("/plans/<slug>/v/<int:number>/revert", methods=["POST"])
@@ -263,14 +252,10 @@ def plan_revert(slug: str, number: int):
     """Make a new version with the text of version `number` (incidents in flight keep theirs)."""
     _checked(slug)
     reason = request.form.get("reason", "").strip()[:500]
-    try:
-        with write_transaction():
-            version = plan_service.revert(slug, number, now=utcnow(), actor=actor(), reason=reason)
-            made = version.number
-    except Conflict as exc:
-        flash(f"Nothing to revert: {exc.message}.", "warn")
-    else:
-        flash(f"Saved v{made} with the text of v{number}.", "ok")
+    revert_version(
+        lambda: plan_service.revert(slug, number, now=utcnow(), actor=actor(), reason=reason),
+        number,
+    )
     return redirect(url_for("admin.plan", slug=slug))
 
 
