@@ -196,3 +196,26 @@ def test_returning_needs_a_comment_and_leaves_the_draft_to_its_author(site):
         assert row.state == "returned"
     with pytest.raises(Conflict, match="nothing to approve"):
         approve(outcome.draft.id, people["chief"])
+
+
+def test_only_the_author_or_an_admin_withdraws_or_revises_a_request(site):
+    api, people = site
+    outcome = plan_support.submit(plan_support.critical_draft(api), people["author"])
+    for act in (
+        lambda: approvals.withdraw(outcome.draft.id, now=NOW, actor=as_(people["editor"])),
+        lambda: approvals.revise(
+            outcome.draft.id,
+            plan_support.critical_draft(api, body="Mine now."),
+            now=NOW,
+            actor=as_(people["editor"]),
+            notices=plan_support.site_notices(),
+        ),
+    ):
+        with (
+            pytest.raises(PermissionDenied, match="only its author or an admin"),
+            write_transaction(),
+        ):
+            act()
+    with write_transaction():
+        row = approvals.withdraw(outcome.draft.id, now=NOW, actor=as_(people["boss"]))
+        assert row.state == "dismissed"

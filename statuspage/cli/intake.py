@@ -294,5 +294,5 @@ def drafts_dismiss(draft_id: int, note: str, config_file: str | None) -> None:
     with app_context(config_file):
         require_current_schema()
         with database.write_transaction():
-            drafts.dismiss(draft_id, now=utcnow(), actor=audit.CLI, note=note)
+            approvals.withdraw(draft_id, now=utcnow(), actor=audit.CLI, note=note)
     click.echo(f"dismissed draft {draft_id}")

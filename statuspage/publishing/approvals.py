@@ -102,6 +102,33 @@ def may_approve(row: StoredDraft, user: Any) -> bool:
     return rule.may_approve(user.role, user.email)
 
 
+def author_name(row: StoredDraft) -> str:
+    """Who wrote a request, as people are shown: their name, else their address."""
+    if row.author is None:
+        return (
+            "someone no longer here"
+            if row.author_id is None and row.source == SOURCE
+            else "someone"
+        )
+    return row.author.name or row.author.email
+
+
+def may_revise(row: StoredDraft, who: audit.Actor) -> bool:
+    """Whether someone may revise or withdraw a request for approval: its author, or an admin."""
+    if who.user is not None and row.author_id == who.user.id:
+        return True
+    return is_admin(who)
+
+
+def check_reviser(row: StoredDraft, who: audit.Actor) -> None:
+    """PermissionDenied unless `who` may revise or withdraw this request."""
+    if row.state in (PENDING, RETURNED) and not may_revise(row, who):
+        raise PermissionDenied(
+            f"draft {row.id} is the request of {author_name(row)}: only its author or an admin "
+            "revises or withdraws it (approvers return it with a comment)"
+        )
+
+
 def is_admin(actor: audit.Actor) -> bool:
     """Admins (and the operator at the command line) may publish without approval."""
     if actor.user is None:
@@ -208,6 +235,7 @@ def revise(
     row = _open(draft_id)
     if row.source != SOURCE and row.state == drafts.WAITING:
         raise Conflict(f"draft {row.id} waits for a PM, not for approval")
+    check_reviser(row, actor)
     prepared = core.prepare(draft, lock=True)
     if confirm is not None and not confirm(prepared):
         raise core.PreviewOutdated(prepared)
@@ -272,7 +300,7 @@ def approve(
         target_type="draft",
         target_id=row.id,
         summary=(
-            f"approved draft {row.id} r{row.revision} by {_name(row)} "
+            f"approved draft {row.id} r{row.revision} by {author_name(row)} "
             f"({len(given)} of {row.approvals_needed})"
         ),
         after={"revision": row.revision, "approvals": len(given)},
@@ -281,7 +309,7 @@ def approve(
         return Outcome(draft=row)
     approvers = ", ".join(a.user.email for a in given)
     writer = audit.Actor(
-        label=f"{_name(row)}, approved by {approvers}", user=row.author, ip=actor.ip
+        label=f"{author_name(row)}, approved by {approvers}", user=row.author, ip=actor.ip
     )
     published = core.publish(
         drafts.to_draft(row),
@@ -315,10 +343,18 @@ def send_back(draft_id: int, *, comment: str, now: datetime, actor: audit.Actor)
         now=now,
         target_type="draft",
         target_id=row.id,
-        summary=f"returned draft {row.id} r{row.revision} to {_name(row)}",
+        summary=f"returned draft {row.id} r{row.revision} to {author_name(row)}",
         after={"comment": text},
     )
     return row
+
+
+def withdraw(draft_id: int, *, now: datetime, actor: audit.Actor, note: str = "") -> StoredDraft:
+    """Set a draft aside: a request for approval by its author or an admin, a draft from alerts
+    by anyone who publishes."""
+    row = drafts.get(draft_id, lock=True)
+    check_reviser(row, actor)
+    return drafts.dismiss(draft_id, now=now, actor=actor, note=note)
 
 
 def publish_without_approval(
@@ -357,7 +393,7 @@ def _escalate_waiting(now: datetime, notices: Notices) -> int:
         values = {
             "site_name": notices.site_name,
             "draft_title": title_of(row),
-            "author": _name(row),
+            "author": author_name(row),
             "plan": row.plan_slug or "",
             "minutes_waiting": str(int(waited.total_seconds() // 60)),
             "draft_url": _url(notices, row),
@@ -553,7 +589,7 @@ def _requested(
     values = {
         "site_name": notices.site_name,
         "draft_title": prepared.feed_title,
-        "author": _name(row),
+        "author": author_name(row),
         "plan": prepared.plan.plan.title,
         "approvers": prepared.approval.approvers,
         "draft_url": _url(notices, row),
@@ -599,12 +635,6 @@ def _bypass(row: StoredDraft, reason: str, *, now: datetime, actor: audit.Actor)
         after={"draft": row.id, "update_id": published.update.id, "reason": text},
     )
     return published
-
-
-def _name(row: StoredDraft) -> str:
-    if row.author is None:
-        return "someone"
-    return row.author.name or row.author.email
 
 
 def title_of(row: StoredDraft) -> str:

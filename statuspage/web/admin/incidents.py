@@ -26,7 +26,7 @@ from statuspage.core.enums import (
     status_for,
 )
 from statuspage.core.roles import Permission
-from statuspage.db import audit, queries
+from statuspage.db import queries
 from statuspage.db.database import run_write, write_transaction
 from statuspage.db.extensions import db
 from statuspage.db.models import Component, Incident, IncidentUpdate, MessageVersion
@@ -277,29 +277,6 @@ def _compose(kind: IncidentKind, incident: Incident | None):
 REQUESTED = (drafts.PENDING, drafts.RETURNED)
 
 
-def may_revise(row: StoredDraft, who: audit.Actor) -> bool:
-    """Whether someone may revise or withdraw a request for approval: its author, or an admin."""
-    user = who.user
-    if user is None:
-        return False
-    return row.author_id == user.id or approvals.is_admin(who)
-
-
-def _check_reviser(row: StoredDraft, who: audit.Actor) -> None:
-    if not may_revise(row, who):
-        raise PermissionDenied(
-            f"draft {row.id} is the request of {author_of(row)}: only its author or an admin "
-            "revises or withdraws it"
-        )
-
-
-def author_of(row: StoredDraft) -> str:
-    """Who wrote a request for approval, as the admin shows people."""
-    if row.author is None:
-        return "someone no longer here"
-    return row.author.name or row.author.email
-
-
 def request_url(row: StoredDraft) -> str:
     """The compose form filled with a request for approval, for its author to revise."""
     kind = IncidentKind(row.kind or IncidentKind.INCIDENT.value)
@@ -317,7 +294,7 @@ def request_url(row: StoredDraft) -> str:
 
 def _revising(kind: IncidentKind, incident: Incident | None, row: StoredDraft) -> compose.Compose:
     """The form holding exactly what a request for approval holds (its author or an admin)."""
-    _check_reviser(row, actor())
+    approvals.check_reviser(row, actor())
     if row.kind != kind.value or row.incident_id != (incident.id if incident else None):
         raise NotFound(f"draft {row.id} is not an update of this form: open it from its page")
     number = str(row.message_version) if row.message_version is not None else None
@@ -543,7 +520,7 @@ def _send(form: compose.Compose, draft: publish_service.Draft, reason: str | Non
     if stored is not None and draft.next_update_minutes is None:
         draft.next_update_minutes = stored.next_update_minutes
     if stored is not None and (form.revision is not None or stored.source == approvals.SOURCE):
-        _check_reviser(stored, who)
+        approvals.check_reviser(stored, who)
         outcome = approvals.revise(
             stored.id, draft, now=now, actor=who, notices=notices, confirm=confirm
         )
@@ -637,7 +614,7 @@ def _render_compose(form: compose.Compose, *, error: StatuspageError | None = No
         "admin/incidents/compose.html",
         form=form,
         revised=revised,
-        author_of=author_of,
+        author_of=approvals.author_name,
         message=message,
         variables=list(message.variables.values()) if message else [],
         rows=form.component_rows(components),

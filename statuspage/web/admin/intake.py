@@ -38,8 +38,6 @@ from statuspage.web.admin.incidents import (
     REQUESTED,
     approval_notices,
     approvers_of,
-    author_of,
-    may_revise,
     preview_view,
     request_url,
     view_url,
@@ -196,7 +194,7 @@ def request_view(view: DraftView) -> RequestView:
         may_approve=pending and approver and view.prepared is not None,
         may_return=pending and (approver or (admin and not author)),
         may_bypass=admin,
-        may_revise=may_revise(row, who),
+        may_revise=approvals.may_revise(row, who),
     )
 
 
@@ -231,7 +229,9 @@ def _draft_page(
             preview=preview_view(view.prepared) if view.prepared is not None else None,
             approval=view.prepared.approval if view.prepared is not None else None,
             requested=requested,
-            author=author_of(row) if row.author_id is not None or row.source == "pm" else None,
+            author=approvals.author_name(row)
+            if row.author_id is not None or row.source == "pm"
+            else None,
             edit_url=edit,
             update=update,
             incident=row.incident,
@@ -349,7 +349,7 @@ def draft_return(draft_id: int):
 
     def act() -> str:
         row = approvals.send_back(draft_id, comment=comment, now=utcnow(), actor=actor())
-        return author_of(row)
+        return approvals.author_name(row)
 
     try:
         author = run_write(act)
@@ -392,15 +392,8 @@ def draft_dismiss(draft_id: int):
     note = request.form.get("note", "").strip()
 
     def act() -> bool:
-        who = actor()
-        row = drafts.get(draft_id, lock=True)
-        requested = row.state in REQUESTED
-        if requested and not may_revise(row, who):
-            raise PermissionDenied(
-                f"draft {row.id} is the request of {author_of(row)}: only its author or an "
-                "admin withdraws it (approvers return it with a comment)"
-            )
-        drafts.dismiss(draft_id, now=utcnow(), actor=who, note=note)
+        requested = drafts.get(draft_id).state in REQUESTED
+        approvals.withdraw(draft_id, now=utcnow(), actor=actor(), note=note)
         return requested
 
     try:

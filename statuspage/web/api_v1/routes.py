@@ -472,7 +472,7 @@ def dismiss_draft(draft_id: int) -> Response:
     drafts.get(draft_id)
     data = read_object(REQUESTS["DismissDraft"])
     note = data.get("note", "").strip()
-    run_write(lambda: drafts.dismiss(draft_id, now=utcnow(), actor=actor(), note=note))
+    run_write(lambda: approvals.withdraw(draft_id, now=utcnow(), actor=actor(), note=note))
     return jsonify(_draft(drafts.get(draft_id), detail=True))
 
 
