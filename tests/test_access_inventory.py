@@ -21,12 +21,13 @@ from statuspage.web.auth import PUBLIC, SIGNED_IN, access_rule
 from tests.support import PASSWORD
 from tests.support.auth import csrf_token, signed_in
 
-READ, PUBLISH, MESSAGES, USERS, AUDIT = (
+READ, PUBLISH, MESSAGES, USERS, AUDIT, PLANS = (
     Permission.READ,
     Permission.PUBLISH,
     Permission.MESSAGES,
     Permission.USERS,
     Permission.AUDIT,
+    Permission.PLANS,
 )
 
 #: Every route of the protected blueprints, with the rule it must declare.
@@ -71,7 +72,7 @@ RULES: dict[str, str] = {
     "admin.plan": READ,
     "admin.plan_version": READ,
     "admin.plan_diff": READ,
-    "admin.plan_revert": MESSAGES,
+    "admin.plan_revert": PLANS,
     "admin.draft_dismiss": PUBLISH,
     "admin.alerts": READ,
     "admin.alert": READ,

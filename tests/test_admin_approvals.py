@@ -364,6 +364,92 @@ def test_the_form_defaults_to_the_plans_cadence_and_notify_setting(site, editor,
     assert response.status_code == 302 and count(IncidentUpdate) == 2
 
 
+#: A plan for major incidents, without approval: an update every hour while investigating.
+MAJOR = """\
++++
+id = "major"
+title = "Major"
+priority = 20
+
+[match]
+impact_in = ["major"]
+
+[cadence]
+investigating = 60
+identified = 60
+monitoring = 120
++++
+Update every hour.
+"""
+
+
+def promise_offered(html: str) -> str:
+    """The promise the compose form's select offers."""
+    select = re.search(r'<select id="var_next_update".*?</select>', html, re.S).group(0)
+    [chosen] = re.findall(r"<option selected>([^<]+)<", select)
+    return chosen
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"status_1": "major_outage"}, {"impact": "critical", "var_component": "API"}],
+    ids=["components", "impact"],
+)
+def test_a_promise_left_as_offered_follows_the_plan_the_preview_finds(
+    site, editor, admin, tmp_path, changes
+):
+    plan_support.load(tmp_path, [MAJOR])
+    url = NEW + "?message=outage-investigating"
+    html = page(editor, url)
+    # The message's impact (major) is the form's guess: the major plan, an update every hour.
+    assert promise_offered(html) == "1 hour"
+    assert form_fields(html, NEW)["next_update_offered"] == "1 hour"
+    # A major outage (or the impact picked) makes it critical: the critical plan's promise.
+    # (A browser sends the selected option's text; form_fields reads options by their value.)
+    shown = preview(editor, url, var_next_update="1 hour", **changes)
+    line = "The critical plan asks for an update every 30 minutes: the promise now says 30 minutes."
+    assert line in shown and "Approval needed" in shown
+    assert "within 30 minutes" in shown and "within 1 hour" not in shown
+    fields = form_fields(shown, NEW)
+    assert fields["var_next_update"] == fields["next_update_offered"] == "30 minutes"
+    # "Change something" shows the promise the preview showed.
+    edit = editor.post(NEW, data={**fields, "action": "edit"})
+    assert promise_offered(page(editor, edit.headers["Location"])) == "30 minutes"
+    # The preview is what goes for approval, then out: the dashboard counts 30 minutes.
+    response = editor.post(NEW, data={**fields, "action": "publish"})
+    assert response.status_code == 303 and response.headers["Location"] == "/admin/drafts/1"
+    assert stored().variables["next_update"] == "30 minutes"
+    assert approve(admin).status_code == 302
+    update = db.session.scalars(sa.select(IncidentUpdate)).one()
+    assert update.incident.plan_slug == "critical"
+    assert (update.next_update_at - update.display_at).total_seconds() == 30 * 60
+
+
+def test_a_promise_the_pm_chose_is_kept_with_a_warning_when_longer_than_the_cadence(
+    site, editor, tmp_path
+):
+    plan_support.load(tmp_path, [MAJOR])
+    url = NEW + "?message=outage-investigating"
+    shown = preview(editor, url, status_1="major_outage", var_next_update="2 hours")
+    assert "within 2 hours" in shown and "the promise now says" not in shown
+    warning = re.search(
+        r'<p class="flash flash-warn plan-promise" role="status">([^<]+)</p>', shown
+    )
+    assert warning is not None
+    assert "The critical plan asks for an update every 30 minutes" in warning.group(1)
+    assert "within 2 hours" in warning.group(1)
+    assert "the dashboard will count from the promise" in warning.group(1)
+    fields = form_fields(shown, NEW)
+    assert fields["var_next_update"] == "2 hours"
+    response = editor.post(NEW, data={**fields, "action": "publish"})
+    assert response.status_code == 303 and response.headers["Location"] == "/admin/drafts/1"
+    assert stored().variables["next_update"] == "2 hours"
+    # A promise of the PM's own within the cadence: kept, and nothing to say.
+    sooner = preview(editor, url, status_1="major_outage", var_next_update="15 minutes")
+    assert "within 15 minutes" in sooner and "plan-promise" not in sooner
+    assert form_fields(sooner, NEW)["var_next_update"] == "15 minutes"
+
+
 # -- drafts from alerts under a plan ---------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from statuspage.accounts import users as user_service
 from statuspage.db import audit
 from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
@@ -19,7 +20,7 @@ from statuspage.publishing import plans as plan_service
 from statuspage.publishing import publish as core
 from tests.support import NOW
 from tests.support import plans as plan_support
-from tests.support.auth import csrf_token
+from tests.support.auth import csrf_token, make_user
 
 #: A plan for major incidents with a 30-minute cadence (the config's [cadence] says 60 for
 #: major), so an overdue update on the dashboard can only come from the plan.
@@ -148,14 +149,32 @@ def test_a_viewer_cannot_revert(viewer, api, tmp_path):
     assert plan_service.get_plan("critical").current_version == 2
 
 
-def test_an_editor_reverts_with_a_reason_and_it_is_audited(editor, api, tmp_path):
+def test_an_editor_cannot_revert_a_plan_which_says_who_approves(editor, api, tmp_path):
     rewrite(tmp_path, plan_support.plan_text(updates='["every"]'))
-    form = page(editor, "/admin/plans/critical/v/1")
-    assert 'action="/admin/plans/critical/v/1/revert"' in form and 'name="reason"' in form
+    assert 'name="reason"' not in page(editor, "/admin/plans/critical/v/1")
     response = editor.post(
         "/admin/plans/critical/v/1/revert",
+        data={"csrf_token": csrf_token(editor, "/admin/plans"), "reason": "looser"},
+    )
+    assert response.status_code == 403
+    db.session.expire_all()
+    assert plan_service.get_plan("critical").current_version == 2
+
+
+def test_an_admin_reverts_with_a_reason_and_it_is_audited(admin, api, tmp_path):
+    rewrite(tmp_path, plan_support.plan_text(updates='["every"]'))
+    form = page(admin, "/admin/plans/critical/v/1")
+    assert 'action="/admin/plans/critical/v/1/revert"' in form and 'name="reason"' in form
+    refused = admin.post(
+        "/admin/plans/critical/v/1/revert",
+        data={"csrf_token": csrf_token(admin, "/admin/plans/critical/v/1"), "reason": " "},
+        follow_redirects=True,
+    )
+    assert "Not reverted: say why you revert the plan" in refused.get_data(as_text=True)
+    response = admin.post(
+        "/admin/plans/critical/v/1/revert",
         data={
-            "csrf_token": csrf_token(editor, "/admin/plans/critical/v/1"),
+            "csrf_token": csrf_token(admin, "/admin/plans/critical/v/1"),
             "reason": "approval of every update was too slow",
         },
     )
@@ -166,28 +185,28 @@ def test_an_editor_reverts_with_a_reason_and_it_is_audited(editor, api, tmp_path
     assert current.number == 3
     assert current.source == plan_service.get_version("critical", 1).source
     assert current.reason == "revert to v1: approval of every update was too slow"
-    assert current.author is not None and current.author.email == "editor@example.com"
+    assert current.author is not None and current.author.email == "admin@example.com"
     entry = db.session.scalars(
         sa.select(AuditEntry).where(AuditEntry.action == "plan.version").order_by(AuditEntry.id)
     ).all()[-1]
-    assert entry.actor == "editor@example.com" and "revert to v1" in entry.summary
-    html = page(editor, "/admin/plans/critical")
+    assert entry.actor == "admin@example.com" and "revert to v1" in entry.summary
+    html = page(admin, "/admin/plans/critical")
     assert "Saved v3 with the text of v1." in html
     assert "approval of every update was too slow" in section(html, 'id="h-history"')
 
 
-def test_a_revert_without_csrf_is_refused(editor, api, tmp_path):
+def test_a_revert_without_csrf_is_refused(admin, api, tmp_path):
     rewrite(tmp_path, plan_support.plan_text(updates='["every"]'))
-    response = editor.post("/admin/plans/critical/v/1/revert", data={"reason": "x"})
+    response = admin.post("/admin/plans/critical/v/1/revert", data={"reason": "x"})
     assert response.status_code in (400, 403)
     db.session.expire_all()
     assert plan_service.get_plan("critical").current_version == 2
 
 
-def test_reverting_to_the_current_text_changes_nothing(editor, api):
-    response = editor.post(
+def test_reverting_to_the_current_text_changes_nothing(admin, api):
+    response = admin.post(
         "/admin/plans/critical/v/1/revert",
-        data={"csrf_token": csrf_token(editor, "/admin/plans")},
+        data={"csrf_token": csrf_token(admin, "/admin/plans"), "reason": "again"},
         follow_redirects=True,
     )
     assert "Nothing to revert" in response.get_data(as_text=True)
@@ -379,3 +398,22 @@ def test_a_resolved_incident_whose_postmortem_is_due_is_listed(editor, api, peop
     assert "API unavailable — Resolved" in panel and "API unavailable — Investigating" in panel
     frozen_clock.advance(days=4)
     assert "overdue since" in section(page(editor, "/admin/"), "Postmortems due")
+
+
+def test_a_revert_to_text_naming_an_approver_who_can_no_longer_approve_is_refused(
+    admin, api, tmp_path
+):
+    make_user("lead@example.com", "editor")
+    named = plan_support.plan_text(approval_extra='users = ["lead@example.com"]')
+    rewrite(tmp_path, named)  # v2 names the lead
+    rewrite(tmp_path, plan_support.plan_text())  # v3 does not
+    with write_transaction():
+        user_service.find_user("lead@example.com").role = "viewer"
+    response = admin.post(
+        "/admin/plans/critical/v/2/revert",
+        data={"csrf_token": csrf_token(admin, "/admin/plans"), "reason": "bring the lead back"},
+        follow_redirects=True,
+    )
+    assert "is a viewer and cannot publish" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert plan_service.get_plan("critical").current_version == 3

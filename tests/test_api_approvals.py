@@ -438,3 +438,16 @@ def drafts_row(site) -> int:
     db.session.add(row)
     db.session.flush()
     return row.id
+
+
+def test_only_the_author_or_an_admin_withdraws_a_request(client, site):
+    draft_id = request_approval(client, site)["id"]
+    with write_transaction():
+        site["tokens"]["colleague"] = tokens.create(
+            make_user("colleague@example.com", "editor"), "ci", now=NOW
+        )[1]
+    other = call(client, site, "POST", f"/drafts/{draft_id}/dismiss", role="colleague", json={})
+    assert other.status_code == 403, other.get_json()
+    assert "only its author or an admin" in other.get_json()["error"]["message"]
+    admin = call(client, site, "POST", f"/drafts/{draft_id}/dismiss", role="admin", json={})
+    assert admin.status_code == 200 and admin.get_json()["state"] == "dismissed"

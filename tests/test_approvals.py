@@ -219,3 +219,44 @@ def test_only_the_author_or_an_admin_withdraws_or_revises_a_request(site):
     with write_transaction():
         row = approvals.withdraw(outcome.draft.id, now=NOW, actor=as_(people["boss"]))
         assert row.state == "dismissed"
+
+
+def test_a_request_is_refused_once_another_update_went_out_on_its_incident(site):
+    api, people = site
+    opened = plan_support.submit(
+        plan_support.critical_draft(api), people["boss"], without_approval="test"
+    )
+    incident_id = opened.published.update.incident_id
+    resolve = plan_support.submit(
+        core.Draft(
+            incident_id=incident_id,
+            message="outage-resolved",
+            variables={"component": "API", "resolved_at": "12:40 UTC"},
+            component_statuses={api.id: "operational"},
+        ),
+        people["author"],
+    )
+    fingerprint = seen(resolve.draft.id)
+    plan_support.submit(
+        core.Draft(
+            incident_id=incident_id, message="outage-identified", variables={"component": "API"}
+        ),
+        people["editor"],
+    )
+    with pytest.raises(Conflict, match="its author can revise it"):
+        approve(resolve.draft.id, people["chief"], fingerprint)
+    with pytest.raises(Conflict, match="its author can revise it"), write_transaction():
+        approvals.publish_without_approval(
+            resolve.draft.id, reason="now", now=NOW, actor=as_(people["chief"]), seen=fingerprint
+        )
+
+
+def test_text_a_database_cannot_store_is_cleaned_before_the_request_is_kept(site):
+    api, people = site
+    body = "Errors on the API\x00 since 10:00.\x1b[31m"
+    outcome = plan_support.submit(
+        plan_support.critical_draft(api, body=body, title="API\x00 down"), people["author"]
+    )
+    row = drafts.get(outcome.draft.id)
+    assert "\x00" not in row.body and "\x1b" not in row.body and "\x00" not in row.title
+    assert approve(outcome.draft.id, people["boss"]).published.update.body == row.body.strip()

@@ -123,7 +123,7 @@ def test_an_overdue_update_reminds_the_plan_path_at_minute_31_and_again_after_th
     body = json.loads(first.body)
     data = body["data"]
     assert body["type"] == "plan.update_overdue"
-    assert "Update overdue by 1 minutes" in data["subject"]
+    assert "Update overdue (1 min)" in data["subject"]
     assert f"/admin/incidents/{incident_id}" in data["text"]
     clock.advance(minutes=10)
     run_worker(app, once=True)

@@ -184,3 +184,15 @@ def test_a_postmortem_falls_due_after_the_resolve():
     assert resolved.postmortem_due == NOW + timedelta(days=5)
     done = progress(plan, status="resolved", resolved_at=NOW, postmortem_published=True)
     assert done.postmortem_due is None
+
+
+def test_a_user_or_a_message_named_twice_is_refused():
+    text = plan_support.plan_text(approval_extra='users = ["Ed@example.com", "ed@example.com"]')
+    assert any("a user is named twice" in p for p in problems(text))
+    text = plan_support.plan_text().replace('"outage-resolved"', '"outage-identified"')
+    assert any("a message is named twice" in p for p in problems(text))
+
+
+def test_approvers_are_said_in_words():
+    rule = parse(plan_support.plan_text(count=2)).approval
+    assert rule.approvers == "2 different people among admins"

@@ -27,7 +27,6 @@ from statuspage.cli import (
 from statuspage.clock import utcnow
 from statuspage.config import load_settings
 from statuspage.core import plans as plan_format
-from statuspage.core.escalation.config import EscalationConfig
 from statuspage.db import database
 from statuspage.errors import ConfigError, Conflict
 from statuspage.publishing import plans as plan_service
@@ -56,8 +55,7 @@ def path_names(settings: Any) -> list[str]:
     error = getattr(settings, "escalation_error", None)
     if error:
         click.echo(f"{error}: no escalation path is known, a plan naming one fails", err=True)
-    config = settings.escalation
-    return sorted(config.paths) if isinstance(config, EscalationConfig) else []
+    return plan_service.known_paths(settings.escalation)
 
 
 @click.group("plans")

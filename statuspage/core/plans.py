@@ -144,11 +144,12 @@ class Approval:
 
     @property
     def approvers(self) -> str:
-        """ "an admin", "2 of: an admin, ana@example.com", in words for the PM."""
-        who = [f"an {self.role.value}"] if self.role is not None else []
-        who += list(self.users)
-        text = " or ".join(who)
-        return text if self.count == 1 else f"{self.count} of: {text}"
+        """ "an admin or ana@example.com"; "2 different people among admins, ana@example.com"."""
+        if self.count == 1:
+            who = [f"an {self.role.value}"] if self.role is not None else []
+            return " or ".join(who + list(self.users))
+        who = [f"{self.role.value}s"] if self.role is not None else []
+        return f"{self.count} different people among {', '.join(who + list(self.users))}"
 
 
 @dataclass(frozen=True)
@@ -403,6 +404,8 @@ class _Reader(Reader):
         for slug in sequence:
             if not valid_id(slug):
                 self.problem(self.line_of("sequence", "messages"), f"'{slug}' is not a message id")
+        if len(set(sequence)) < len(sequence):
+            self.problem(self.line_of("sequence", "messages"), "a message is named twice")
         postmortem = self._integer(
             sequence_table, ("sequence", "postmortem_within_days"), None, 1, MAX_POSTMORTEM_DAYS
         )
@@ -578,7 +581,10 @@ class _Reader(Reader):
                         self.line_of("approval", "role"),
                         f"a {role.value} cannot publish, so cannot approve (allowed: {allowed})",
                     )
-        users = tuple(u.strip().casefold() for u in self.strings(table, ("approval", "users")))
+        listed = [u.strip().casefold() for u in self.strings(table, ("approval", "users"))]
+        users = tuple(dict.fromkeys(listed))
+        if len(users) < len(listed):
+            self.problem(self.line_of("approval", "users"), "a user is named twice")
         for email in users:
             if "@" not in email or len(email) > 254:
                 self.problem(self.line_of("approval", "users"), f"'{email}' is not an email")

@@ -21,6 +21,7 @@ class Permission(StrEnum):
     MESSAGES = "messages"  # edit, revert, archive messages of the library
     USERS = "users"  # users, roles, tokens of others
     AUDIT = "audit"  # read the audit log
+    PLANS = "plans"  # revert communication plans (they say who approves what customers read)
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {

@@ -23,6 +23,7 @@ from statuspage.core.escalation import render
 from statuspage.core.escalation.config import EscalationConfig
 from statuspage.core.plans import Approval
 from statuspage.core.roles import Role
+from statuspage.core.text import clean_line, clean_text
 from statuspage.db import audit, database
 from statuspage.db.extensions import db
 from statuspage.db.models import Draft as StoredDraft
@@ -358,10 +359,16 @@ def withdraw(draft_id: int, *, now: datetime, actor: audit.Actor, note: str = ""
 
 
 def publish_without_approval(
-    draft_id: int, *, reason: str, now: datetime, actor: audit.Actor
+    draft_id: int, *, reason: str, now: datetime, actor: audit.Actor, seen: str | None = None
 ) -> core.Published:
-    """An admin publishes a request without (all of) its approvals, saying why."""
+    """An admin publishes a request without (all of) its approvals, saying why; with `seen`
+    (the fingerprint of what they read), only if that is still what would be published."""
     row = _open(draft_id)
+    if seen is not None and is_admin(actor) and fingerprint(row, _prepared(row)) != seen:
+        raise StaleApproval(
+            f"draft {row.id} changed since you read it (it is revision {row.revision} now, or "
+            "what it would publish moved on): read it again"
+        )
     return _bypass(row, reason, now=now, actor=actor)
 
 
@@ -527,15 +534,21 @@ def _store(
 
 
 def _copy(row: StoredDraft, draft: core.Draft) -> None:
-    """Keep exactly what the author sent: message, values, text, components, window."""
+    """Keep exactly what the author sent: message, values, text, components, window.
+
+    Text is kept as the core reads it (control characters a database cannot store are gone).
+    An update of an incident records the newest update the author saw (the form's, else the
+    newest now): approving it after another update went out is refused, as the author wrote
+    against an incident that has moved on.
+    """
     row.incident_id = draft.incident_id
     row.kind = draft.kind.value
     row.purpose = "open" if draft.incident_id is None else "update"
     row.message_slug = draft.message or ""
     row.message_version = draft.message_version
-    row.variables = dict(draft.variables)
-    row.title = draft.title
-    row.body = draft.body
+    row.variables = {clean_line(str(k)): clean_text(str(v)) for k, v in draft.variables.items()}
+    row.title = clean_line(draft.title) if draft.title is not None else None
+    row.body = clean_text(draft.body) if draft.body is not None else None
     row.status = draft.status
     row.impact = draft.impact
     row.component_statuses = {str(k): v for k, v in draft.component_statuses.items()}
@@ -544,6 +557,17 @@ def _copy(row: StoredDraft, draft: core.Draft) -> None:
     row.scheduled_until = draft.scheduled_until
     row.next_update_minutes = draft.next_update_minutes
     row.seen_update_id = draft.seen_update_id
+    if row.seen_update_id is None and draft.incident_id is not None:
+        row.seen_update_id = _newest_update(draft.incident_id)
+
+
+def _newest_update(incident_id: int) -> int | None:
+    return db.session.scalar(
+        sa.select(IncidentUpdate.id)
+        .where(IncidentUpdate.incident_id == incident_id)
+        .order_by(IncidentUpdate.display_at.desc(), IncidentUpdate.id.desc())
+        .limit(1)
+    )
 
 
 def _plan_fields(row: StoredDraft, prepared: core.Prepared) -> None:

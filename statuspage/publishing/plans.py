@@ -17,9 +17,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from statuspage.core import library
+from statuspage.core import library, limits
 from statuspage.core import plans as plan_format
 from statuspage.core.enums import IncidentKind
+from statuspage.core.escalation.config import EscalationConfig
 from statuspage.db import audit
 from statuspage.db.extensions import db
 from statuspage.db.models import Incident, IncidentUpdate, Plan, PlanVersion, User
@@ -278,10 +279,31 @@ def sync_directory(
     return report
 
 
+def known_paths(escalation: object) -> list[str]:
+    """The escalation paths a plan may name: those of the config (none when escalation is off
+    or was set aside)."""
+    return sorted(escalation.paths) if isinstance(escalation, EscalationConfig) else []
+
+
 def revert(
-    slug: str, number: int, *, now: datetime, actor: audit.Actor, reason: str = ""
+    slug: str,
+    number: int,
+    *,
+    now: datetime,
+    actor: audit.Actor,
+    reason: str,
+    paths: Iterable[str],
 ) -> PlanVersion:
-    """Make a new version whose text is that of version `number`."""
+    """Make a new version whose text is that of version `number`, with the reverter's reason.
+
+    The old text is checked again against today's messages, users and escalation paths (as a
+    sync would): a plan naming an approver who can no longer approve is refused (PlanError).
+    """
+    why = limits.note(reason, field="reason")
+    if not why:
+        raise ValidationError(
+            "say why you revert the plan (the audit log keeps it)", field="reason"
+        )
     plan = db.session.scalar(
         sa.select(Plan)
         .where(Plan.slug == slug)
@@ -294,8 +316,17 @@ def revert(
     old = get_version(slug, number)
     if old.content_hash == current_version(plan).content_hash:
         raise Conflict(f"version {number} is already the current text")
-    text = f"revert to v{number}" + (f": {reason.strip()}" if reason.strip() else "")
-    return _add_version(plan, as_plan(old), now=now, actor=actor, reason=text)
+    problems = plan_format.check_references(
+        [(f"{slug}.md (v{number})", as_plan(old))],
+        messages=message_facts(),
+        paths=paths,
+        users=user_roles(),
+    )
+    if problems:
+        raise plan_format.PlanError(problems)
+    return _add_version(
+        plan, as_plan(old), now=now, actor=actor, reason=f"revert to v{number}: {why}"
+    )
 
 
 def _add_version(

@@ -54,6 +54,9 @@ COMPONENT_VARIABLE = incident_rules.COMPONENT_VARIABLE
 RESOLVED_VARIABLE = "resolved_at"
 #: The blank that promises the next update ("30 minutes"): a plan's cadence is its default.
 PROMISE_VARIABLE = incident_rules.PROMISE_VARIABLE
+#: The hidden field carrying the promise the form offered: a promise still as offered follows
+#: the plan the preview finds; any other is the PM's own and is never changed.
+PROMISE_OFFERED = f"{PROMISE_VARIABLE}_offered"
 
 LOCAL_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M")
 
@@ -143,6 +146,7 @@ class Compose:
     impact_shown: str = ""  # the impact the form offered: a different one is the PM's choice
     body: str | None = None  # the text area: the filled text after a preview, or free text
     filled: str = ""  # the filled message text the last preview showed
+    promise_offered: str = ""  # the promise the form offered ("": none, or the PM's own)
     checked: set[int] = field(default_factory=set)  # the components the update names
     statuses: dict[int, str] = field(default_factory=dict)  # their new status, when it changes
     notify: bool = True
@@ -226,6 +230,7 @@ def initial(
         if RESOLVED_VARIABLE in compose.values and not compose.values[RESOLVED_VARIABLE]:
             # "Working normally since": now, so a resolve needs no typing; the PM may change it.
             compose.values[RESOLVED_VARIABLE] = local_clock(now, tz)
+        compose.promise_offered = compose.values.get(PROMISE_VARIABLE, "")
     compose.status = version.status if version is not None else status
     if kind is IncidentKind.INCIDENT:
         if incident is not None:
@@ -284,6 +289,8 @@ def apply_draft(compose: Compose, row: StoredDraft, *, title: str = "") -> None:
     for name, value in (row.variables or {}).items():
         if name in compose.values:
             compose.values[name] = value
+            if name == PROMISE_VARIABLE:
+                compose.promise_offered = ""  # the rule's promise: kept as the PM's own
     statuses = {int(k): v for k, v in (row.component_statuses or {}).items()}
     if statuses:
         compose.checked |= set(statuses)
@@ -307,6 +314,7 @@ def apply_request(compose: Compose, row: StoredDraft, tz: ZoneInfo, *, filled: s
     stored = dict(row.variables or {})
     if message is not None:
         compose.values = {name: stored.get(name, "") for name in message.variables}
+    compose.promise_offered = ""  # the author's promise stays theirs
     if compose.is_new:
         compose.title = row.title or ""
     if compose.version is None:
@@ -341,7 +349,30 @@ def apply_plan(compose: Compose, plan: plan_format.Plan | None, *, promise: bool
         return
     text = promise_text(cadence, message.variables[PROMISE_VARIABLE].choices)
     if text:
-        compose.values[PROMISE_VARIABLE] = text
+        compose.values[PROMISE_VARIABLE] = compose.promise_offered = text
+
+
+def follow_cadence(compose: Compose, cadence: timedelta) -> str:
+    """Give a promise still as the form offered it the words of `cadence` (the cadence of the
+    plan the prepared update follows, which may not be the plan the form guessed); return
+    them, or "" when the promise stays. A promise of the PM's own, or in a text they edited,
+    is never changed."""
+    message = compose.message
+    if message is None or PROMISE_VARIABLE not in message.variables or compose.edited:
+        return ""
+    current = compose.values.get(PROMISE_VARIABLE, "")
+    if not compose.promise_offered or current != compose.promise_offered:
+        return ""
+    text = promise_text(cadence, message.variables[PROMISE_VARIABLE].choices)
+    if not text or text == current:
+        return ""
+    compose.values[PROMISE_VARIABLE] = compose.promise_offered = text
+    return text
+
+
+def cadence_words(cadence: timedelta) -> str:
+    """How often a cadence asks for an update: "every 30 minutes", "every hour"."""
+    return "every " + promise_text(cadence).removeprefix("1 ")
 
 
 def promise_text(cadence: timedelta, choices: Iterable[str] = ()) -> str:
@@ -383,6 +414,7 @@ def from_form(
         impact_shown=form.get("impact_shown", ""),
         body=form.get("body"),
         filled=form.get("filled", ""),
+        promise_offered=form.get(PROMISE_OFFERED, ""),
         notify=form.get("notify") == "1",
         window_start=form.get("scheduled_for", ""),
         window_end=form.get("scheduled_until", ""),
@@ -422,6 +454,8 @@ def fields(compose: Compose) -> dict[str, str | list[str]]:
         out["message"] = compose.version.message.slug
         out["message_version"] = str(compose.version.number)
         out.update({f"var_{name}": value for name, value in compose.values.items()})
+        if compose.promise_offered:
+            out[PROMISE_OFFERED] = compose.promise_offered
     else:
         out["status"] = compose.status
     if compose.version is None or compose.edited:

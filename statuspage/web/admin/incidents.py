@@ -646,7 +646,9 @@ def _render_preview(
 ) -> str:
     """Step 3: what customers will read, and Publish or Request approval (or what the form
     published, or the request it stored)."""
+    plan_note = plan_warning = None
     if prepared is not None:
+        prepared, plan_note, plan_warning = _follow_plan(form, prepared)
         form.body = prepared.body
         form.filled = prepared.filled_body or ""
         form.fingerprint = compose.fingerprint(prepared, form)
@@ -668,11 +670,51 @@ def _render_preview(
         refused=error is not None and (error.field == "reason" or error.http_status == 403),
         reason=reason,
         notice=notice,
+        plan_note=plan_note,
+        plan_warning=plan_warning,
         action=_compose_url(form.kind, form.incident),
         picker=_compose_url(form.kind, form.incident),
         view_url=view_url,
         with_labels=with_labels,
     )
+
+
+def _follow_plan(
+    form: compose.Compose, prepared: publish_service.Prepared
+) -> tuple[publish_service.Prepared, str | None, str | None]:
+    """The promise of a preview against the plan the prepared update follows (the form only
+    guessed it): a promise still as the form offered it takes the plan's cadence for the
+    status, and the update is prepared again (with a line saying so); a promise of the PM's
+    own that is longer than the cadence stays, with a warning."""
+    followed = prepared.plan
+    cadence = followed.plan.cadence_for(prepared.status.value) if followed is not None else None
+    if followed is None or cadence is None:
+        return prepared, None, None
+    every = compose.cadence_words(cadence)
+    before = dict(form.values), form.promise_offered
+    text = compose.follow_cadence(form, cadence)
+    if text:
+        try:
+            components = queries.component_tree().components
+            prepared = publish_service.prepare(compose.to_draft(form, components, _tz()))
+        except StatuspageError:
+            form.values, form.promise_offered = before  # as the PM left it, checked already
+        else:
+            note = (
+                f"The {followed.slug} plan asks for an update {every}: the promise now says {text}."
+            )
+            return prepared, note, None
+    if prepared.next_update is None or prepared.next_update <= cadence:
+        return prepared, None, None
+    promised = form.values.get(compose.PROMISE_VARIABLE) or compose.promise_text(
+        prepared.next_update
+    )
+    warning = (
+        f"The {followed.slug} plan asks for an update {every}, but this one promises the next"
+        f" within {promised}: the dashboard will count from the promise, so the incident is"
+        " not overdue before then."
+    )
+    return prepared, None, warning
 
 
 def preview_view(prepared: publish_service.Prepared) -> SimpleNamespace:

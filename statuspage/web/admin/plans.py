@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from statuspage.clock import utcnow
@@ -27,7 +27,7 @@ from statuspage.core.frontmatter import valid_id
 from statuspage.core.roles import Permission
 from statuspage.db.models import Draft as StoredDraft
 from statuspage.db.models import Incident, MessageVersion, PlanVersion
-from statuspage.errors import StatuspageError
+from statuspage.errors import StatuspageError, ValidationError
 from statuspage.publishing import approvals, drafts
 from statuspage.publishing import library as library_service
 from statuspage.publishing import plans as plan_service
@@ -247,15 +247,28 @@ def plan_diff(slug: str):
 
 
 @bp.route("/plans/<slug>/v/<int:number>/revert", methods=["POST"])
-@requires(Permission.MESSAGES)
+@requires(Permission.PLANS)
 def plan_revert(slug: str, number: int):
-    """Make a new version with the text of version `number` (incidents in flight keep theirs)."""
+    """Make a new version with the text of version `number` (incidents in flight keep theirs);
+    admins only, with a reason: a plan says who approves what customers read."""
     _checked(slug)
-    reason = request.form.get("reason", "").strip()[:500]
-    revert_version(
-        lambda: plan_service.revert(slug, number, now=utcnow(), actor=actor(), reason=reason),
-        number,
-    )
+    paths = plan_service.known_paths(current_app.config["STATUSPAGE"].escalation)
+
+    def revert() -> PlanVersion:
+        return plan_service.revert(
+            slug,
+            number,
+            now=utcnow(),
+            actor=actor(),
+            reason=request.form.get("reason", ""),
+            paths=paths,
+        )
+
+    try:
+        revert_version(revert, number)
+    except ValidationError as exc:
+        flash(f"Not reverted: {exc.message}", "error")
+        return redirect(url_for("admin.plan_version", slug=slug, number=number), 303)
     return redirect(url_for("admin.plan", slug=slug))
 
 

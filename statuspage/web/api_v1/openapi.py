@@ -259,8 +259,12 @@ REQUESTS: dict[str, dict[str, Any]] = {
                 "minLength": 1,
                 "maxLength": MAX_NOTE,
                 "description": "why it cannot wait for approval (the audit log keeps it)",
-            }
-        }
+            },
+            "fingerprint": FINGERPRINT,
+        },
+        required=["reason"],
+        description="With `fingerprint` (the draft's, as read), a draft that changed since is "
+        "refused with 409, as an approval is.",
     ),
     "PreviewRequest": _object(
         {

@@ -458,7 +458,11 @@ def publish_draft_without_approval(draft_id: int) -> Response:
     def act() -> _Result:
         with _body_errors():
             published = approvals.publish_without_approval(
-                draft_id, reason=data["reason"], now=utcnow(), actor=actor()
+                draft_id,
+                reason=data["reason"],
+                now=utcnow(),
+                actor=actor(),
+                seen=data.get("fingerprint"),
             )
         return _result(approvals.Outcome(published=published))
 
