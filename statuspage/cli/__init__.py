@@ -6,6 +6,7 @@ import ipaddress
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -329,6 +330,15 @@ def fail_with_problems(problems: Sequence[str], where: str) -> NoReturn:
     counted = f"{len(problems)} problem{'s' * (len(problems) != 1)}"
     click.echo(f"{counted} in {where}", err=True)
     click.get_current_context().exit(1)
+
+
+#: The folder of files a `check` or `sync` reads (default: what statuspage ships).
+directory_argument = click.argument(
+    "directory",
+    metavar="[DIR]",
+    required=False,
+    type=click.Path(file_okay=False, path_type=Path),
+)
 
 
 def fail_with_file_problems(problems: Sequence[Any], what: str) -> NoReturn:

@@ -14,6 +14,7 @@ from statuspage.cli import (
     _print_table,
     app_context,
     config_option,
+    directory_argument,
     echo_sync_report,
     fail_with_file_problems,
     require_current_schema,
@@ -25,13 +26,6 @@ from statuspage.publishing import library as library_service
 from statuspage.resources import resource_dir
 
 COMMANDS: list[click.Command] = []
-
-directory_argument = click.argument(
-    "directory",
-    metavar="[DIR]",
-    required=False,
-    type=click.Path(file_okay=False, path_type=Path),
-)
 
 
 def _directory(directory: Path | None) -> Path:

@@ -19,6 +19,7 @@ from statuspage.cli import (
     _print_table,
     app_context,
     config_option,
+    directory_argument,
     echo_sync_report,
     fail_with_file_problems,
     fail_with_problems,
@@ -33,13 +34,6 @@ from statuspage.publishing import plans as plan_service
 from statuspage.resources import resource_dir
 
 COMMANDS: list[click.Command] = []
-
-directory_argument = click.argument(
-    "directory",
-    metavar="[DIR]",
-    required=False,
-    type=click.Path(file_okay=False, path_type=Path),
-)
 
 
 def _directory(directory: Path | None) -> Path:

@@ -6,15 +6,17 @@ as `file:line: problem`, the way a linter does.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from statuspage.core import limits
 from statuspage.core.text import clean_text
+from statuspage.errors import NotFound
 
 DELIMITER = "+++"
 #: A message's or plan's id: also its file name and its URL in the admin.
@@ -42,6 +44,24 @@ def normalise_source(text: str) -> str:
     """Return `text` with LF line endings, no trailing whitespace and one final newline."""
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     return "\n".join(line.rstrip() for line in text.split("\n")).rstrip("\n") + "\n"
+
+
+def read_folder(path: str | os.PathLike[str]) -> Iterator[tuple[str, str | None]]:
+    """Each `*.md` file directly in `path`, by name: (file, its text), or (file, None) when the
+    file is not UTF-8 text. Hidden files (editors' lock and backup files) are skipped."""
+    directory = Path(path)
+    if not directory.is_dir():
+        raise NotFound(f"{directory} is not a directory")
+    for file in sorted(directory.glob("*.md")):
+        if file.name.startswith(".") or not file.is_file():
+            continue
+        try:
+            yield str(file), file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            yield str(file), None
+
+
+NOT_UTF8 = "the file is not UTF-8 text"
 
 
 class Reader:

@@ -18,12 +18,14 @@ from statuspage.core.enums import Impact, IncidentKind, IncidentStatus, Maintena
 from statuspage.core.frontmatter import (
     DELIMITER,
     ID_RE,
+    NOT_UTF8,
     Problem,
     Reader,
     normalise_source,
+    read_folder,
 )
 from statuspage.core.text import clean_line, clean_text
-from statuspage.errors import NotFound, ValidationError
+from statuspage.errors import ValidationError
 
 __all__ = [
     "Filled",
@@ -238,30 +240,20 @@ def parse_message(text: str, path: str | os.PathLike[str]) -> Message:
 
 def check_directory(path: str | os.PathLike[str]) -> tuple[list[Message], list[Problem]]:
     """Read every `*.md` file directly in `path`; return the good messages and all problems."""
-    directory = Path(path)
-    if not directory.is_dir():
-        raise NotFound(f"{directory} is not a directory")
     messages: list[Message] = []
     problems: list[Problem] = []
     seen: dict[str, str] = {}
-    for file in sorted(directory.glob("*.md")):
-        # Editors leave hidden lock and backup files next to the ones being edited.
-        if file.name.startswith(".") or not file.is_file():
+    for file, text in read_folder(path):
+        if text is None:
+            problems.append(Problem(file, 1, NOT_UTF8))
             continue
-        try:
-            text = file.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            problems.append(Problem(str(file), 1, "the file is not UTF-8 text"))
-            continue
-        message, found, declared = _Reader(text, str(file)).read()
+        message, found, declared = _Reader(text, file).read()
         if declared is not None:
             id_, line = declared
             if id_ in seen:
-                found.append(
-                    Problem(str(file), line, f"duplicate id '{id_}' (also in {seen[id_]})")
-                )
+                found.append(Problem(file, line, f"duplicate id '{id_}' (also in {seen[id_]})"))
             else:
-                seen[id_] = file.name
+                seen[id_] = Path(file).name
         if found:
             problems += found
         elif message is not None:

@@ -14,7 +14,6 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from types import MappingProxyType
 
 from statuspage.core import limits
@@ -25,9 +24,9 @@ from statuspage.core.enums import (
     MaintenanceStatus,
     status_for,
 )
-from statuspage.core.frontmatter import Problem, Reader, valid_id
+from statuspage.core.frontmatter import NOT_UTF8, Problem, Reader, read_folder, valid_id
 from statuspage.core.roles import GRANTS, Permission, Role
-from statuspage.errors import NotFound, ValidationError
+from statuspage.errors import ValidationError
 
 __all__ = [
     "APPROVAL_UPDATES",
@@ -293,20 +292,13 @@ def parse_plan(text: str, path: str | os.PathLike[str]) -> Plan:
 
 def check_directory(path: str | os.PathLike[str]) -> tuple[list[Plan], list[Problem]]:
     """Read every `*.md` file directly in `path`; return the good plans and all problems."""
-    directory = Path(path)
-    if not directory.is_dir():
-        raise NotFound(f"{directory} is not a directory")
     plans: list[Plan] = []
     problems: list[Problem] = []
-    for file in sorted(directory.glob("*.md")):
-        if file.name.startswith(".") or not file.is_file():
+    for file, text in read_folder(path):
+        if text is None:
+            problems.append(Problem(file, 1, NOT_UTF8))
             continue
-        try:
-            text = file.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            problems.append(Problem(str(file), 1, "the file is not UTF-8 text"))
-            continue
-        plan, found = _Reader(text, str(file)).read()
+        plan, found = _Reader(text, file).read()
         problems += found
         if plan is not None and not found:
             plans.append(plan)
