@@ -100,3 +100,12 @@ def test_data_start_hides_history_before_it():
     changes = [Change(at(200), C.MAJOR_OUTAGE)]
     days = daily_uptime(changes, now=NOW, days=5, tz=UTC_ZONE, data_start=at(1))
     assert [d.has_data for d in days] == [False, False, False, True, True]
+
+
+def test_the_days_clocks_change_are_23_and_25_hours_long():
+    berlin = ZoneInfo("Europe/Berlin")
+    start = [Change(datetime(2026, 3, 1, tzinfo=UTC), C.OPERATIONAL)]
+    spring = daily_uptime(start, now=datetime(2026, 3, 30, 12, tzinfo=UTC), days=3, tz=berlin)
+    assert [d.known_seconds / 3600 for d in spring[:2]] == [24, 23]
+    autumn = daily_uptime(start, now=datetime(2026, 10, 26, 12, tzinfo=UTC), days=3, tz=berlin)
+    assert [d.known_seconds / 3600 for d in autumn[:2]] == [24, 25]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from statuspage.core.enums import ComponentStatus
@@ -117,7 +117,9 @@ def _spread(
 
 
 def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tz)
+    # In UTC: Python subtracts two times of one ZoneInfo on the wall clock, which would make
+    # the days clocks change on 24 hours long instead of 23 or 25.
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
 def zone_key(tz: tzinfo) -> str:
