@@ -10,7 +10,7 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -273,7 +273,11 @@ SETTINGS_BY_NAME = {(s.section, s.key): s for s in SETTINGS}
 #: Sections whose tables are named by the operator ([channels.NAME], [paths.NAME], ...):
 #: kept raw here and checked as a whole by statuspage.core.escalation.config.
 NAMED_SECTIONS = ("channels", "paths", "windows", "intake")
-SECTIONS = sorted({s.section for s in SETTINGS if s.section} | set(NAMED_SECTIONS))
+#: Named tables checked on their own: `[sla.NAME]` by statuspage.core.reliability.parse_sla.
+REPORT_SECTIONS = ("sla",)
+SECTIONS = sorted(
+    {s.section for s in SETTINGS if s.section} | set(NAMED_SECTIONS) | set(REPORT_SECTIONS)
+)
 
 
 @dataclass
@@ -291,6 +295,8 @@ class Settings:
     intake: Any = None
     #: Why the intake rules were set aside (as `escalation_error`); None when they were fine.
     intake_error: str | None = None
+    #: The checked `[sla.NAME]` targets by name (statuspage.core.reliability.SlaTarget).
+    sla: dict[str, Any] = field(default_factory=dict)
 
     def get(self, section: str, key: str) -> Any:
         return self.values[section][key]
@@ -312,7 +318,7 @@ def defaults() -> dict[str, dict[str, Any]]:
     for s in SETTINGS:
         default = list(s.default) if isinstance(s.default, list) else s.default
         values.setdefault(s.section, {})[s.key] = default
-    for name in NAMED_SECTIONS:
+    for name in (*NAMED_SECTIONS, *REPORT_SECTIONS):
         values[name] = {}
     return values
 
@@ -348,8 +354,11 @@ def load_settings(
     _check_values(values, source)
     from statuspage.core.escalation.config import parse_escalation
     from statuspage.core.intake.rules import parse_intake
+    from statuspage.core.reliability import parse_sla
 
-    settings = Settings(values=values, source=source)
+    # Reports alone read the SLAs, but a wrong target is refused at start-up all the same:
+    # found only when someone asks for November's figures, it would be found too late.
+    settings = Settings(values=values, source=source, sla=parse_sla(source, values["sla"]))
     try:
         settings.escalation = parse_escalation(
             {name: values[name] for name in NAMED_SECTIONS}, source=source, environ=environ
@@ -394,7 +403,7 @@ def _merge(values: dict[str, dict[str, Any]], data: Mapping[str, Any], source: s
             raise ConfigError(f"{source}: {name}: unknown setting (known: {known})")
         if not isinstance(item, Mapping):
             raise ConfigError(f"{source}: {name}: expected a table ([{name}]), got {_kind(item)}")
-        if name in NAMED_SECTIONS:
+        if name in NAMED_SECTIONS or name in REPORT_SECTIONS:
             values[name].update(item)
             continue
         for key, value in item.items():

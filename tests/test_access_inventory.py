@@ -113,6 +113,7 @@ RULES: dict[str, str] = {
     "api_v1.resolve_incident": PUBLISH,
     "api_v1.maintenances": READ,
     "api_v1.maintenance": READ,
+    "api_v1.report": READ,
     "api_v1.create_maintenance": PUBLISH,
     "api_v1.post_maintenance_update": PUBLISH,
     "api_v1.messages": READ,

@@ -65,6 +65,8 @@ def check(doc: dict, schema: dict, value: Any, path: str = "$") -> list[str]:
         ok = any(
             (isinstance(value, int) and not isinstance(value, bool))
             if kind == "integer"
+            else (isinstance(value, (int, float)) and not isinstance(value, bool))
+            if kind == "number"
             else isinstance(value, python[kind])
             for kind in types
         )
@@ -257,6 +259,7 @@ def test_real_answers_fit_their_documented_schemas(editor_api, doc):
         (f"{p}/incidents/{incident_id}", f"{p}/incidents/{{incident_id}}"),
         (f"{p}/maintenances", f"{p}/maintenances"),
         (f"{p}/components", f"{p}/components"),
+        (f"{p}/reports?period=2026-06", f"{p}/reports"),
         (f"{p}/messages", f"{p}/messages"),
         (f"{p}/messages/outage-investigating", f"{p}/messages/{{slug}}"),
     ]

@@ -373,6 +373,7 @@ from statuspage.cli import intake as cli_intake  # noqa: E402
 from statuspage.cli import library as cli_library  # noqa: E402
 from statuspage.cli import ops as cli_ops  # noqa: E402
 from statuspage.cli import plans as cli_plans  # noqa: E402
+from statuspage.cli import reports as cli_reports  # noqa: E402
 from statuspage.cli import worker as cli_worker  # noqa: E402
 
 for _module in (
@@ -383,6 +384,7 @@ for _module in (
     cli_library,
     cli_ops,
     cli_plans,
+    cli_reports,
     cli_worker,
 ):
     for _command in _module.COMMANDS:

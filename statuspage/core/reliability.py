@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from itertools import pairwise
 from types import MappingProxyType
@@ -15,6 +16,7 @@ from statuspage.core.enums import ComponentStatus, Impact
 from statuspage.core.escalation.config import Table, named_tables
 from statuspage.core.times import as_utc
 from statuspage.core.uptime import DOWNTIME_WEIGHT, Change, DayUptime, Totals
+from statuspage.errors import ValidationError
 
 __all__ = [
     "CLOSED_STATUSES",
@@ -36,6 +38,7 @@ __all__ = [
     "evaluate_sla",
     "incident_figures",
     "incident_stats",
+    "parse_period",
     "parse_sla",
     "percentile",
     "sla_figures",
@@ -314,6 +317,41 @@ class Period:
     def contains(self, moment: datetime) -> bool:
         """Whether `moment` falls in [start, end)."""
         return self.start <= as_utc(moment) < self.end
+
+
+#: The longest custom period a report covers (reads stay bounded; a year fits).
+MAX_CUSTOM_DAYS = 366
+PERIOD_FORMS = "YYYY-MM, YYYY-Qn or YYYY-MM-DD..YYYY-MM-DD"
+_MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
+_QUARTER_RE = re.compile(r"(\d{4})-[Qq]([1-4])")
+_RANGE_RE = re.compile(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})")
+
+
+def parse_period(text: str, tz: ZoneInfo) -> Period:
+    """Read `2026-11`, `2026-Q4` or `2026-11-01..2026-11-15` (both days included) in `tz`."""
+    value = text.strip()
+    try:
+        if found := _MONTH_RE.fullmatch(value):
+            return Period.month(int(found[1]), int(found[2]), tz)
+        if found := _QUARTER_RE.fullmatch(value):
+            return Period.quarter(int(found[1]), int(found[2]), tz)
+        if found := _RANGE_RE.fullmatch(value):
+            first, last = date.fromisoformat(found[1]), date.fromisoformat(found[2])
+            if last < first:
+                raise ValueError(f"the range ends ({last}) before it starts ({first})")
+            if (last - first).days + 1 > MAX_CUSTOM_DAYS:
+                raise ValueError(f"a range covers at most {MAX_CUSTOM_DAYS} days")
+            after = last + timedelta(days=1)
+            return Period(
+                datetime(first.year, first.month, first.day, tzinfo=tz),
+                datetime(after.year, after.month, after.day, tzinfo=tz),
+                f"{first.isoformat()}..{last.isoformat()}",
+            )
+    except ValueError as exc:
+        raise ValidationError(f"period: {value!r}: {exc}", field="period") from None
+    raise ValidationError(
+        f"period: {value!r} is not a period (expected {PERIOD_FORMS})", field="period"
+    )
 
 
 # -- uptime over a period ------------------------------------------------------------------------

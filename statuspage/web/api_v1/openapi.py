@@ -342,6 +342,17 @@ DRAFT_PROPERTIES: dict[str, Any] = {
     "requested_at": {**NULLABLE_TIME, "description": "when approval was (last) requested"},
 }
 
+#: A component's uptime over a report's period (in a report's components and SLAs).
+_UPTIME_PROPERTIES: dict[str, Any] = {
+    "uptime_percent": _nullable("number", description="unrounded; null without data"),
+    "known_seconds": {"type": "number", "description": "the period's time with data"},
+    "downtime_seconds": {"type": "number", "description": "weighted by the counting"},
+    "seconds": _object(
+        {status: {"type": "number"} for status in COMPONENT_STATUSES},
+        description="seconds spent in each status",
+    ),
+}
+
 RESPONSES: dict[str, dict[str, Any]] = {
     "Error": _object(
         {
@@ -476,6 +487,109 @@ RESPONSES: dict[str, dict[str, Any]] = {
         }
     ),
     "ComponentList": _object({"components": {"type": "array", "items": _ref("Component")}}),
+    "IncidentFigures": _object(
+        {
+            "time_to_acknowledge_seconds": _nullable(
+                "number", description="from the first alert (else the start) to the ack"
+            ),
+            "time_to_first_update_seconds": _nullable(
+                "number", description="from the first alert (else the start) to the first update"
+            ),
+            "longest_gap_seconds": _nullable(
+                "number", description="the longest time between two consecutive public updates"
+            ),
+            "promises_kept": {"type": "integer"},
+            "promises_broken": {"type": "integer"},
+            "promises_pending": {"type": "integer", "description": "not due yet"},
+            "time_to_resolve_seconds": _nullable(
+                "number", description="from the start to the resolve; null while open"
+            ),
+        },
+        description="Durations in seconds; null where the event has not happened (yet).",
+    ),
+    "ReportCounting": _object(
+        {
+            "count_degraded": {"type": "number"},
+            "count_partial": {"type": "number"},
+            "exclude_maintenance": {"type": "boolean"},
+        },
+        description="The share of degraded and partial-outage time that is downtime; whether "
+        "maintenance time is left out of the period.",
+    ),
+    "ReportComponent": _object(
+        {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "group": _nullable("string"),
+            **_UPTIME_PROPERTIES,
+        }
+    ),
+    "ReportSlaUptime": _object({"component": {"type": "string"}, **_UPTIME_PROPERTIES}),
+    "ReportSla": _object(
+        {
+            "name": {"type": "string"},
+            "components": _strings(),
+            "target_percent": {"type": "number"},
+            "counting": _ref("ReportCounting"),
+            "achieved_percent": _nullable(
+                "number", description="the worst covered component's uptime"
+            ),
+            "met": _nullable("boolean", description="null without data"),
+            "binding_component": _nullable("string", description="the component that decides"),
+            "budget_allowed_seconds": {"type": "number"},
+            "budget_left_seconds": {"type": "number", "description": "negative once blown"},
+            "missing_components": {
+                **_strings(),
+                "description": "named by the SLA, no such component",
+            },
+            "uptimes": {"type": "array", "items": _ref("ReportSlaUptime")},
+        }
+    ),
+    "ReportSummary": _object(
+        {
+            "count": {"type": "integer", "description": "incidents that have the figure"},
+            "mean_seconds": _nullable("number"),
+            "p90_seconds": _nullable("number", description="nearest rank"),
+        }
+    ),
+    "Report": _object(
+        {
+            "period": _object(
+                {
+                    "label": {"type": "string"},
+                    "start": DATE_TIME,
+                    "end": DATE_TIME,
+                    "time_zone": {"type": "string"},
+                }
+            ),
+            "generated_at": DATE_TIME,
+            "counting": _ref("ReportCounting"),
+            "components": {"type": "array", "items": _ref("ReportComponent")},
+            "slas": {"type": "array", "items": _ref("ReportSla")},
+            "incident_stats": _object(
+                {
+                    "total": {"type": "integer"},
+                    "by_impact": _object({i: {"type": "integer"} for i in INCIDENT_IMPACTS}),
+                    "time_to_first_update": _ref("ReportSummary"),
+                    "time_to_resolve": _ref("ReportSummary"),
+                },
+                description="counts of every incident that touched the period; means and p90 "
+                "of those that started in it",
+            ),
+            "incidents": {"type": "array", "items": _ref("ReportIncident")},
+        },
+        description="A period's reliability report (docs/reports.md).",
+    ),
+    "ReportIncident": _object(
+        {
+            "id": {"type": "integer"},
+            "title": {"type": "string"},
+            "impact": {"type": "string", "enum": INCIDENT_IMPACTS},
+            "started_at": DATE_TIME,
+            "resolved_at": NULLABLE_TIME,
+            "figures": _ref("IncidentFigures"),
+        }
+    ),
     "Variable": _object(
         {
             "name": {"type": "string"},
@@ -708,6 +822,10 @@ RESPONSES: dict[str, dict[str, Any]] = {
         }
     ),
 }
+RESPONSES["IncidentDetail"] = _object(
+    {**RESPONSES["Incident"]["properties"], "figures": _ref("IncidentFigures")},
+    description="An incident with its updates and its figures (docs/reports.md).",
+)
 
 # -- parameters and error responses ---------------------------------------------------------
 
@@ -752,6 +870,20 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string"},
     },
     "DraftId": _path_id("draft_id", "draft"),
+    "Period": {
+        "name": "period",
+        "in": "query",
+        "required": True,
+        "description": "2026-11 (a month), 2026-Q4 (a quarter) or 2026-11-01..2026-11-15 (days, "
+        "both included; at most 366), in the site's time zone",
+        "schema": {"type": "string"},
+    },
+    "ReportFormat": {
+        "name": "format",
+        "in": "query",
+        "description": "json (default) or csv (text/csv: a row per component and SLA)",
+        "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"},
+    },
     "PlanId": {
         "name": "slug",
         "in": "path",
@@ -900,6 +1032,22 @@ APPROVAL_NOTE = (
 )
 
 
+def _report_op() -> dict[str, Any]:
+    operation = _op(
+        "getReport",
+        "A period's reliability report: uptime, SLAs, incident figures",
+        tag="reports",
+        ok="Report",
+        params=("Period", "ReportFormat"),
+        errors=("401", "403", "422"),
+        description="See docs/reports.md for every figure and the CSV's columns.",
+    )
+    operation["responses"]["200"]["content"]["text/csv"] = {
+        "schema": {"type": "string", "description": "with format=csv"}
+    }
+    return operation
+
+
 def _paths() -> dict[str, dict[str, Any]]:
     return {
         f"{PREFIX}/openapi.json": {
@@ -942,9 +1090,9 @@ def _paths() -> dict[str, dict[str, Any]]:
         f"{PREFIX}/incidents/{{incident_id}}": {
             "get": _op(
                 "getIncident",
-                "One incident with its updates",
+                "One incident with its updates and figures",
                 tag="incidents",
-                ok="Incident",
+                ok="IncidentDetail",
                 params=("IncidentId",),
                 errors=("401", "403", "404"),
             )
@@ -1027,6 +1175,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 also=PENDING,
             )
         },
+        f"{PREFIX}/reports": {"get": _report_op()},
         f"{PREFIX}/components": {
             "get": _op(
                 "listComponents",
@@ -1235,6 +1384,7 @@ def document(site_url: str, version: str = "1") -> dict[str, Any]:
                 "alerts",
                 "messages",
                 "plans",
+                "reports",
                 "meta",
             )
         ],

@@ -23,9 +23,11 @@ from sqlalchemy.orm import selectinload
 
 from statuspage.clock import utcnow
 from statuspage.core import plans as plan_format
+from statuspage.core import reliability
 from statuspage.core.enums import ComponentStatus, IncidentKind, IncidentStatus, MaintenanceStatus
 from statuspage.core.intake.payloads import FIRING, RESOLVED
 from statuspage.core.limits import MAX_ID
+from statuspage.core.reliability import incident_figures
 from statuspage.core.roles import Permission
 from statuspage.core.text import clean_line, same_text
 from statuspage.core.times import as_utc, isoformat
@@ -56,6 +58,8 @@ from statuspage.publishing.publish import (
     fill_message,
     set_component_status,
 )
+from statuspage.reports import facts as report_facts
+from statuspage.reports import report as reports
 from statuspage.web.admin.common import actor
 from statuspage.web.api_v1 import openapi
 from statuspage.web.api_v1.json_input import parse_datetime, read_object
@@ -72,6 +76,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 LIST_STATUSES = ("open", "closed", "all")
 DRAFT_STATES = (*drafts.STATES, "all")
 ALERT_STATUSES = (FIRING, RESOLVED, "all")
+REPORT_FORMATS = ("json", "csv")
 #: The alerts a draft's answer lists (alert_count says how many it has).
 DRAFT_ALERTS = 50
 
@@ -115,8 +120,10 @@ def incidents() -> Response:
 @bp.get("/incidents/<id:incident_id>")
 @requires(Permission.READ)
 def incident(incident_id: int) -> Response:
-    """One incident with its updates."""
-    return jsonify(_incident(_load(IncidentKind.INCIDENT, incident_id)))
+    """One incident with its updates and its figures (docs/reports.md)."""
+    item = _load(IncidentKind.INCIDENT, incident_id)
+    figures = incident_figures(report_facts.incident_facts(item), now=utcnow())
+    return jsonify({**_incident(item), "figures": reports.figures_json(figures)})
 
 
 @bp.post("/incidents")
@@ -303,6 +310,31 @@ def set_component(component_id: int) -> Response:
     component = component_service.get_component(component_id)
     group = component.group.name if component.group is not None else None
     return jsonify(_component_json(component, group))
+
+
+# -- reports --------------------------------------------------------------------------------
+
+
+@bp.get("/reports")
+@requires(Permission.READ)
+def report() -> Response:
+    """A period's reliability report as JSON, or as CSV with `format=csv`."""
+    text = request.args.get("period")
+    if not text:
+        raise ValidationError(f"period: required ({reliability.PERIOD_FORMS})", field="period")
+    output = request.args.get("format", "json")
+    if output not in REPORT_FORMATS:
+        raise ValidationError(
+            f"format: {output!r} is not one of: {', '.join(REPORT_FORMATS)}", field="format"
+        )
+    settings = current_app.config["STATUSPAGE"]
+    built = reports.build(reports.period_of(text, settings), settings, utcnow())
+    if output == "json":
+        return jsonify(reports.as_json(built))
+    response = Response(reports.as_csv(built), mimetype="text/csv")
+    name = "".join(c if c.isalnum() or c in "-." else "_" for c in built.period.label)
+    response.headers["Content-Disposition"] = f'attachment; filename="report-{name}.csv"'
+    return response
 
 
 # -- message library ------------------------------------------------------------------------

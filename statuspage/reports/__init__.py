@@ -1,0 +1,1 @@
+"""Reliability reports (issue 15): database rows to core.reliability figures, and their exports."""
