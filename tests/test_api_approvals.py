@@ -23,6 +23,7 @@ from statuspage.web.api_v1 import openapi
 from tests.support import NOW
 from tests.support import plans as plan_support
 from tests.support.auth import make_user
+from tests.support.openapi import assert_fits
 
 P = openapi.PREFIX
 
@@ -42,46 +43,6 @@ def site(ctx, client, people, frozen_clock, tmp_path):
 @pytest.fixture
 def doc():
     return openapi.document("https://status.example.com")
-
-
-def problems(doc: dict, schema: dict, value, where: str = "$") -> list[str]:
-    """Where `value` strays from a documented schema: its keys, its types, its enums.
-
-    (The full checker is tests/test_openapi.py's; test modules do not import each other.)
-    """
-    while "$ref" in schema:
-        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
-    if "oneOf" in schema:
-        fits = [not problems(doc, option, value, where) for option in schema["oneOf"]]
-        return [] if fits.count(True) == 1 else [f"{where}: fits {fits.count(True)} of oneOf"]
-    kinds = schema.get("type", [])
-    kinds = [kinds] if isinstance(kinds, str) else kinds
-    python = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
-    if kinds and not any(
-        (type(value) is int) if kind == "integer" else isinstance(value, python[kind])
-        for kind in kinds
-    ):
-        return [f"{where}: {value!r} is not {kinds}"]
-    if "enum" in schema and value not in schema["enum"]:
-        return [f"{where}: {value!r} is not in the enum"]
-    found = []
-    if isinstance(value, dict) and "properties" in schema:
-        if schema.get("additionalProperties") is False and set(value) != set(schema["properties"]):
-            found.append(f"{where}: keys {sorted(set(value) ^ set(schema['properties']))}")
-        for key, item in value.items():
-            if key in schema["properties"]:
-                found += problems(doc, schema["properties"][key], item, f"{where}.{key}")
-    if isinstance(value, list) and "items" in schema:
-        for index, item in enumerate(value):
-            found += problems(doc, schema["items"], item, f"{where}[{index}]")
-    return found
-
-
-def assert_fits(doc: dict, path: str, method: str, response) -> None:
-    """The answer fits the schema the document gives for its path, method and status."""
-    documented = doc["paths"][path][method]["responses"][str(response.status_code)]
-    found = problems(doc, documented["content"]["application/json"]["schema"], response.get_json())
-    assert not found, found[:5]
 
 
 def call(client, site, method: str, path: str, role: str = "editor", **kwargs):

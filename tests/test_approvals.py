@@ -260,3 +260,35 @@ def test_text_a_database_cannot_store_is_cleaned_before_the_request_is_kept(site
     row = drafts.get(outcome.draft.id)
     assert "\x00" not in row.body and "\x1b" not in row.body and "\x00" not in row.title
     assert approve(outcome.draft.id, people["boss"]).published.update.body == row.body.strip()
+
+
+def test_a_plan_tightened_while_a_request_waits_applies_to_its_approval(site, tmp_path):
+    api, people = site
+    text = plan_support.plan_text().replace('role = "admin"', 'role = "editor"')
+    plan_support.load(tmp_path, [text])  # v2: an editor approves
+    outcome = plan_support.submit(plan_support.critical_draft(api), people["author"])
+    plan_support.load(tmp_path, [plan_support.plan_text()])  # v3: an admin again
+    with pytest.raises(PermissionDenied, match="changed since this was asked"):
+        approve(outcome.draft.id, people["editor"])
+    assert not approve(outcome.draft.id, people["boss"]).pending
+
+
+def test_a_returned_request_is_revised_before_it_goes_out_even_without_approval(site):
+    api, people = site
+    outcome = plan_support.submit(plan_support.critical_draft(api), people["author"])
+    with write_transaction():
+        approvals.send_back(outcome.draft.id, comment="Region?", now=NOW, actor=as_(people["boss"]))
+    with pytest.raises(Conflict, match="returned to its author"), write_transaction():
+        approvals.publish_without_approval(
+            outcome.draft.id, reason="urgent", now=NOW, actor=as_(people["chief"])
+        )
+
+
+def test_a_withdrawn_request_sent_again_with_its_key_is_a_conflict(site):
+    api, people = site
+    draft = plan_support.critical_draft(api, idempotency_key="k-1")
+    outcome = plan_support.submit(draft, people["author"])
+    with write_transaction():
+        approvals.withdraw(outcome.draft.id, now=NOW, actor=as_(people["author"]))
+    with pytest.raises(Conflict, match="this request was dismissed"):
+        plan_support.submit(draft, people["author"])

@@ -196,3 +196,10 @@ def test_a_user_or_a_message_named_twice_is_refused():
 def test_approvers_are_said_in_words():
     rule = parse(plan_support.plan_text(count=2)).approval
     assert rule.approvers == "2 different people among admins"
+
+
+def test_arrays_nested_too_deeply_are_a_problem_not_a_crash():
+    text = plan_support.plan_text().replace(
+        'impact_in = ["critical"]', "impact_in = " + "[" * 5000 + "]" * 5000
+    )
+    assert any("nested too deeply" in p for p in problems(text))

@@ -207,7 +207,8 @@ def drafts_list(show_all: bool, config_file: str | None) -> None:
             query = query.where(StoredDraft.state.in_([drafts.WAITING, drafts.PENDING]))
         rows = []
         for row in db.session.scalars(query):
-            what = f"incident {row.incident_id}" if row.incident_id else "new incident"
+            kind = row.kind or "incident"
+            what = f"{kind} {row.incident_id}" if row.incident_id else f"new {kind}"
             origin = row.author.email if row.author is not None else (row.rule or row.source)
             state = row.state
             if row.state == drafts.PENDING:

@@ -9,6 +9,7 @@ Problems go to stdout as `file:line: problem`, the closing count to stderr, as `
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,8 @@ def check(directory: Path | None, no_database: bool, config_file: str | None) ->
     path = _directory(directory)
     if not path.is_dir():
         fail_with_problems([f"{path}: not a directory"], "the plans")
-    if config_file is None:
+    # The database named by the environment alone counts as a config: `sync` would use it.
+    if config_file is None and not os.environ.get("STATUSPAGE_DATABASE_URL"):
         found, problems = plan_service.check(path, paths=[], with_database=False)
         where = f"messages in {path.resolve().parent}, no escalation paths (no config)"
     else:
@@ -95,10 +97,11 @@ def check(directory: Path | None, no_database: bool, config_file: str | None) ->
 
 
 def _check_with_config(
-    path: Path, paths: list[str], config_file: str, no_database: bool
+    path: Path, paths: list[str], config_file: str | None, no_database: bool
 ) -> tuple[list[plan_format.Plan], list[plan_format.Problem], str]:
     """Check against the config's paths and, when it can be reached, its database."""
-    named = f"{len(paths)} escalation path{'s' * (len(paths) != 1)} from {config_file}"
+    source = config_file or "the environment"
+    named = f"{len(paths)} escalation path{'s' * (len(paths) != 1)} from {source}"
     if not no_database:
         with app_context(config_file):
             try:

@@ -98,6 +98,10 @@ class Reader:
         except tomllib.TOMLDecodeError as exc:
             self.toml_problem(exc, duplicates, last=close)
             return None
+        except RecursionError:
+            # tomllib parses nested arrays and tables by recursion: thousands of "[" exhaust it.
+            self.problem(2, "invalid TOML: arrays or tables nested too deeply")
+            return None
         return data, close
 
     def body(self, close: int) -> tuple[str, int]:

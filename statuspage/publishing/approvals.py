@@ -282,6 +282,16 @@ def approve(
     if not rule.may_approve(user.role, user.email):
         raise PermissionDenied(f"the plan '{row.plan_slug}' asks {rule.approvers} to approve")
     prepared = _prepared(row)
+    now_rule = prepared.approval
+    if now_rule is not None and not now_rule.may_approve(user.role, user.email):
+        # The plan was tightened since the request: what goes out now answers to today's rule.
+        assert prepared.plan is not None
+        raise PermissionDenied(
+            f"the plan '{prepared.plan.slug}' (v{prepared.plan.number}, changed since this was "
+            f"asked) asks {now_rule.approvers} to approve"
+        )
+    if now_rule is not None and now_rule.count > row.approvals_needed:
+        row.approvals_needed = now_rule.count
     if fingerprint(row, prepared) != seen:
         raise StaleApproval(
             f"draft {row.id} changed since you read it (it is revision {row.revision} now, or "
@@ -364,6 +374,11 @@ def publish_without_approval(
     """An admin publishes a request without (all of) its approvals, saying why; with `seen`
     (the fingerprint of what they read), only if that is still what would be published."""
     row = _open(draft_id)
+    if row.state == RETURNED:
+        raise Conflict(
+            f"draft {row.id} was returned to its author for changes{drafts.by(row)}: it is "
+            "revised (by its author or an admin) before it goes out, with or without approval"
+        )
     if seen is not None and is_admin(actor) and fingerprint(row, _prepared(row)) != seen:
         raise StaleApproval(
             f"draft {row.id} changed since you read it (it is revision {row.revision} now, or "
@@ -487,6 +502,10 @@ def _earlier(row: StoredDraft) -> Outcome:
         update = db.session.get(IncidentUpdate, row.update_id)
         if update is not None:
             return Outcome(published=core.Published(update, created=False), draft=row)
+    if row.state not in (PENDING, drafts.WAITING):
+        raise Conflict(
+            f"this request was {row.state}{drafts.by(row)}: send a new one with a new key"
+        )
     return Outcome(draft=row)
 
 
@@ -502,6 +521,14 @@ def _prepared(row: StoredDraft) -> core.Prepared:
     try:
         return core.prepare(drafts.to_draft(row), lock=True)
     except Conflict as exc:
+        newest = _newest_update(row.incident_id) if row.incident_id is not None else None
+        if newest is not None and newest != row.seen_update_id:
+            update = db.session.get(IncidentUpdate, newest)
+            assert update is not None
+            raise Conflict(
+                f"draft {row.id} was written before the incident's latest update (it was "
+                f"{core.posted(update)}): nothing was published; its author can revise it"
+            ) from exc
         raise Conflict(
             f"draft {row.id} cannot be published as it is: {exc.message}; its author can revise it"
         ) from exc

@@ -298,15 +298,15 @@ def _check_current(
     if latest is None:
         return
     if incident.is_closed and status.value == incident.status:
-        raise Conflict(f"already {_posted(latest)}: nothing was published")
+        raise Conflict(f"already {posted(latest)}: nothing was published")
     if seen is not None and latest.id != seen:
         raise Conflict(
-            f"{_posted(latest)} while you were writing: nothing was published; "
+            f"{posted(latest)} while you were writing: nothing was published; "
             "read it, then publish again"
         )
 
 
-def _posted(update: IncidentUpdate) -> str:
+def posted(update: IncidentUpdate) -> str:
     """ "resolved by Ana at 2026-12-06 10:02 UTC" (the author's name, else their address)."""
     who = (update.author.name or update.author.email) if update.author is not None else "someone"
     label = status_for(update.incident.kind, update.status).label.lower()

@@ -16,6 +16,8 @@ fixtures from tests/conftest.py), never from another test module: tests/test_lay
 - `tests.support.sample`: changes to the `sample` page of tests/conftest.py.
 - `tests.support.subscribers`: subscribers end to end (an app, publishing, the mail).
 - `tests.support.statuspage_fields`: the fields of Statuspage's webhook payloads.
+- `tests.support.plans`: communication plans loaded, and updates sent for approval.
+- `tests.support.openapi`: the OpenAPI document's schemas as a checker of real answers.
 """
 
 from __future__ import annotations
