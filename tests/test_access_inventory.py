@@ -52,6 +52,11 @@ RULES: dict[str, str] = {
     "admin.incident_update": PUBLISH,
     "admin.incident_postmortem": PUBLISH,
     "admin.update_correct": PUBLISH,
+    "admin.action_item_add": PUBLISH,
+    "admin.action_item_done": PUBLISH,
+    "admin.action_item_reopen": PUBLISH,
+    "admin.action_item_delete": PUBLISH,
+    "admin.incident_postmortem_markdown": READ,
     "admin.maintenance_new": PUBLISH,
     "admin.maintenance_update": PUBLISH,
     "admin.component_status": PUBLISH,
@@ -102,6 +107,10 @@ RULES: dict[str, str] = {
     "admin.user_enable": USERS,
     "admin.user_password_reset": USERS,
     "admin.audit": AUDIT,
+    # admin: reliability reports and their exports
+    "admin.reports_page": READ,
+    "admin.reports_csv": READ,
+    "admin.reports_json": READ,
     # management API
     "api_v1.openapi_document": PUBLIC,
     "api_v1.components": READ,

@@ -31,6 +31,8 @@ MAX_LABEL_VALUE = 2000
 MAX_FINGERPRINT = 200
 MAX_INTEGRATION_NAME = 60
 MAX_NOTE = 1000
+MAX_OWNER = 254
+MAX_LINK = 2000
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ LIMITS: tuple[Limit, ...] = (
     Limit("MAX_FINGERPRINT", MAX_FINGERPRINT, "characters in an alert's fingerprint"),
     Limit("MAX_NOTE", MAX_NOTE, "characters in a note on a dismissed draft"),
     Limit("MAX_INTEGRATION_NAME", MAX_INTEGRATION_NAME, "characters in an integration's name"),
+    Limit("MAX_OWNER", MAX_OWNER, "characters in an action item's owner (a name or an address)"),
+    Limit("MAX_LINK", MAX_LINK, "characters in an action item's link"),
 )
 
 

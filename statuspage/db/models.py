@@ -750,6 +750,34 @@ class Alert(Model):
     draft: Mapped[Draft | None] = relationship(back_populates="alerts")
 
 
+class ActionItem(Model):
+    """One action item of an incident's postmortem: what must get done, by whom, by when.
+
+    Open while `done_at` is empty; the dashboard's overdue list reads (done_at, due_on).
+    """
+
+    __tablename__ = "action_items"
+    __table_args__ = (sa.Index("ix_action_items_open_due", "done_at", "due_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(sa.String(300))
+    #: Who will do it, as people write it: a name or an address ("" when nobody is named yet).
+    owner: Mapped[str] = mapped_column(sa.String(254), default="")
+    due_on: Mapped[date | None] = mapped_column(sa.Date)
+    #: A ticket or document (http or https only; never fetched).
+    link: Mapped[str] = mapped_column(sa.String(2000), default="")
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_by: Mapped[str] = mapped_column(sa.String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(sa.String(300), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    incident: Mapped[Incident] = relationship()
+
+
 class UptimeRollup(Model):
     """One closed local day of one component's uptime, rolled up from its status history.
 

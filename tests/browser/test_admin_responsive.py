@@ -207,6 +207,7 @@ def admin_site(live_server, fast_hashing, tmp_path):
         "/admin/channels",
         "/admin/subscribers",
         "/admin/subscribers/deliveries",
+        "/admin/reports",
         "/admin/audit",
         "/admin/users",
         "/admin/tokens",

@@ -22,6 +22,7 @@ NAV: tuple[tuple[str, str, Permission, str | tuple[str, ...]], ...] = (
     ("admin.plans", "Plans", Permission.READ, "admin.plan"),
     ("admin.deliveries", "Deliveries", Permission.READ, "admin.deliver"),
     ("admin.subscribers", "Subscribers", Permission.READ, "admin.subscriber"),
+    ("admin.reports_page", "Reports", Permission.READ, "admin.reports"),
     ("admin.audit", "Audit log", Permission.AUDIT, "admin.audit"),
     ("admin.users", "Users", Permission.USERS, "admin.user"),
     ("admin.integrations", "Integrations", Permission.USERS, "admin.integration"),
@@ -50,6 +51,7 @@ def admin_globals() -> dict:
 # The view modules register their routes on `bp` when imported.
 from statuspage.web.admin import (  # noqa: E402, F401
     accounts,
+    action_items,
     audit,
     dashboard,
     escalations,
@@ -57,6 +59,7 @@ from statuspage.web.admin import (  # noqa: E402, F401
     intake,
     library,
     plans,
+    reports,
     session,
     subscribers,
 )

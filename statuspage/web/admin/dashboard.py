@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template, url_for
 
@@ -15,7 +16,7 @@ from statuspage.core.roles import Permission
 from statuspage.db import audit, queries
 from statuspage.db.models import AuditEntry, Incident, User
 from statuspage.intake import queries as intake_queries
-from statuspage.publishing import approvals, drafts
+from statuspage.publishing import action_items, approvals, drafts
 from statuspage.publishing import library as library_service
 from statuspage.publishing import plans as plan_service
 from statuspage.web.admin import bp
@@ -39,6 +40,8 @@ RETURNED_SHOWN = 20
 #: Resolved incidents whose plan asks for a postmortem: how far back, and how many.
 POSTMORTEM_WINDOW = timedelta(days=90)
 POSTMORTEMS_SHOWN = 20
+#: Postmortem action items past their due date, the longest overdue first.
+ACTION_ITEMS_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,11 @@ def waiting_drafts(now: datetime) -> tuple[list[DraftView], int]:
     return views, total
 
 
+def _today(now: datetime) -> date:
+    """Today in the site's time zone: an item due today is overdue tomorrow."""
+    return now.astimezone(ZoneInfo(current_app.config["STATUSPAGE"].site["time_zone"])).date()
+
+
 @bp.route("/")
 @requires(Permission.READ)
 def dashboard():
@@ -229,6 +237,8 @@ def dashboard():
         now=now,
         queue=approval_queue(current_user(), now),
         postmortems=postmortems_due(now),
+        overdue_items=action_items.overdue(_today(now), limit=ACTION_ITEMS_SHOWN),
+        overdue_items_shown=ACTION_ITEMS_SHOWN,
         drafts=waiting,
         drafts_total=waiting_total,
         firing=intake_queries.alerts(status=FIRING, limit=FIRING_SHOWN),

@@ -871,9 +871,23 @@ def _view(
         with_labels=with_labels,
         error=error.message if error else None,
         correcting=correcting,
-        postmortem=postmortem if postmortem is not None else (incident.postmortem_body or ""),
+        postmortem=postmortem if postmortem is not None else _postmortem_text(incident),
+        postmortem_template=POSTMORTEM_TEMPLATE,
         runs=runtime.runs_for(incident.id),
     )
+
+
+#: The library's blameless postmortem: the postmortem form offers to start from its text.
+POSTMORTEM_TEMPLATE = "postmortem-blameless"
+
+
+def _postmortem_text(incident: Incident) -> str:
+    """The postmortem form's text: the published one, else (`?start=template`) the blameless
+    template's text with each blank shown by its label, else nothing."""
+    if incident.postmortem_body or request.args.get("start") != "template":
+        return incident.postmortem_body or ""
+    version = library_service.versions_for([POSTMORTEM_TEMPLATE]).get(POSTMORTEM_TEMPLATE)
+    return with_labels(version.body, version) if version is not None else ""
 
 
 @bp.post("/incidents/<id:incident_id>/updates/<id:update_id>/correct")
