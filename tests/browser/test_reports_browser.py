@@ -1,5 +1,6 @@
-"""A PM in a real browser with JavaScript off: opens Reports, reads last month's time to first
-update and the API's SLA, and downloads the CSV (issue 15's acceptance)."""
+"""A PM in a real browser with JavaScript off: sees an overdue action item on the dashboard, opens
+Reports, reads last month's time to first update and the API's SLA, and downloads the CSV (issue
+15's acceptance)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from statuspage.db import audit
 from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
 from statuspage.db.models import Incident, IncidentUpdate
+from statuspage.publishing import action_items
 from statuspage.publishing import components as cs
 from statuspage.reports import report as reports
 from statuspage.web.admin.reports import last_month
@@ -77,7 +79,7 @@ def site(live_server):
             cs.add_component("Website", now=period.start - timedelta(days=30))
             cs.set_status(api, C.MAJOR_OUTAGE, now=down)
             cs.set_status(api, C.OPERATIONAL, now=down + timedelta(hours=1))
-            incident(
+            first = incident(
                 "API unreachable",
                 impact="major",
                 started=down,
@@ -88,9 +90,17 @@ def site(live_server):
                     (down + timedelta(hours=1), "resolved"),
                 ],
             )
+            db.session.flush()
             users.create_user(
                 "pm@example.com", password=PASSWORD, now=utcnow(), actor=audit.CLI, role="editor"
             )
+        with write_transaction():
+            # The postmortem's action item, due a week ago and still open.
+            overdue = (utcnow() - timedelta(days=7)).date().isoformat()
+            item = action_items.ItemInput(
+                title="Alert on API error rate", owner="ops team", due_on=overdue
+            )
+            action_items.add(first.id, item, now=utcnow(), actor=audit.CLI)
     return app, base, label, period
 
 
@@ -106,6 +116,10 @@ def test_pm_reads_last_months_report_and_downloads_the_csv(browser, site, tmp_pa
         page.fill("#password", PASSWORD)
         page.click("button[type=submit]")
         page.wait_for_url(base + "/admin/")
+
+        # The dashboard: the postmortem's overdue action item.
+        expect(page.locator("main")).to_contain_text("Alert on API error rate")
+        expect(page.get_by_role("heading", name="Action items overdue")).to_be_visible()
 
         page.get_by_role("navigation", name="Admin").get_by_role("link", name="Reports").click()
         expect(page.get_by_role("heading", level=1)).to_have_text(f"Reliability report {label}")
