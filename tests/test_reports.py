@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from statuspage.accounts import tokens
@@ -20,7 +21,7 @@ from statuspage.core.enums import IncidentKind
 from statuspage.core.reliability import Period, parse_period
 from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
-from statuspage.db.models import Incident, IncidentUpdate
+from statuspage.db.models import Component, Incident, IncidentUpdate, UpdateComponentChange
 from statuspage.errors import ConfigError, ValidationError
 from statuspage.publishing import components as cs
 from statuspage.reports import report as reports
@@ -100,7 +101,7 @@ def site(app, ctx):
         cs.set_status(web, C.OPERATIONAL, now=at(20, 2))
         cs.set_status(web, C.DEGRADED_PERFORMANCE, now=at(25, 0))
         cs.set_status(web, C.OPERATIONAL, now=at(25, 10))
-        incident(
+        down = incident(
             "API down",
             impact="major",
             started=at(10, 10),
@@ -113,6 +114,16 @@ def site(app, ctx):
                 (at(10, 11), "resolved", None),
             ],
         )
+        # Its first update took the API down, its resolve brought it back.
+        for update, old, new in (
+            (0, "operational", "major_outage"),
+            (2, "major_outage", "operational"),
+        ):
+            down.updates[update].component_changes.append(
+                UpdateComponentChange(
+                    component_id=api.id, component_name="API", old_status=old, new_status=new
+                )
+            )
         incident(
             "Late May errors",
             impact="minor",
@@ -147,6 +158,11 @@ def site(app, ctx):
             updates=[(at(2, month=7), "resolved", None)],
         )
     return app
+
+
+def api_id(app) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(Component.id).where(Component.name == "API"))
 
 
 def june_report(app) -> reports.Report:
@@ -211,6 +227,7 @@ def test_the_periods_incidents_carry_their_figures(site):
         "promises_broken": 0,
         "promises_pending": 0,
         "time_to_resolve_seconds": 3600.0,
+        "components": [{"component_id": api_id(site), "seconds": {"major_outage": 2880.0}}],
     }
     slow = report.incidents[2].figures
     assert (slow.promises_kept, slow.promises_broken) == (0, 1)

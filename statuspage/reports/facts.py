@@ -10,14 +10,20 @@ which would let the CSV and the public page disagree with an SLA verdict by a ro
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from statuspage.core.enums import ComponentStatus, Impact, IncidentKind
-from statuspage.core.reliability import ComponentHistory, IncidentFacts, Period, PublicUpdate
+from statuspage.core.reliability import (
+    ComponentHistory,
+    ComponentInterval,
+    IncidentFacts,
+    Period,
+    PublicUpdate,
+)
 from statuspage.core.times import as_utc
 from statuspage.core.uptime import Change
 from statuspage.db.extensions import db
@@ -116,7 +122,7 @@ def incidents(period: Period, *, now: datetime) -> list[Incident]:
                 sa.or_(Incident.resolved_at.is_(None), Incident.resolved_at > period.start),
             )
             .order_by(Incident.started_at, Incident.id)
-            .options(selectinload(Incident.updates))
+            .options(selectinload(Incident.updates).selectinload(IncidentUpdate.component_changes))
         )
     )
 
@@ -133,7 +139,27 @@ def incident_facts(incident: Incident) -> IncidentFacts:
         # incident is simply one without it.
         resolved_at=incident.resolved_at,
         impact=_impact(incident.impact),
+        components=_component_intervals(updates),
     )
+
+
+def _component_intervals(updates: Sequence[IncidentUpdate]) -> list[ComponentInterval]:
+    """The statuses the incident's updates gave its components, each until the next change."""
+    changes = sorted(
+        (u.display_at, u.id, c.component_id, ComponentStatus(c.new_status))
+        for u in updates
+        for c in u.component_changes
+        if c.component_id is not None
+    )
+    intervals: list[ComponentInterval] = []
+    open_by_component: dict[int, int] = {}
+    for at, _, component, status in changes:
+        if component in open_by_component:
+            index = open_by_component[component]
+            intervals[index] = replace(intervals[index], end=at)
+        open_by_component[component] = len(intervals)
+        intervals.append(ComponentInterval(component, status, at))
+    return intervals
 
 
 def _impact(value: str) -> Impact:

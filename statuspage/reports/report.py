@@ -183,6 +183,14 @@ def figures_json(figures: IncidentFigures) -> dict[str, Any]:
         "promises_broken": figures.promises_broken,
         "promises_pending": figures.promises_pending,
         "time_to_resolve_seconds": _seconds(figures.time_to_resolve),
+        # Per component the incident's updates changed: seconds in each status it gave it.
+        "components": [
+            {
+                "component_id": component,
+                "seconds": {s.value: spent.total_seconds() for s, spent in by_status.items()},
+            }
+            for component, by_status in figures.component_durations.items()
+        ],
     }
 
 

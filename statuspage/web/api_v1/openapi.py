@@ -504,6 +504,20 @@ RESPONSES: dict[str, dict[str, Any]] = {
             "time_to_resolve_seconds": _nullable(
                 "number", description="from the start to the resolve; null while open"
             ),
+            "components": {
+                "type": "array",
+                "description": "each component the incident's updates changed, with the seconds "
+                "it spent in each status they gave it (within the incident, up to now)",
+                "items": _object(
+                    {
+                        "component_id": {"type": "integer"},
+                        "seconds": {
+                            "type": "object",
+                            "additionalProperties": {"type": "number"},
+                        },
+                    }
+                ),
+            },
         },
         description="Durations in seconds; null where the event has not happened (yet).",
     ),
