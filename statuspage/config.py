@@ -267,6 +267,21 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("logging", "format", str, "text", "Log lines as text or json (one object a line)."),
     Setting("logging", "access_log", bool, True, "`statuspage serve` logs every request."),
+    # Reliability reports (docs/reports.md); the SLA targets are the named [sla.NAME] tables.
+    Setting(
+        "reports",
+        "public",
+        bool,
+        False,
+        "Publish a monthly uptime report per component at /uptime (no SLA targets).",
+    ),
+    Setting(
+        "reports",
+        "action_items_path",
+        str,
+        "",
+        "Escalation path told once a day of each overdue postmortem action item; empty: off.",
+    ),
 )
 
 SETTINGS_BY_NAME = {(s.section, s.key): s for s in SETTINGS}
@@ -359,6 +374,14 @@ def load_settings(
     # Reports alone read the SLAs, but a wrong target is refused at start-up all the same:
     # found only when someone asks for November's figures, it would be found too late.
     settings = Settings(values=values, source=source, sla=parse_sla(source, values["sla"]))
+    named_paths = values["paths"] if isinstance(values["paths"], Mapping) else {}
+    reminder_path = values["reports"]["action_items_path"]
+    if reminder_path and reminder_path not in named_paths:
+        known = ", ".join(sorted(named_paths)) or "none: add [paths.*]"
+        raise ConfigError(
+            f"{source}: reports.action_items_path: unknown escalation path {reminder_path!r} "
+            f"(known: {known})"
+        )
     try:
         settings.escalation = parse_escalation(
             {name: values[name] for name in NAMED_SECTIONS}, source=source, environ=environ
@@ -369,8 +392,7 @@ def load_settings(
         settings.escalation_error = str(exc)
     try:
         # `notify` names a path: the table names are enough, even if a path is set aside.
-        paths = values["paths"] if isinstance(values["paths"], Mapping) else {}
-        settings.intake = parse_intake(values["intake"], source=source, paths=list(paths))
+        settings.intake = parse_intake(values["intake"], source=source, paths=list(named_paths))
     except ConfigError as exc:
         if not escalation_optional:
             raise

@@ -53,6 +53,7 @@ RULES: dict[str, str] = {
     "admin.incident_postmortem": PUBLISH,
     "admin.update_correct": PUBLISH,
     "admin.action_item_add": PUBLISH,
+    "admin.action_item_edit": PUBLISH,
     "admin.action_item_done": PUBLISH,
     "admin.action_item_reopen": PUBLISH,
     "admin.action_item_delete": PUBLISH,

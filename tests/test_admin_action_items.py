@@ -198,3 +198,80 @@ def test_the_postmortem_form_starts_from_the_blameless_template(editor):
     textarea = html.split('id="postmortem-body"', 1)[1].split("</textarea>", 1)[0]
     assert "We write our reviews without blame" in textarea
     assert "**What happened:** [What happened]" in textarea and "{{" not in textarea
+
+
+pytestmark = pytest.mark.usefixtures("frozen_clock")
+
+
+def an_item() -> tuple[int, int]:
+    incident_id = resolved_incident()
+    with write_transaction():
+        item = service.add(
+            incident_id,
+            service.ItemInput(title="Add a canary stage", owner="ada", due_on="2026-07-01"),
+            now=utcnow(),
+            actor=audit.CLI,
+        )
+        return incident_id, item.id
+
+
+def edit(client, incident_id: int, item_id: int, **fields: str):
+    token = csrf_token(client, f"/admin/incidents/{incident_id}")
+    data = {"csrf_token": token, "title": "", "owner": "", "due_on": "", "link": "", **fields}
+    return client.post(f"/admin/incidents/{incident_id}/action-items/{item_id}/edit", data=data)
+
+
+def test_an_editor_changes_an_item(editor):
+    incident_id, item_id = an_item()
+    assert f'id="edit-title-{item_id}"' in page(editor, incident_id)
+    response = edit(
+        editor,
+        incident_id,
+        item_id,
+        title="Add a canary stage to deploys",
+        owner="grace@example.com",
+        due_on="2026-07-15",
+        link="https://tickets.example.com/OPS-7",
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("#action-items")
+    with write_transaction():
+        item = db.session.get(ActionItem, item_id)
+        assert item is not None
+        assert (item.title, item.owner, item.due_on.isoformat(), item.link) == (
+            "Add a canary stage to deploys",
+            "grace@example.com",
+            "2026-07-15",
+            "https://tickets.example.com/OPS-7",
+        )
+    html = editor.get(f"/admin/incidents/{incident_id}").get_data(as_text=True)
+    assert "Action item changed." in html
+
+
+def test_the_same_values_change_nothing(editor):
+    incident_id, item_id = an_item()
+    response = edit(
+        editor, incident_id, item_id, title="Add a canary stage", owner="ada", due_on="2026-07-01"
+    )
+    assert response.status_code == 302
+    html = editor.get(f"/admin/incidents/{incident_id}").get_data(as_text=True)
+    assert "Nothing to change in that action item." in html
+
+
+def test_a_refused_edit_is_shown_again_open_with_what_was_typed(editor):
+    incident_id, item_id = an_item()
+    response = edit(editor, incident_id, item_id, title="Canary", due_on="next week")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "write the due date as YYYY-MM-DD" in html
+    assert 'value="next week" aria-invalid="true"' in html
+    assert '<details class="action-item-edit" open>' in html
+    with write_transaction():
+        item = db.session.get(ActionItem, item_id)
+        assert item is not None and item.title == "Add a canary stage"
+
+
+def test_a_viewer_cannot_edit(viewer):
+    incident_id, item_id = an_item()
+    assert f'id="edit-title-{item_id}"' not in page(viewer, incident_id)
+    assert edit(viewer, incident_id, item_id, title="x").status_code == 403

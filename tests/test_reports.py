@@ -25,6 +25,8 @@ from statuspage.db.models import Component, Incident, IncidentUpdate, UpdateComp
 from statuspage.errors import ConfigError, ValidationError
 from statuspage.publishing import components as cs
 from statuspage.reports import report as reports
+from statuspage.web.admin.reports import percent
+from tests.support.auth import signed_in
 from tests.support.cli import write_config
 
 JUNE = "2025-06"
@@ -243,7 +245,7 @@ def test_the_markdown_names_the_slas_verdict_and_the_incidents(site):
 # -- one set of figures, whichever way out -------------------------------------------------------
 
 
-def test_the_cli_json_the_api_json_and_the_csv_carry_the_same_figures(
+def test_the_cli_the_api_the_csv_and_the_admin_page_carry_the_same_figures(
     site, people, db_url, tmp_path
 ):
     with write_transaction():
@@ -288,6 +290,15 @@ def test_the_cli_json_the_api_json_and_the_csv_carry_the_same_figures(
         assert float(row["budget_left_seconds"]) == sla["budget_left_seconds"]
         assert row["met"] == ("true" if sla["met"] else "false")
         assert row["binding_component"] == sla["binding_component"]
+
+    # The admin's Reports page shows the same uptime per component, as it formats it.
+    admin = signed_in(site, "viewer")
+    html = admin.get(f"/admin/reports?period={JUNE}").get_data(as_text=True)
+    for component in from_api["components"]:
+        cell = f'<tr><th scope="row">{component["name"]}</th>'
+        assert cell in html, component["name"]
+        row_html = html.split(cell, 1)[1].split("</tr>", 1)[0]
+        assert f'<td class="num">{percent(component["uptime_percent"])}</td>' in row_html
 
 
 def test_the_incident_api_gives_the_incidents_figures(site, people):

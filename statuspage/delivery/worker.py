@@ -49,7 +49,7 @@ from statuspage.delivery import channels, outbox, subscriber_delivery
 from statuspage.delivery import escalation as runtime
 from statuspage.errors import ConfigError
 from statuspage.intake import receive
-from statuspage.publishing import approvals, maintenance
+from statuspage.publishing import action_items, approvals, maintenance
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +223,7 @@ def run_cycle(
     _isolated(rollup.tick, now, ZoneInfo(settings.site["time_zone"]))
     _isolated(tick_intake, now, settings)
     _isolated(tick_plans, now, settings)
+    _isolated(tick_action_items, now, settings)
     return deliver_batch(settings, session, worker_id, stopper, clock, outage)
 
 
@@ -266,6 +267,22 @@ def tick_plans(now: datetime, settings: Settings) -> None:
         added = approvals.tick(now, approvals.Notices.from_settings(settings))
     if added:
         log.info("plans: %d reminder(s) and approval escalation(s) queued", added)
+
+
+def tick_action_items(now: datetime, settings: Settings) -> None:
+    """Tell [reports] action_items_path of postmortem action items past their due date."""
+    path = settings.get("reports", "action_items_path")
+    if not path:
+        return
+    with write_transaction():
+        added = action_items.remind_overdue(
+            now,
+            path=path,
+            tz=ZoneInfo(settings.site["time_zone"]),
+            notices=approvals.Notices.from_settings(settings),
+        )
+    if added:
+        log.info("action items: %d overdue reminder(s) queued", added)
 
 
 def _subscriber_rows(message: Any) -> tuple[Callable[..., Any], Callable[..., Any]] | None:

@@ -20,12 +20,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from statuspage.core import limits
+from statuspage.core.escalation import render
 from statuspage.core.library import escape_markdown
 from statuspage.core.text import clean_line
 from statuspage.db import audit, database
 from statuspage.db.extensions import db
 from statuspage.db.models import ActionItem, Incident
+from statuspage.delivery import escalation
 from statuspage.errors import Conflict, NotFound, ValidationError
+from statuspage.publishing.approvals import Notices
 
 #: The most items one incident holds: its panel and its export stay bounded.
 MAX_ITEMS = 100
@@ -301,6 +304,59 @@ def delete(incident_id: int, item_id: int, *, now: datetime, actor: audit.Actor)
     _record(actor, "deleted", incident, row, "deleted", now=now, before=before)
     db.session.delete(row)
     db.session.flush()
+
+
+# -- reminders ---------------------------------------------------------------------------------
+
+
+def remind_overdue(now: datetime, *, path: str, tz: tzinfo, notices: Notices) -> int:
+    """Tell the escalation path `path` ([reports] action_items_path) of each open item past its
+    due date, once per item and day (the site's day): the outbox key `action-item:<id>:<date>`
+    makes a second call on the same day add nothing. Return the outbox rows added.
+
+    Called by the worker's tick in its own write transaction; an empty `path` tells no one. The
+    longest overdue come first, at most MAX_OVERDUE a tick.
+    """
+    if not path:
+        return 0
+    today = now.astimezone(tz).date()
+    added = 0
+    for item in overdue(today, limit=MAX_OVERDUE):
+        assert item.due_on is not None  # overdue() selects items with a due date only
+        incident = item.incident
+        key = f"action-item:{item.id}:{today.isoformat()}"
+        values = {
+            "site_name": notices.site_name,
+            "item_title": item.title,
+            "incident_title": incident.name,
+            "owner": item.owner,
+            "due_on": item.due_on.isoformat(),
+            "days_overdue": str((today - item.due_on).days),
+            "link": item.link,
+            "incident_url": f"{notices.site_url}/admin/incidents/{incident.id}#action-items",
+        }
+        fields = {"Action item": item.title, "Due": values["due_on"]}
+        if item.owner:
+            fields["Owner"] = item.owner
+        notification = render.render_notice(
+            "action_item_overdue",
+            escalation.templates(),
+            values,
+            fields=fields,
+            url=values["incident_url"],
+            key=key,
+            now=now,
+            severity="warning",
+        )
+        added += escalation.notify_path(
+            path,
+            notification,
+            key=key,
+            now=now,
+            incident_id=incident.id,
+            config=notices.escalation,
+        )
+    return added
 
 
 # -- export ------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from statuspage.db.extensions import db
 from statuspage.db.models import Component, ComponentGroup, Incident
 from statuspage.errors import NotFound
 from statuspage.publishing import components as component_service
+from statuspage.web import uptime_report
 from statuspage.web.cache import cached
 from statuspage.web.templating import DayCount, tone, worst_status
 
@@ -389,6 +390,34 @@ def component(component_id: int) -> str:
     """A component's status, uptime and incidents."""
     context = component_context(component_id, utcnow(), _site_tz())
     return render_template("public/component.html", **context)
+
+
+def _uptime_settings():
+    """The settings, when the public uptime report is on; else NotFound."""
+    settings = current_app.config["STATUSPAGE"]
+    if not uptime_report.enabled(settings):
+        raise NotFound("no uptime report here")
+    return settings
+
+
+@bp.get("/uptime")
+@cached()
+def uptime_months() -> str:
+    """The months the public uptime report covers, newest first (`reports.public`)."""
+    _uptime_settings()
+    context = uptime_report.index_context(utcnow(), _site_tz())
+    return render_template("public/uptime.html", **context)
+
+
+@bp.get("/uptime/<month>")
+@cached()
+def uptime_month(month: str) -> str:
+    """Each component's uptime over one month (`reports.public`); the current month so far."""
+    settings = _uptime_settings()
+    now, tz = utcnow(), _site_tz()
+    chosen = uptime_report.parse_month(month, now, tz)
+    context = uptime_report.month_context(chosen, settings, now, tz)
+    return render_template("public/uptime_month.html", **context)
 
 
 def _svg(svg: str) -> Response:

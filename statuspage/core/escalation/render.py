@@ -56,6 +56,7 @@ TEMPLATES = MappingProxyType(
         "approval": "approval-requested",
         "approval_waiting": "approval-waiting",
         "overdue": "plan-update-overdue",
+        "action_item_overdue": "action-item-overdue",
         "published": "update-published",
     }
 )
@@ -72,6 +73,7 @@ EVENTS = MappingProxyType(
         "approval": "draft.approval_requested",
         "approval_waiting": "draft.approval_waiting",
         "overdue": "plan.update_overdue",
+        "action_item_overdue": "postmortem.action_item_overdue",
         "published": "incident.update_published",
     }
 )

@@ -55,6 +55,7 @@ from statuspage.web.admin import (  # noqa: E402, F401
     audit,
     dashboard,
     escalations,
+    incident_figures,
     incidents,
     intake,
     library,

@@ -1,6 +1,6 @@
 """Admin views of a postmortem's action items: the panel of an incident's page
-(`action_item_panel`, a template global), add, done, reopen, delete, and the postmortem with its
-items as a Markdown download.
+(`action_item_panel`, a template global), add, edit, done, reopen, delete, and the postmortem
+with its items as a Markdown download.
 
 A refused form is shown again (422) on the incident's page with what was typed (`g`), as the
 other forms of that page are.
@@ -41,9 +41,19 @@ class ActionItemPanel:
     form: service.ItemInput
     #: The field the refusal named, to mark it.
     invalid: str | None
+    #: The item whose edit form was refused, with what was typed in it (else None).
+    editing: int | None = None
+    edit_form: service.ItemInput | None = None
 
     def overdue(self, item: ActionItem) -> bool:
         return item.done_at is None and item.due_on is not None and item.due_on < self.today
+
+    def edit_values(self, item: ActionItem) -> service.ItemInput:
+        """The edit form's fields for `item`: what was typed when refused, else the item's."""
+        if self.editing == item.id and self.edit_form is not None:
+            return self.edit_form
+        due = item.due_on.isoformat() if item.due_on else ""
+        return service.ItemInput(title=item.title, owner=item.owner, due_on=due, link=item.link)
 
 
 @bp.app_template_global()
@@ -56,6 +66,8 @@ def action_item_panel(incident: Incident) -> ActionItemPanel:
         today=utcnow().astimezone(_tz()).date(),
         form=g.get("action_item_form") or service.ItemInput(title=""),
         invalid=g.get("action_item_field"),
+        editing=g.get("action_item_editing"),
+        edit_form=g.get("action_item_edit_form"),
     )
 
 
@@ -91,6 +103,23 @@ def action_item_add(incident_id: int):
     except (ValidationError, Conflict) as exc:
         return _refused(incident_id, exc, form)
     flash(f"Action item “{title}” added.", "ok")
+    return _back(incident_id)
+
+
+@bp.post("/incidents/<id:incident_id>/action-items/<id:item_id>/edit")
+@requires(Permission.PUBLISH)
+def action_item_edit(incident_id: int, item_id: int):
+    """Change an action item's title, owner, due date or link."""
+    form = _form()
+    try:
+        with write_transaction():
+            changed = service.edit(incident_id, item_id, form, now=utcnow(), actor=actor())
+    except ValidationError as exc:
+        g.action_item_editing = item_id
+        g.action_item_edit_form = form
+        g.action_item_field = exc.field
+        return _view(incident_id, error=exc), exc.http_status
+    flash("Action item changed." if changed else "Nothing to change in that action item.", "ok")
     return _back(incident_id)
 
 
