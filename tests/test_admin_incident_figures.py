@@ -13,9 +13,10 @@ from statuspage.clock import utcnow
 from statuspage.core.enums import ComponentStatus, Impact, IncidentStatus
 from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
-from statuspage.db.models import Incident, IncidentUpdate
+from statuspage.db.models import Incident
 from statuspage.publishing import components as component_service
 from statuspage.publishing import incidents as incident_service
+from tests.support.reports import incident
 
 pytestmark = pytest.mark.usefixtures("frozen_clock")
 
@@ -31,25 +32,15 @@ def make_incident(
     resolved: datetime | None = None,
 ) -> int:
     with write_transaction():
-        item = Incident(
-            kind="incident",
-            name="API down",
-            status=updates[-1][1],
+        item = incident(
+            "API down",
             impact="major",
-            started_at=started,
-            detected_at=detected,
-            acknowledged_at=acknowledged,
-            resolved_at=resolved,
-            created_at=started,
-            updated_at=started,
+            started=started,
+            resolved=resolved,
+            updates=updates,
+            detected=detected,
+            acknowledged=acknowledged,
         )
-        item.updates = [
-            IncidentUpdate(
-                status=status, body=status, body_html=status, display_at=when, next_update_at=nxt
-            )
-            for when, status, nxt in updates
-        ]
-        db.session.add(item)
         db.session.flush()
         return item.id
 

@@ -21,13 +21,14 @@ from statuspage.core.enums import IncidentKind
 from statuspage.core.reliability import Period, parse_period
 from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
-from statuspage.db.models import Component, Incident, IncidentUpdate, UpdateComponentChange
+from statuspage.db.models import Component, Incident, UpdateComponentChange
 from statuspage.errors import ConfigError, ValidationError
 from statuspage.publishing import components as cs
 from statuspage.reports import report as reports
-from statuspage.web.admin.reports import percent
+from statuspage.reports.report import percent
 from tests.support.auth import signed_in
 from tests.support.cli import write_config
+from tests.support.reports import incident
 
 JUNE = "2025-06"
 HOUR = 3600.0
@@ -47,39 +48,6 @@ SLA = {
 
 def at(day: int, hour: int = 0, minute: int = 0, month: int = 6) -> datetime:
     return datetime(2025, month, day, hour, minute, tzinfo=UTC)
-
-
-def incident(
-    name: str,
-    *,
-    impact: str,
-    started: datetime,
-    resolved: datetime | None,
-    updates: list[tuple[datetime, str, datetime | None]],
-    detected: datetime | None = None,
-    acknowledged: datetime | None = None,
-    kind: IncidentKind = IncidentKind.INCIDENT,
-) -> Incident:
-    item = Incident(
-        kind=kind.value,
-        name=name,
-        status=updates[-1][1],
-        impact=impact,
-        started_at=started,
-        detected_at=detected,
-        acknowledged_at=acknowledged,
-        resolved_at=resolved,
-        created_at=started,
-        updated_at=started,
-    )
-    item.updates = [
-        IncidentUpdate(
-            status=status, body=status, body_html=status, display_at=when, next_update_at=promise
-        )
-        for when, status, promise in updates
-    ]
-    db.session.add(item)
-    return item
 
 
 @pytest.fixture

@@ -343,17 +343,22 @@ def as_csv(report: Report) -> str:
 # -- Markdown ------------------------------------------------------------------------------------
 
 
-def _percent(value: float | None) -> str:
-    return "no data" if value is None else f"{value:.3f} %"
+def percent(value: float | None, digits: int = 3) -> str:
+    """99.304 %, or "no data"."""
+    return "no data" if value is None else f"{value:.{digits}f} %"
 
 
-def _duration(value: timedelta | float | None) -> str:
+def duration(value: timedelta | float | None) -> str:
+    """2 h 05 min, 12 min 30 s, 40 s (negative for a blown budget); "-" for none."""
     if value is None:
         return "-"
     seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    sign, seconds = ("-" if seconds < 0 else ""), abs(round(seconds))
-    hours, rest = divmod(seconds, 3600)
+    sign, whole = ("-" if seconds < 0 else ""), abs(round(seconds))
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days} d {hours:02d} h"
     if hours:
         return f"{sign}{hours} h {minutes:02d} min"
     if minutes:
@@ -385,9 +390,9 @@ def as_markdown(report: Report) -> str:
         for f in report.slas:
             met = "-" if f.met is None else ("yes" if f.met else "**no**")
             lines.append(
-                f"| {_escape(f.sla.name)} | {f.sla.target} % | {_percent(f.achieved)} | {met} "
-                f"| {_escape(f.binding or '-')} | {_duration(f.budget_allowed)} "
-                f"| {_duration(f.budget_left)} |"
+                f"| {_escape(f.sla.name)} | {f.sla.target} % | {percent(f.achieved)} | {met} "
+                f"| {_escape(f.binding or '-')} | {duration(f.budget_allowed)} "
+                f"| {duration(f.budget_left)} |"
             )
     else:
         lines.append("No SLA is configured ([sla.NAME] in the config).")
@@ -401,7 +406,7 @@ def as_markdown(report: Report) -> str:
     for row in report.components:
         lines.append(
             f"| {_escape(row.name)} | {_escape(row.group or '')} | "
-            f"{_percent(row.uptime.percent)} | {_duration(row.uptime.downtime_seconds)} |"
+            f"{percent(row.uptime.percent)} | {duration(row.uptime.downtime_seconds)} |"
         )
     counts = ", ".join(f"{impact.value} {stats.counts.get(impact, 0)}" for impact in IMPACTS)
     lines += [
@@ -418,7 +423,7 @@ def as_markdown(report: Report) -> str:
         ("time to resolve", stats.time_to_resolve),
     ):
         lines.append(
-            f"| {label} | {summary.count} | {_duration(summary.mean)} | {_duration(summary.p90)} |"
+            f"| {label} | {summary.count} | {duration(summary.mean)} | {duration(summary.p90)} |"
         )
     if report.incidents:
         lines += [
@@ -431,8 +436,8 @@ def as_markdown(report: Report) -> str:
             fig = item.figures
             lines.append(
                 f"| {item.id} | {_escape(item.title)} | {item.impact.value} "
-                f"| {_duration(fig.time_to_acknowledge)} | {_duration(fig.time_to_first_update)} "
-                f"| {_duration(fig.longest_gap)} | {fig.promises_kept} / {fig.promises_broken} "
-                f"| {_duration(fig.time_to_resolve)} |"
+                f"| {duration(fig.time_to_acknowledge)} | {duration(fig.time_to_first_update)} "
+                f"| {duration(fig.longest_gap)} | {fig.promises_kept} / {fig.promises_broken} "
+                f"| {duration(fig.time_to_resolve)} |"
             )
     return "\n".join(lines) + "\n"

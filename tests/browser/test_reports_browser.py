@@ -4,7 +4,7 @@ Reports, reads last month's time to first update and the API's SLA, and download
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,47 +12,17 @@ import pytest
 from statuspage.accounts import users
 from statuspage.clock import utcnow
 from statuspage.core.enums import ComponentStatus as C
-from statuspage.core.enums import IncidentKind
 from statuspage.db import audit
 from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
-from statuspage.db.models import Incident, IncidentUpdate
 from statuspage.publishing import action_items
 from statuspage.publishing import components as cs
 from statuspage.reports import report as reports
 from statuspage.web.admin.reports import last_month
 from tests.support import PASSWORD
+from tests.support.reports import incident
 
 SLA = {"api": {"components": ["API"], "target": 99.9}}
-
-
-def incident(
-    name: str,
-    *,
-    impact: str,
-    started: datetime,
-    resolved: datetime | None,
-    updates: list[tuple[datetime, str]],
-    detected: datetime | None = None,
-) -> Incident:
-    """An incident row with its public updates, written as they were (no publishing rules)."""
-    item = Incident(
-        kind=IncidentKind.INCIDENT.value,
-        name=name,
-        status=updates[-1][1],
-        impact=impact,
-        started_at=started,
-        detected_at=detected,
-        resolved_at=resolved,
-        created_at=started,
-        updated_at=started,
-    )
-    item.updates = [
-        IncidentUpdate(status=status, body=status, body_html=status, display_at=when)
-        for when, status in updates
-    ]
-    db.session.add(item)
-    return item
 
 
 @pytest.fixture

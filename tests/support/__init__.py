@@ -18,6 +18,7 @@ fixtures from tests/conftest.py), never from another test module: tests/test_lay
 - `tests.support.statuspage_fields`: the fields of Statuspage's webhook payloads.
 - `tests.support.plans`: communication plans loaded, and updates sent for approval.
 - `tests.support.openapi`: the OpenAPI document's schemas as a checker of real answers.
+- `tests.support.reports`: incidents written as they were, for the reports' tests.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, render_template, request, url_for
@@ -20,6 +20,7 @@ from statuspage.core.reliability import PERIOD_FORMS, Period
 from statuspage.core.roles import Permission
 from statuspage.errors import ValidationError
 from statuspage.reports import report as reports
+from statuspage.reports.report import duration, percent
 from statuspage.web.admin import bp
 from statuspage.web.auth import requires
 
@@ -42,29 +43,6 @@ LABEL_CHARS = 22
 
 
 # -- numbers as words ----------------------------------------------------------------------------
-
-
-def percent(value: float | None, digits: int = 3) -> str:
-    """99.304 %, or "no data"."""
-    return "no data" if value is None else f"{value:.{digits}f} %"
-
-
-def duration(value: timedelta | float | None) -> str:
-    """2 h 05 min, 12 min 30 s, 40 s (negative for a blown budget); "-" for none."""
-    if value is None:
-        return "-"
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    sign, whole = ("-" if seconds < 0 else ""), abs(round(seconds))
-    days, rest = divmod(whole, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{sign}{days} d {hours:02d} h"
-    if hours:
-        return f"{sign}{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{sign}{minutes} min {secs:02d} s"
-    return f"{sign}{secs} s"
 
 
 def _cut(text: str, size: int = LABEL_CHARS) -> str:
