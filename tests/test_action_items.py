@@ -254,3 +254,21 @@ def test_the_markdown_export_escapes_what_people_typed(ctx):
     assert "[click](" not in text and "<b>" not in text
     assert "owner: \\# ada; due 2026-07-01; <https://tickets.example.com/OPS-42>" in text
     assert "- [x] Add a canary (done 2026-06-15 12:00 UTC by cli)" in text
+
+
+@pytest.mark.parametrize(
+    ("due", "message"),
+    [
+        ("2026-02-30", "2026-02-30 is not a date of the calendar"),
+        ("0001-01-01", "a due date falls in the years 2000 to 2199"),
+        ("26-2-3", "write the due date as YYYY-MM-DD"),
+    ],
+)
+def test_a_due_date_that_is_no_date_or_far_off_is_refused_saying_why(due, message):
+    with pytest.raises(ValidationError, match=message):
+        service.due_date(due)
+
+
+def test_a_link_carrying_a_password_is_refused():
+    with pytest.raises(ValidationError, match="user name or password"):
+        service.link("https://ada:secret@tickets.example.com/OPS-1")

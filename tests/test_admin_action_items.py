@@ -4,6 +4,7 @@ roles, the dashboard's overdue list, the Markdown export and the blameless templ
 from __future__ import annotations
 
 from datetime import timedelta
+from html import unescape as html_unescape
 from pathlib import Path
 
 import pytest
@@ -198,6 +199,14 @@ def test_the_postmortem_form_starts_from_the_blameless_template(editor):
     textarea = html.split('id="postmortem-body"', 1)[1].split("</textarea>", 1)[0]
     assert "We write our reviews without blame" in textarea
     assert "**What happened:** [What happened]" in textarea and "{{" not in textarea
+    # Published as it is, the blanks would reach customers: refused, naming them.
+    text = html_unescape(textarea.split(">", 1)[1])
+    refused = editor.post(
+        f"/admin/incidents/{incident_id}/postmortem",
+        data={"csrf_token": csrf_token(editor, f"/admin/incidents/{incident_id}"), "body": text},
+    )
+    assert refused.status_code == 422
+    assert "fill in the template&#39;s blanks" in refused.get_data(as_text=True)
 
 
 pytestmark = pytest.mark.usefixtures("frozen_clock")

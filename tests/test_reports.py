@@ -372,3 +372,34 @@ def test_a_bad_sla_fails_start_up_naming_the_file_and_key(tmp_path):
     config.write_text('[sla.api]\ncomponents = ["API"]\ntarget = 120\n')
     with pytest.raises(ConfigError, match=r"site.toml: sla\.api\.target: expected a percentage"):
         load_settings(config, environ={})
+
+
+def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_quoted(app, ctx):
+    with write_transaction():
+        cs.add_component("=cmd|' /C calc'!A0", now=at(1, month=5))
+        cs.add_component("-2+3", now=at(1, month=5))
+    with app.app_context():
+        settings = app.config["STATUSPAGE"]
+        text = reports.as_csv(reports.build(reports.period_of(JUNE, settings), settings, at(30)))
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {row["name"] for row in rows if row["row"] == "component"} == {
+        "'=cmd|' /C calc'!A0",
+        "'-2+3",
+    }
+    assert all(not row["uptime_percent"].startswith("'") for row in rows)
+
+
+def test_the_markdown_escapes_html_in_names(app, ctx):
+    with write_transaction():
+        cs.add_component("<script>alert(1)</script>", now=at(1, month=5))
+    with app.app_context():
+        settings = app.config["STATUSPAGE"]
+        text = reports.as_markdown(
+            reports.build(reports.period_of(JUNE, settings), settings, at(30))
+        )
+    assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+def test_a_period_at_the_edge_of_the_calendar_is_refused_not_a_crash():
+    with pytest.raises(ValidationError, match="period"):
+        parse_period("0001-01", ZoneInfo("Europe/Berlin"))

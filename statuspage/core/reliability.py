@@ -322,14 +322,14 @@ class Period:
 #: The longest custom period a report covers (reads stay bounded; a year fits).
 MAX_CUSTOM_DAYS = 366
 PERIOD_FORMS = "YYYY-MM, YYYY-Qn or YYYY-MM-DD..YYYY-MM-DD"
-_MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
-_QUARTER_RE = re.compile(r"(\d{4})-[Qq]([1-4])")
-_RANGE_RE = re.compile(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})")
+_MONTH_RE = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
+_QUARTER_RE = re.compile(r"(\d{4})-[Qq]([1-4])", re.ASCII)
+_RANGE_RE = re.compile(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})", re.ASCII)
 
 
 def parse_period(text: str, tz: ZoneInfo) -> Period:
     """Read `2026-11`, `2026-Q4` or `2026-11-01..2026-11-15` (both days included) in `tz`."""
-    value = text.strip()
+    value = text
     try:
         if found := _MONTH_RE.fullmatch(value):
             return Period.month(int(found[1]), int(found[2]), tz)
@@ -347,7 +347,8 @@ def parse_period(text: str, tz: ZoneInfo) -> Period:
                 datetime(after.year, after.month, after.day, tzinfo=tz),
                 f"{first.isoformat()}..{last.isoformat()}",
             )
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
+        # OverflowError: a period at the edge of the calendar cannot be moved to UTC.
         raise ValidationError(f"period: {value!r}: {exc}", field="period") from None
     raise ValidationError(
         f"period: {value!r} is not a period (expected {PERIOD_FORMS})", field="period"

@@ -83,17 +83,27 @@ def owner(text: str) -> str:
     return cleaned
 
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: The years a due date may fall in: a typo of a century would sit atop every overdue list.
+DUE_YEARS = (2000, 2199)
+
+
 def due_date(text: str) -> date | None:
     """A due date written as YYYY-MM-DD (what a date field sends), or None when blank."""
     cleaned = clean_line(text)
     if not cleaned:
         return None
+    if not _DATE.fullmatch(cleaned):
+        raise ValidationError("write the due date as YYYY-MM-DD", field="due_on")
     try:
-        if len(cleaned) != 10:
-            raise ValueError(cleaned)
-        return date.fromisoformat(cleaned)
+        due = date.fromisoformat(cleaned)
     except ValueError:
-        raise ValidationError("write the due date as YYYY-MM-DD", field="due_on") from None
+        raise ValidationError(f"{cleaned} is not a date of the calendar", field="due_on") from None
+    if not DUE_YEARS[0] <= due.year <= DUE_YEARS[1]:
+        raise ValidationError(
+            f"a due date falls in the years {DUE_YEARS[0]} to {DUE_YEARS[1]}", field="due_on"
+        )
+    return due
 
 
 def link(text: str) -> str:
@@ -119,6 +129,9 @@ def link(text: str) -> str:
         raise problem from None
     if parts.scheme.lower() not in ("http", "https") or not host:
         raise problem
+    if parts.username is not None or parts.password is not None:
+        # Credentials in a link would be shown on the page, in exports and in reminders.
+        raise ValidationError("a link must not carry a user name or password", field="link")
     return cleaned
 
 

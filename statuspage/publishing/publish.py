@@ -639,10 +639,29 @@ def set_component_status(
     return changed
 
 
+#: The library's blameless postmortem template (the admin's postmortem form starts from it).
+POSTMORTEM_TEMPLATE = "postmortem-blameless"
+
+
+def template_blanks(text: str, slug: str = POSTMORTEM_TEMPLATE) -> list[str]:
+    """The blanks of a library message still in `text` as the form showed them ("[Impact]")."""
+    version = library_service.versions_for([slug]).get(slug)
+    if version is None:
+        return []
+    marks = [f"[{v.get('label') or v['name']}]" for v in version.variables or []]
+    return [mark for mark in marks if mark in text]
+
+
 def publish_postmortem(
     incident: Incident, *, body: str, now: datetime, actor: audit.Actor
 ) -> Incident:
-    """Publish (or replace) a resolved incident's postmortem, audited."""
+    """Publish (or replace) a resolved incident's postmortem, audited; a postmortem still
+    holding the template's blanks ("[What happened]") is refused."""
+    left = template_blanks(body)
+    if left:
+        raise ValidationError(
+            f"fill in the template's blanks before publishing: {', '.join(left)}", field="body"
+        )
     incident = _incident(incident.id, lock=True)
     before = {"status": incident.status, "postmortem": incident.postmortem_body}
     incident_service.publish_postmortem(incident, body=body, now=now)

@@ -31,7 +31,7 @@ from statuspage.core.reliability import (
     parse_period,
     sla_figures,
 )
-from statuspage.core.times import isoformat
+from statuspage.core.times import as_utc, isoformat
 from statuspage.reports import facts
 
 __all__ = [
@@ -121,7 +121,8 @@ def period_of(text: str, settings: Settings) -> Period:
 def build(period: Period, settings: Settings, now: datetime) -> Report:
     """Read the period's history and compute its report as it stands at `now`."""
     counting = Counting()
-    refs = facts.components()
+    # A component added after the period had no part in it.
+    refs = [ref for ref in facts.components() if as_utc(ref.created_at) < period.end]
     histories = facts.component_histories(refs, period, now=now)
     rows = tuple(
         ComponentRow(
@@ -279,13 +280,21 @@ def as_json(report: Report) -> dict[str, Any]:
 # -- CSV -----------------------------------------------------------------------------------------
 
 
+#: What a spreadsheet reads as the start of a formula in a cell.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    # repr of a float reads back as the same float: the CSV carries the exact figures.
-    return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, (int, float)):
+        # repr of a float reads back as the same float: the CSV carries the exact figures.
+        return repr(value) if isinstance(value, float) else str(value)
+    text = str(value)
+    # A name like "=cmd|..." would run as a formula where the CSV is opened (OWASP's advice).
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def as_csv(report: Report) -> str:
@@ -367,7 +376,9 @@ def duration(value: timedelta | float | None) -> str:
 
 
 def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """A name as a Markdown table cell shows it: no HTML, no column break."""
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def as_markdown(report: Report) -> str:
@@ -394,6 +405,10 @@ def as_markdown(report: Report) -> str:
                 f"| {_escape(f.binding or '-')} | {duration(f.budget_allowed)} "
                 f"| {duration(f.budget_left)} |"
             )
+        for f in report.slas:
+            if f.missing:
+                names = ", ".join(_escape(name) for name in f.missing)
+                lines.append(f"\n{_escape(f.sla.name)}: not found, so not judged: {names}")
     else:
         lines.append("No SLA is configured ([sla.NAME] in the config).")
     lines += [

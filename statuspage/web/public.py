@@ -6,7 +6,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,7 @@ from statuspage.clock import utcnow
 from statuspage.core import badges
 from statuspage.core.enums import ComponentStatus, IncidentKind
 from statuspage.core.limits import MAX_ID
-from statuspage.db import health, queries
+from statuspage.db import generation, health, queries
 from statuspage.db.extensions import db
 from statuspage.db.models import Component, ComponentGroup, Incident
 from statuspage.errors import NotFound
@@ -416,7 +416,12 @@ def uptime_month(month: str) -> str:
     settings = _uptime_settings()
     now, tz = utcnow(), _site_tz()
     chosen = uptime_report.parse_month(month, now, tz)
-    context = uptime_report.month_context(chosen, settings, now, tz)
+    # The page is kept per generation and local day: every process must render the same bytes
+    # for them, so the current month counts up to the last change or the day's start, not `now`.
+    _, changed_at = generation.read()
+    today = datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz).astimezone(UTC)
+    as_of = min(now, max(changed_at or today, today))
+    context = uptime_report.month_context(chosen, settings, as_of, tz)
     return render_template("public/uptime_month.html", **context)
 
 

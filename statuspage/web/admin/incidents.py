@@ -878,7 +878,7 @@ def _view(
 
 
 #: The library's blameless postmortem: the postmortem form offers to start from its text.
-POSTMORTEM_TEMPLATE = "postmortem-blameless"
+POSTMORTEM_TEMPLATE = publish_service.POSTMORTEM_TEMPLATE
 
 
 def _postmortem_text(incident: Incident) -> str:
