@@ -282,6 +282,14 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Escalation path told once a day of each overdue postmortem action item; empty: off.",
     ),
+    Setting(
+        "api",
+        "statuspage_requests_per_minute",
+        int,
+        300,
+        "Requests per minute one API token may make to the Statuspage-compatible /v1/ API, in "
+        "each serving process (429 with Retry-After beyond it); 0: no limit.",
+    ),
 )
 
 SETTINGS_BY_NAME = {(s.section, s.key): s for s in SETTINGS}

@@ -65,11 +65,11 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(
             r"(?i)\b((?:routing|integration|service|api|access|signing)_?key|token|secret"
             r"|password|passwd|signature|sig|authorization)"
-            r"(\"?\s*[:=]\s*\"?(?:bearer\s+|basic\s+)?)[^\s\"',&;}]+"
+            r"(\"?\s*[:=]\s*\"?(?:bearer\s+|basic\s+|oauth\s+)?)[^\s\"',&;}]+"
         ),
         rf"\1\2{REDACTED}",
     ),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {REDACTED}"),
+    (re.compile(r"(?i)\b(bearer|basic|oauth)\s+[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {REDACTED}"),
 )
 
 

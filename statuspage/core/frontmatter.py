@@ -23,6 +23,12 @@ DELIMITER = "+++"
 ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
+def id_for(name: str) -> str:
+    """An id made from a name ("Database: slow!" -> "database-slow"), "" when none is left."""
+    words = re.findall(r"[a-z0-9]+", name.lower())
+    return "-".join(words)[: limits.MAX_MESSAGE_ID].strip("-")
+
+
 def valid_id(value: str) -> bool:
     """Whether `value` can be the id of a message or a plan."""
     return len(value) <= limits.MAX_MESSAGE_ID and ID_RE.fullmatch(value) is not None

@@ -17,6 +17,7 @@ MAX_MESSAGE_BODY = 20_000
 MAX_VALUE = 500
 MAX_MESSAGE_ID = 100
 MAX_NAME = 200
+MAX_DESCRIPTION = 1000
 MAX_EMAIL = 254
 MAX_ID = 2**31 - 1
 MAX_IDEMPOTENCY_KEY = 80
@@ -52,6 +53,7 @@ LIMITS: tuple[Limit, ...] = (
     Limit("MAX_VALUE", MAX_VALUE, "characters in one filled-in blank of a canned message"),
     Limit("MAX_MESSAGE_ID", MAX_MESSAGE_ID, "characters in a canned message's id"),
     Limit("MAX_NAME", MAX_NAME, "characters in a component or group name"),
+    Limit("MAX_DESCRIPTION", MAX_DESCRIPTION, "characters in a component or group description"),
     Limit("MAX_EMAIL", MAX_EMAIL, "characters in an email address"),
     Limit("MAX_ID", MAX_ID, "the largest id a URL or a request may name"),
     Limit("MAX_IDEMPOTENCY_KEY", MAX_IDEMPOTENCY_KEY, "characters in an Idempotency-Key header"),
@@ -101,6 +103,14 @@ def note(text: str, *, field: str = "note") -> str:
     cleaned = clean_text(text).strip()
     if len(cleaned) > MAX_NOTE:
         raise _too_long("a note", MAX_NOTE, len(cleaned), field)
+    return cleaned
+
+
+def description(text: str, *, field: str = "description") -> str:
+    """A cleaned, optional component or group description within MAX_DESCRIPTION."""
+    cleaned = clean_text(text).strip()
+    if len(cleaned) > MAX_DESCRIPTION:
+        raise _too_long("a description", MAX_DESCRIPTION, len(cleaned), field)
     return cleaned
 
 

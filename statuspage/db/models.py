@@ -143,6 +143,9 @@ class Incident(Model):
     postmortem_body: Mapped[str | None] = mapped_column(sa.Text)
     postmortem_html: Mapped[str | None] = mapped_column(sa.Text)
     postmortem_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: A postmortem being written (Statuspage's `body_draft`): never shown before it is published.
+    postmortem_draft: Mapped[str | None] = mapped_column(sa.Text)
+    postmortem_draft_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Someone took ownership: `unacknowledged` escalation steps stop.
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acknowledged_by: Mapped[str] = mapped_column(sa.String(300), default="")
@@ -565,6 +568,29 @@ class Subscriber(Model):
             and self.unsubscribed_at is None
             and self.disabled_at is None
         )
+
+
+class ImportedObject(Model):
+    """An object brought over from another status page, by its id there: an import that runs
+    again (or resumes after a crash) finds it here and adds nothing, and old permalinks find
+    the incident they name."""
+
+    __tablename__ = "import_map"
+    __table_args__ = (
+        sa.UniqueConstraint("source", "kind", "external_id", name="uq_import_map_external"),
+        # The old permalinks (/incidents/<code>) look an incident up by its code alone.
+        sa.Index("ix_import_map_kind_external", "kind", "external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Where it came from: the page id on the other service.
+    source: Mapped[str] = mapped_column(sa.String(100))
+    #: group, component, incident, template or subscriber.
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    external_id: Mapped[str] = mapped_column(sa.String(100))
+    #: The id (or, for a template, the message id) it has here.
+    local_id: Mapped[str] = mapped_column(sa.String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 #: Tables whose changes show on the public side (pages, feeds, API, badges, export).

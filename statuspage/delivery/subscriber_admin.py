@@ -47,7 +47,8 @@ PER_PAGE = 50
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _state_filter(state: str) -> sa.ColumnElement[bool]:
+def state_filter(state: str) -> sa.ColumnElement[bool]:
+    """Where a subscription is in `state` (active, pending, unsubscribed, disabled)."""
     if state == "active":
         return active_filter()
     if state == "pending":
@@ -86,7 +87,7 @@ def search(
             )
         )
     if state:
-        query = query.where(_state_filter(state))
+        query = query.where(state_filter(state))
     if kind:
         if kind not in KINDS:
             raise NotFound(f"no subscriber kind {kind!r}")
@@ -111,7 +112,7 @@ def counts() -> Counts:
     by_state = {state: 0 for state in STATES}
     for state in STATES:
         by_state[state] = (
-            db.session.scalar(sa.select(sa.func.count()).where(_state_filter(state))) or 0
+            db.session.scalar(sa.select(sa.func.count()).where(state_filter(state))) or 0
         )
     everything = (
         db.session.scalar(
@@ -155,6 +156,59 @@ def remove(subscriber_id: int, *, now: datetime, actor: audit.Actor) -> Subscrib
     )
     db.session.delete(subscriber)
     return subscriber
+
+
+def add_confirmed_email(
+    address: str, component_ids: Sequence[int] | None, *, now: datetime, actor: audit.Actor
+) -> Subscriber:
+    """Add one email subscriber as already confirmed (an admin vouches for the address, as for
+    a confirmed import), audited; an address already subscribed is returned as it is."""
+    report = import_csv(_one_row(address, component_ids), confirmed=True, now=now, actor=actor)
+    if report.errors:
+        raise ValidationError(report.errors[0][1], field="email")
+    found = db.session.scalar(
+        sa.select(Subscriber).where(
+            Subscriber.kind == EMAIL,
+            Subscriber.email == check_email(address),
+            Subscriber.incident_id.is_(None),
+        )
+    )
+    if found is None:
+        raise NotFound(f"no subscriber {address}")
+    return found
+
+
+def _one_row(address: str, component_ids: Sequence[int] | None) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["email", "components"])
+    writer.writerow([address, ";".join(str(i) for i in component_ids or ())])
+    return out.getvalue()
+
+
+def end(subscriber: Subscriber, *, now: datetime, actor: audit.Actor) -> bool:
+    """Unsubscribe a subscriber in an admin's name (kept, as unsubscribed), audited; False when
+    it already was."""
+    if subscriber.unsubscribed_at is not None:
+        return False
+    subscriber.unsubscribed_at = now
+    audit.record(
+        actor,
+        "subscriber.unsubscribed",
+        now=now,
+        target_type="subscriber",
+        target_id=subscriber.id,
+        summary=f"{subscriber.kind} subscriber {subscriber.email} unsubscribed by an admin",
+    )
+    return True
+
+
+def resend_confirmation(subscriber: Subscriber, *, now: datetime) -> bool:
+    """Send a pending subscriber its confirmation again; False when there is none to confirm."""
+    if state_of(subscriber) != "pending":
+        return False
+    _bulk_confirmations([subscriber.id], now)
+    return True
 
 
 @dataclass

@@ -12,7 +12,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from statuspage.core import library
+from statuspage.core import library, limits
+from statuspage.core.frontmatter import valid_id
 from statuspage.db import audit
 from statuspage.db.extensions import db
 from statuspage.db.models import Message, MessageVersion
@@ -117,6 +118,45 @@ def _add_version(
         after={"version": number, "content_hash": parsed.content_hash},
     )
     return version
+
+
+def create_message(
+    slug: str,
+    *,
+    title: str,
+    body: str,
+    status: str,
+    impact: str | None,
+    now: datetime,
+    actor: audit.Actor,
+    tags: Iterable[str] = (),
+    reason: str = "",
+) -> MessageVersion:
+    """Add a new message to the library (version 1), checked as a message file would be; a
+    slug already taken is a Conflict."""
+    if not valid_id(slug):
+        raise ValidationError(
+            f"{slug!r} cannot be a message id: lowercase letters, digits and dashes, at most "
+            f"{limits.MAX_MESSAGE_ID} characters",
+            field="slug",
+        )
+    if db.session.scalar(sa.select(Message.id).filter_by(slug=slug)) is not None:
+        raise Conflict(f"a message called {slug!r} exists already", field="slug")
+    parsed = library.make_message(
+        id=slug, title=title, status=status, impact=impact, tags=tags, variables=(), body=body
+    )
+    return _new_message(parsed, now=now, actor=actor, reason=reason)
+
+
+def _new_message(
+    parsed: library.Message, *, now: datetime, actor: audit.Actor, reason: str
+) -> MessageVersion:
+    message = Message(slug=parsed.id, current_version=0, created_at=now, updated_at=now)
+    db.session.add(message)
+    db.session.flush()
+    return _add_version(
+        message, parsed, now=now, actor=actor, reason=reason, action="message.created"
+    )
 
 
 def current_version(message: Message) -> MessageVersion:
@@ -247,12 +287,7 @@ def sync_directory(
     for item in sorted(parsed, key=lambda m: m.id):
         message = existing.get(item.id)
         if message is None:
-            message = Message(slug=item.id, current_version=0, created_at=now, updated_at=now)
-            db.session.add(message)
-            db.session.flush()
-            version = _add_version(
-                message, item, now=now, actor=actor, reason="sync", action="message.created"
-            )
+            version = _new_message(item, now=now, actor=actor, reason="sync")
             report.created.append((item.id, version.number))
             continue
         if message.archived_at is not None:

@@ -700,3 +700,127 @@ def acknowledge(incident: Incident, *, by: str, now: datetime, actor: audit.Acto
     )
     escalation.on_incident_changed(incident, now=now)
     return True
+
+
+def save_postmortem_draft(
+    incident: Incident, *, body: str, now: datetime, actor: audit.Actor
+) -> Incident:
+    """Keep a postmortem being written; the public side shows nothing of it until published."""
+    incident = _incident(incident.id, lock=True)
+    if incident.is_maintenance:
+        raise ValidationError("maintenances have no postmortem", field="body_draft")
+    incident.postmortem_draft = limits.body(body, field="body_draft")
+    incident.postmortem_draft_updated_at = now
+    audit.record(
+        actor,
+        "incident.postmortem_draft",
+        now=now,
+        target_type="incident",
+        target_id=incident.id,
+        summary=f"{incident.name}: postmortem draft saved",
+        after={"postmortem_draft": incident.postmortem_draft},
+    )
+    return incident
+
+
+def publish_postmortem_draft(incident: Incident, *, now: datetime, actor: audit.Actor) -> Incident:
+    """Publish the postmortem draft (the same act as publishing a postmortem's text)."""
+    if not incident.postmortem_draft:
+        raise ValidationError("there is no postmortem draft to publish", field="body_draft")
+    published = publish_postmortem(incident, body=incident.postmortem_draft, now=now, actor=actor)
+    published.postmortem_draft = None
+    published.postmortem_draft_updated_at = None
+    return published
+
+
+def revert_postmortem(incident: Incident, *, now: datetime, actor: audit.Actor) -> Incident:
+    """Take a published postmortem off the public side; its text becomes the draft again."""
+    incident = _incident(incident.id, lock=True)
+    if incident.postmortem_published_at is None:
+        raise Conflict("the postmortem is not published")
+    incident.postmortem_draft = incident.postmortem_body
+    incident.postmortem_draft_updated_at = now
+    incident.postmortem_body = None
+    incident.postmortem_html = None
+    incident.postmortem_published_at = None
+    if incident.status == IncidentStatus.POSTMORTEM.value:
+        incident.status = IncidentStatus.RESOLVED.value
+    incident.updated_at = now
+    audit.record(
+        actor,
+        "incident.postmortem_reverted",
+        now=now,
+        target_type="incident",
+        target_id=incident.id,
+        summary=f"{incident.name}: postmortem unpublished",
+        before={"postmortem": incident.postmortem_draft},
+    )
+    generation.bump_once(now)
+    return incident
+
+
+def discard_postmortem_draft(incident: Incident, *, now: datetime, actor: audit.Actor) -> Incident:
+    """Throw the postmortem draft away (a published postmortem stays)."""
+    incident = _incident(incident.id, lock=True)
+    if incident.postmortem_draft is None:
+        raise NotFound("this incident has no postmortem draft")
+    audit.record(
+        actor,
+        "incident.postmortem_draft_deleted",
+        now=now,
+        target_type="incident",
+        target_id=incident.id,
+        summary=f"{incident.name}: postmortem draft deleted",
+        before={"postmortem_draft": incident.postmortem_draft},
+    )
+    incident.postmortem_draft = None
+    incident.postmortem_draft_updated_at = None
+    return incident
+
+
+def rename_incident(
+    incident: Incident, *, name: str, now: datetime, actor: audit.Actor
+) -> Incident:
+    """Change an incident's or maintenance's title (no update, no notification)."""
+    incident = _incident(incident.id, lock=True)
+    title = limits.title(name, field="name")
+    if title == incident.name:
+        return incident
+    before = {"name": incident.name}
+    incident.name = title
+    incident.updated_at = now
+    audit.record(
+        actor,
+        "incident.renamed",
+        now=now,
+        target_type="incident",
+        target_id=incident.id,
+        summary=f"{before['name']} -> {title}",
+        before=before,
+        after={"name": title},
+    )
+    generation.bump_once(now)
+    return incident
+
+
+def delete_incident(incident: Incident, *, now: datetime, actor: audit.Actor) -> None:
+    """Delete an incident or maintenance with its timeline; the audit log keeps its text."""
+    incident = _incident(incident.id, lock=True)
+    audit.record(
+        actor,
+        "incident.deleted",
+        now=now,
+        target_type="incident",
+        target_id=incident.id,
+        summary=f"{incident.kind} {incident.name!r} deleted",
+        before={
+            "name": incident.name,
+            "status": incident.status,
+            "updates": [
+                {"status": u.status, "body": u.body, "at": _iso(u.display_at)}
+                for u in incident.updates
+            ],
+        },
+    )
+    db.session.delete(incident)
+    generation.bump_once(now)

@@ -55,10 +55,12 @@ def init_app(app: Flask) -> None:
 
     from statuspage.web import admin, intake, subscribe
     from statuspage.web.api_v1 import routes as api_v1
+    from statuspage.web.statuspage_v1 import routes as statuspage_v1
 
     app.register_blueprint(admin.bp)
     app.register_blueprint(intake.bp)
     app.register_blueprint(api_v1.bp)
+    app.register_blueprint(statuspage_v1.bp)
     app.register_blueprint(subscribe.bp)
     _observed(app)
     _behind_proxies(app)

@@ -95,8 +95,11 @@ def logout_user() -> None:
     request.environ[USER_KEY] = None
 
 
-def protect_blueprint(bp: Blueprint, *, api: bool = False) -> None:
-    """Check every request to `bp` against its view's declared rule."""
+def protect_blueprint(
+    bp: Blueprint, *, api: bool = False, query_key: str | None = None, scheme: str = "Bearer"
+) -> None:
+    """Check every request to `bp` against its view's declared rule; an API takes a token in
+    Authorization (and in the query argument `query_key` if given)."""
 
     def enforce() -> Any:
         view = current_app.view_functions.get(request.endpoint or "")
@@ -105,13 +108,13 @@ def protect_blueprint(bp: Blueprint, *, api: bool = False) -> None:
             # A route that forgot to declare its rule is closed, not open.
             raise Forbidden("This route declares no access rule.")
         if api:
-            _load_token_user()
+            _load_token_user(query_key)
         if rule == PUBLIC:
             return None
         user = current_user()
         if user is None:
             if api:
-                raise Unauthorized("Send an API token: Authorization: Bearer <token>.")
+                raise Unauthorized(f"Send an API token: Authorization: {scheme} <token>.")
             if request.method == "GET":
                 return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
             raise Unauthorized("Sign in first.")
@@ -122,12 +125,25 @@ def protect_blueprint(bp: Blueprint, *, api: bool = False) -> None:
     bp.before_request(enforce)
 
 
-def _load_token_user() -> None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, text = header.partition(" ")
+#: Schemes a token may come with: ours, and Statuspage's (its API takes `OAuth <key>`).
+TOKEN_SCHEMES = ("bearer", "oauth")
+
+
+def _token_text(query_key: str | None) -> str:
+    """The token of this request: from Authorization, else (where allowed) the query string."""
+    scheme, _, text = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() in TOKEN_SCHEMES and text.strip():
+        return text.strip()
+    if query_key is not None:
+        return request.args.get(query_key, "").strip()
+    return ""
+
+
+def _load_token_user(query_key: str | None = None) -> None:
+    text = _token_text(query_key)
     request.environ[USER_KEY], request.environ[TOKEN_KEY] = None, None
-    if scheme.lower() == "bearer" and text:
-        found = tokens.user_for(text.strip(), now=utcnow())
+    if text:
+        found = tokens.user_for(text, now=utcnow())
         if found is not None:
             request.environ[USER_KEY], request.environ[TOKEN_KEY] = found
             if db.session.dirty:  # last_used_at moved

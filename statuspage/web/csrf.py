@@ -11,7 +11,7 @@ FIELD = "csrf_token"
 HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Paths authenticated by bearer tokens, never by cookies, so a forged request carries nothing.
-EXEMPT_PREFIXES = ("/api/",)
+EXEMPT_PREFIXES = ("/api/", "/v1/")
 EXEMPT_ATTR = "csrf_exempt"
 
 

@@ -17,13 +17,21 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(Exception, handle_unexpected)
 
 
+#: The Statuspage-compatible API (web/statuspage_v1): its errors in Statuspage's shape.
+STATUSPAGE_PREFIX = "/v1/"
+
+
 def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
-    """Build the error response for the current request: JSON for the API, a page otherwise."""
-    if _wants_json():
+    """Build the error response for the current request: JSON for the API (in Statuspage's
+    shape under /v1/, with the same message), a page otherwise."""
+    if request.path.startswith(STATUSPAGE_PREFIX):
+        text = message if field is None or message.startswith(field) else f"{field}: {message}"
+        response = jsonify({"error": text, "message": text, "code": code})
+    elif _wants_json():
         response = jsonify({"error": {"code": code, "message": message, "field": field}})
     else:
         template = "errors/404.html" if status == 404 else "errors/error.html"

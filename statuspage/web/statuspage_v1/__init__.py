@@ -1,0 +1,1 @@
+"""The Statuspage-compatible management API: `/v1/pages/<page id>/...` (docs/migrating.md)."""
