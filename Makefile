@@ -43,4 +43,6 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 # The test extras include everything `-e .` installs, so they satisfy `demo` too.
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[test]'
+	@# Third-party API clients the tests drive, in a virtualenv of their own (tests/support/clients.py).
+	$(BIN)/python -c "from tests.support.clients import statuspage_client_python as p; p()"
 	touch $@ $(VENV)/.installed

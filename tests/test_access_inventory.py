@@ -15,6 +15,7 @@ from statuspage.accounts import tokens
 from statuspage.accounts import users as user_service
 from statuspage.clock import utcnow
 from statuspage.core.roles import Permission, allows
+from statuspage.core.serializers import Site
 from statuspage.db import audit
 from statuspage.db.database import write_transaction
 from statuspage.web.auth import PUBLIC, SIGNED_IN, access_rule
@@ -139,12 +140,56 @@ RULES: dict[str, str] = {
     "api_v1.plan": READ,
     "api_v1.dismiss_draft": PUBLISH,
     "api_v1.list_alerts": READ,
+    # the Statuspage-compatible API (/v1/pages/<page id>/...): tokens
+    "statuspage_v1.pages": READ,
+    "statuspage_v1.page": READ,
+    "statuspage_v1.update_page": PUBLISH,
+    "statuspage_v1.components": READ,
+    "statuspage_v1.component": READ,
+    "statuspage_v1.create_component": PUBLISH,
+    "statuspage_v1.update_component": PUBLISH,
+    "statuspage_v1.delete_component": PUBLISH,
+    "statuspage_v1.groups": READ,
+    "statuspage_v1.group": READ,
+    "statuspage_v1.create_group": PUBLISH,
+    "statuspage_v1.update_group": PUBLISH,
+    "statuspage_v1.delete_group": PUBLISH,
+    "statuspage_v1.incidents": READ,
+    "statuspage_v1.unresolved": READ,
+    "statuspage_v1.upcoming": READ,
+    "statuspage_v1.active_maintenance": READ,
+    "statuspage_v1.scheduled": READ,
+    "statuspage_v1.incident": READ,
+    "statuspage_v1.create_incident": PUBLISH,
+    "statuspage_v1.update_incident": PUBLISH,
+    "statuspage_v1.delete_incident": PUBLISH,
+    "statuspage_v1.update_incident_update": PUBLISH,
+    "statuspage_v1.postmortem": READ,
+    "statuspage_v1.save_postmortem": PUBLISH,
+    "statuspage_v1.publish_postmortem": PUBLISH,
+    "statuspage_v1.revert_postmortem": PUBLISH,
+    "statuspage_v1.delete_postmortem": PUBLISH,
+    "statuspage_v1.templates": READ,
+    "statuspage_v1.create_template": MESSAGES,
+    "statuspage_v1.list_subscribers": READ,
+    "statuspage_v1.count_subscribers": READ,
+    "statuspage_v1.get_subscriber": READ,
+    "statuspage_v1.create_subscriber": USERS,
+    "statuspage_v1.unsubscribe": USERS,
+    "statuspage_v1.delete_subscriber": USERS,
+    "statuspage_v1.resend_confirmations": USERS,
+    "statuspage_v1.resend_confirmation": USERS,
 }
 
-PROTECTED_BLUEPRINTS = ("admin", "api_v1")
+PROTECTED_BLUEPRINTS = ("admin", "api_v1", "statuspage_v1")
 ROLES = ("anonymous", "viewer", "editor", "admin")
 #: Placeholder values for URL parameters: ids point at the sample data (or at nothing).
-PLACEHOLDERS = {"slug": "placeholder", "name": "placeholder"}
+PLACEHOLDERS = {
+    "slug": "placeholder",
+    "name": "placeholder",
+    # The test site's page id (a wrong one is a 404 before any rule is read).
+    "page_id": Site("", "https://status.example.com", "UTC").page_id,
+}
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 
 

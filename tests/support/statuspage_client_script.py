@@ -139,7 +139,9 @@ def main(base: str, page_id: str, token: str) -> None:
         page_id,
     )
     seen["subscribers_added"] = [added.email, pending.email]
-    seen["subscribers_active"] = [s.email for s in subscribers.get_pages_page_id_subscribers(page_id)]
+    seen["subscribers_active"] = [
+        s.email for s in subscribers.get_pages_page_id_subscribers(page_id)
+    ]
     seen["subscribers_all"] = sorted(
         s.email for s in subscribers.get_pages_page_id_subscribers(page_id, state="all")
     )

@@ -62,7 +62,6 @@ PREFIX = "/v1"
 bp = Blueprint("statuspage_v1", __name__, url_prefix=PREFIX)
 protect_blueprint(bp, api=True, query_key="api_key", scheme="OAuth")
 
-IGNORED_HEADER = "Statuspage-Ignored-Fields"
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_PER_PAGE = 100
 #: Statuspage's states of a subscriber, by ours.
@@ -127,16 +126,15 @@ class _Window:
             return None
 
 
-_WINDOW = _Window()
-
-
 @bp.before_request
 def _rate_limit() -> None:
     token = current_token()
     limit = current_app.config["STATUSPAGE"].api["statuspage_requests_per_minute"]
     if token is None or limit <= 0:
         return
-    wait = _WINDOW.take(token.id, limit, time.monotonic())
+    # One window per app: a process serves one, and tests build many.
+    window = current_app.extensions.setdefault("statuspage_v1_window", _Window())
+    wait = window.take(token.id, limit, time.monotonic())
     if wait is not None:
         exc = RateLimited(f"Rate limit: {limit} requests per minute per token; try again later")
         exc.retry_after = max(1, int(wait + 0.999))
@@ -178,7 +176,7 @@ def _read(wanted: Mapping[str, Any], kind: str | None = None) -> dict[str, Any]:
 def _ignored_header(response: Response) -> Response:
     ignored = g.pop("statuspage_ignored", None)
     if ignored:
-        response.headers[IGNORED_HEADER] = ignored
+        response.headers[schema.IGNORED_HEADER] = ignored
     return response
 
 
@@ -307,7 +305,7 @@ def _number(text: str, what: str, field: str | None = None) -> int:
     if text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= MAX_ID:
         return int(text)
     if field is not None:
-        raise ValidationError(f"{field}: no {what} with id {text!r}", field=field)
+        raise ValidationError(f"{field}: no {what} with id {text}", field=field)
     raise NotFound(f"{what.capitalize()} not found")
 
 
@@ -315,7 +313,7 @@ def _find_component(text: str, field: str | None = None) -> Component:
     found = db.session.get(Component, _number(text, "component", field))
     if found is None:
         if field is not None:
-            raise ValidationError(f"{field}: no component with id {text!r}", field=field)
+            raise ValidationError(f"{field}: no component with id {text}", field=field)
         raise NotFound("Component not found")
     return found
 

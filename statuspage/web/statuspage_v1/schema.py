@@ -14,6 +14,9 @@ from typing import Any
 from statuspage.core import limits
 from statuspage.core.enums import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
 
+#: The answer's header naming the accepted fields a request carried that are not honoured.
+IGNORED_HEADER = "Statuspage-Ignored-Fields"
+
 COMPONENT_STATUSES = [s.value for s in ComponentStatus]
 INCIDENT_STATUSES = [s.value for s in IncidentStatus if s is not IncidentStatus.POSTMORTEM]
 MAINTENANCE_STATUSES = [s.value for s in MaintenanceStatus]
@@ -133,7 +136,7 @@ def _fields(kind: str, honoured: dict[str, Any]) -> dict[str, Any]:
     return {**{name: ANY for name in IGNORED[kind]}, **honoured}
 
 
-PAGE = envelope("page", _fields("page", {}))
+PAGE = envelope("page", _object(_fields("page", {})))
 
 COMPONENT_FIELDS = _fields(
     "component",
@@ -167,7 +170,8 @@ GROUP = _object(
 INCIDENT_FIELDS = _fields(
     "incident",
     {
-        "name": STRING,
+        # The limits of /api/v1/'s schema, so a refusal reads the same on both.
+        "name": {"type": "string", "maxLength": limits.MAX_TITLE},
         "status": {"type": "string", "enum": [*INCIDENT_STATUSES, *MAINTENANCE_STATUSES]},
         "impact_override": {"type": ["string", "null"], "enum": [*IMPACTS, None]},
         "scheduled_for": NULLABLE_STRING,
@@ -175,7 +179,7 @@ INCIDENT_FIELDS = _fields(
         "deliver_notifications": BOOLEAN,
         "backfilled": BOOLEAN,
         "backfill_date": NULLABLE_STRING,
-        "body": NULLABLE_STRING,
+        "body": {"type": ["string", "null"], "maxLength": limits.MAX_BODY},
         "components": {
             "type": ["object", "null"],
             "maxProperties": limits.MAX_COMPONENTS,
