@@ -368,6 +368,7 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 # Command groups that live in their own modules; each lists its commands in COMMANDS.
 from statuspage.cli import accounts as cli_accounts  # noqa: E402
 from statuspage.cli import escalation as cli_escalation  # noqa: E402
+from statuspage.cli import imports as cli_imports  # noqa: E402
 from statuspage.cli import incidents as cli_incidents  # noqa: E402
 from statuspage.cli import intake as cli_intake  # noqa: E402
 from statuspage.cli import library as cli_library  # noqa: E402
@@ -379,6 +380,7 @@ from statuspage.cli import worker as cli_worker  # noqa: E402
 for _module in (
     cli_accounts,
     cli_escalation,
+    cli_imports,
     cli_incidents,
     cli_intake,
     cli_library,

@@ -10,7 +10,17 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
 
 from statuspage.clock import utcnow
 from statuspage.core import badges
@@ -20,6 +30,7 @@ from statuspage.db import generation, health, queries
 from statuspage.db.extensions import db
 from statuspage.db.models import Component, ComponentGroup, Incident
 from statuspage.errors import NotFound
+from statuspage.imports import idmap
 from statuspage.publishing import components as component_service
 from statuspage.web import uptime_report
 from statuspage.web.cache import cached
@@ -363,6 +374,15 @@ def index() -> str:
 def incident(incident_id: int) -> str:
     """An incident's or maintenance's permalink."""
     return render_template("public/incident.html", **incident_context(incident_id, utcnow()))
+
+
+@bp.get("/incidents/<string(length=12):code>")
+def imported_incident(code: str) -> ResponseReturnValue:
+    """An incident's permalink on the Statuspage page it was imported from: moved here."""
+    incident_id = idmap.incident_for_code(code)
+    if incident_id is None:
+        raise NotFound("no incident here has that code")
+    return redirect(url_for("public.incident", incident_id=incident_id), code=301)
 
 
 @bp.get("/history")

@@ -19,6 +19,7 @@ fixtures from tests/conftest.py), never from another test module: tests/test_lay
 - `tests.support.plans`: communication plans loaded, and updates sent for approval.
 - `tests.support.openapi`: the OpenAPI document's schemas as a checker of real answers.
 - `tests.support.reports`: incidents written as they were, for the reports' tests.
+- `tests.support.statuspage_source`: a Statuspage page's API v1, served to import from.
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ IGNORED: dict[str, dict[str, str]] = {
     },
     "component": {
         "only_show_if_degraded": "every component is shown",
-        "automation_email": "no email automation; use the alert intake (docs/intake.md)",
+        "automation_email": "no email automation; use the alert intake (docs/integrations.md)",
     },
     "incident": {
         "metadata": "not stored",
@@ -120,7 +120,7 @@ IGNORED: dict[str, dict[str, str]] = {
         "custom_tweet": "no Twitter",
     },
     "template": {
-        "group_id": "messages are grouped by tags (docs/library.md)",
+        "group_id": "messages are grouped by tags (docs/messages.md)",
         "component_ids": "a message names no components; the PM picks them when publishing",
         "should_tweet": "no Twitter",
         "should_send_notifications": "the PM chooses when publishing",
