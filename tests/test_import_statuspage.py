@@ -13,12 +13,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import feedparser
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
 from statuspage.app import create_app
 from statuspage.cli import main
+from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
 from statuspage.db.models import (
     AuditEntry,
@@ -34,6 +36,8 @@ from statuspage.db.models import (
 )
 from statuspage.imports import statuspage as importer
 from statuspage.publishing import history
+from statuspage.publishing import library as lib
+from statuspage.resources import resource_dir
 from tests.support import NOW
 from tests.support.cli import write_config
 from tests.support.receivers import serving
@@ -448,6 +452,7 @@ def _site_with_token(folder: Path) -> tuple[Path, str]:
         return done.stdout
 
     cli("init", "--email", "admin@example.com")
+    cli("messages", "sync")  # the starter library, which B has too
     out = cli("tokens", "create", "--user", "admin@example.com", "--name", "round trip")
     token = next(line.split(":", 1)[1].strip() for line in out.splitlines() if "token:" in line)
     return config, token
@@ -549,6 +554,8 @@ def test_a_page_built_on_one_instance_is_the_same_on_another_after_the_import(
     app, client, config_file, tmp_path
 ):
     source, token = _site_with_token(tmp_path)
+    with app.app_context(), write_transaction():
+        lib.sync_directory(resource_dir("messages"), now=NOW)
     with serving(source, tmp_path) as base:
         page_id = _build_page(base, token)
         env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSPAGE_")}
@@ -559,6 +566,7 @@ def test_a_page_built_on_one_instance_is_the_same_on_another_after_the_import(
         again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         theirs = json.loads(_get(f"{base}/api/v2/summary.json"))
         their_incidents = json.loads(_get(f"{base}/api/v2/incidents.json"))["incidents"]
+        their_history = _get(f"{base}/history.rss")
     assert done.returncode == 0, done.stderr
     assert token not in done.stdout + done.stderr
     assert " 0 refused" in done.stdout and "1 added" in done.stdout
@@ -569,3 +577,15 @@ def test_a_page_built_on_one_instance_is_the_same_on_another_after_the_import(
     assert _timeline(ours["incidents"]) == _timeline(theirs["incidents"])
     our_incidents = client.get("/api/v2/incidents.json").get_json()["incidents"]
     assert _timeline(our_incidents) == _timeline(their_incidents)
+    # The history feed tells the same story, entry by entry (links carry each side's ids).
+    our_history = client.get("/history.rss").get_data(as_text=True)
+    assert _entries(our_history) == _entries(their_history) != []
+    # The template came over as a message; the library A started with did not come twice.
+    with app.app_context():
+        slugs = db.session.scalars(sa.select(Message.slug).where(Message.slug.like("statuspage-%")))
+        assert list(slugs) == ["statuspage-api-down"]
+
+
+def _entries(feed: str) -> list[tuple[str, str, str]]:
+    parsed = feedparser.parse(feed)
+    return [(e.title, e.summary, e.published) for e in parsed.entries]

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from statuspage.clock import utcnow
 from statuspage.core import library, limits
 from statuspage.core.enums import ComponentStatus, IncidentKind, IncidentStatus, MaintenanceStatus
+from statuspage.core.frontmatter import id_for
 from statuspage.db import audit, database
 from statuspage.db.extensions import db
 from statuspage.db.models import ComponentGroup, Message
@@ -883,11 +884,20 @@ class Importer:
         )
 
     def _plan_template(self, template: SourceTemplate, now: datetime) -> str:
-        self._message(template)
+        self._same_in_library(self._message(template))
         return ""
+
+    def _same_in_library(self, message: library.Message) -> None:
+        """A template whose text the library has already (the starter messages of another
+        statuspage, a second import under another page id) is not added again."""
+        found = library_service.versions_for_text(message.title, message.body, message.status.value)
+        if found:
+            slug, number = found[0]
+            raise _NotCarried(f"the library has it already as {slug} v{number}")
 
     def _write_template(self, template: SourceTemplate, now: datetime) -> tuple[str, str]:
         message = self._message(template)
+        self._same_in_library(message)
         taken = set(db.session.scalars(sa.select(Message.slug)))
         slug = _slug(template.name, taken)
         version = library_service.create_message(
@@ -980,12 +990,9 @@ def _created(doc: Any) -> tuple[int, str]:
     return (0, when.isoformat()) if when else (1, "")
 
 
-_NOT_SLUG = re.compile(r"[^a-z0-9]+")
-
-
 def _slug(name: str, taken: set[str]) -> str:
     """A message id from a template name, unique among `taken`."""
-    base = _NOT_SLUG.sub("-", name.lower()).strip("-")[: limits.MAX_MESSAGE_ID - 20] or "template"
+    base = id_for(name)[: limits.MAX_MESSAGE_ID - 20].strip("-") or "template"
     base = f"statuspage-{base}".rstrip("-")
     slug, number = base, 1
     while slug in taken:

@@ -397,6 +397,21 @@ def export_directory(path: str | os.PathLike[str]) -> list[Path]:
     return written
 
 
+def versions_for_text(title: str, body: str, status: str) -> list[tuple[str, int]]:
+    """The messages (slug, version) whose current version has this title, body and status."""
+    rows = db.session.execute(
+        sa.select(Message.slug, MessageVersion.number)
+        .join(MessageVersion, MessageVersion.message_id == Message.id)
+        .where(
+            MessageVersion.number == Message.current_version,
+            MessageVersion.title == title,
+            MessageVersion.body == body,
+            MessageVersion.status == status,
+        )
+    )
+    return [(slug, number) for slug, number in rows]
+
+
 def versions_for(slugs: Iterable[str]) -> dict[str, MessageVersion]:
     """Current versions by slug, for the compose form."""
     return {m.slug: v for m, v in list_messages() if m.slug in set(slugs)}

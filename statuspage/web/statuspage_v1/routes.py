@@ -210,6 +210,12 @@ def _form_value(value: str) -> Any:
     return {"true": True, "false": False}.get(value, value)
 
 
+def _created(body: dict[str, Any]) -> Response:
+    response = jsonify(body)
+    response.status_code = 201
+    return response
+
+
 # -- pages ----------------------------------------------------------------------------------
 
 
@@ -391,10 +397,7 @@ def create_component() -> Response:
         )
         return created.id
 
-    created_id = run_write(act)
-    response = jsonify(_component(_find_component(str(created_id))))
-    response.status_code = 201
-    return response
+    return _created(_component(_find_component(str(run_write(act)))))
 
 
 @bp.route("/pages/<page_id>/components/<component_id>", methods=["PATCH", "PUT"])
@@ -485,10 +488,7 @@ def create_group() -> Response:
         )
         return created.id
 
-    created_id = run_write(act)
-    response = jsonify(_group(_find_group(str(created_id))))
-    response.status_code = 201
-    return response
+    return _created(_group(_find_group(str(run_write(act)))))
 
 
 @bp.route("/pages/<page_id>/component-groups/<group_id>", methods=["PATCH", "PUT"])
@@ -789,10 +789,7 @@ def create_incident() -> Response:
             )
         )
 
-    created_id = run_write(_as_field("incident", act))
-    response = jsonify(_incident(_find_incident(str(created_id))))
-    response.status_code = 201
-    return response
+    return _created(_incident(_find_incident(str(run_write(_as_field("incident", act))))))
 
 
 def _backfill(data: Mapping[str, Any]) -> int:
@@ -1035,10 +1032,7 @@ def create_template() -> Response:
             raise
         return version.id
 
-    version_id = run_write(act)
-    response = jsonify(_template(db.session.get_one(MessageVersion, version_id)))
-    response.status_code = 201
-    return response
+    return _created(_template(db.session.get_one(MessageVersion, run_write(act))))
 
 
 # -- subscribers ----------------------------------------------------------------------------
@@ -1173,10 +1167,7 @@ def create_subscriber() -> Response:
             )
         return row.id
 
-    created_id = run_write(_as_field("subscriber", act))
-    response = jsonify(_subscriber(_find_subscriber(str(created_id))))
-    response.status_code = 201
-    return response
+    return _created(_subscriber(_find_subscriber(str(run_write(_as_field("subscriber", act))))))
 
 
 def _named(text: str, kind: str | None, state: str | None) -> list[Subscriber]:
