@@ -285,20 +285,15 @@ def components_add(
         require_current_schema()
         with database.write_transaction():
             group = component_service.get_or_create_group(group_name) if group_name else None
-            now = utcnow()
-            component = component_service.add_component(
-                name, group=group, description=description, status=parsed, now=now
+            component = component_service.create_component(
+                name,
+                group=group,
+                description=description,
+                status=parsed,
+                now=utcnow(),
+                actor=audit.CLI,
             )
             added = (component.id, component.name)
-            audit.record(
-                audit.CLI,
-                "component.created",
-                now=now,
-                target_type="component",
-                target_id=component.id,
-                summary=f"added component {component.name}",
-                after={"name": component.name, "status": parsed.value},
-            )
     click.echo(f"added component {added[0]}: {added[1]} ({parsed.value})")
 
 
