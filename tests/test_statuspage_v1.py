@@ -551,6 +551,13 @@ def test_statuspage_form_fields_are_read_like_json(sp, setup):
     assert db.session.get(Component, int(setup["web"])).status == "partial_outage"
 
 
+def test_form_fields_nested_too_deep_are_a_400(sp):
+    response = sp.client.post(
+        f"{BASE}/incidents", data={"incident" + "[a]" * 5000: "x"}, headers=sp.headers()
+    )
+    assert "too deep" in statuspage_error(response, 400)
+
+
 @pytest.mark.parametrize(
     "path",
     [

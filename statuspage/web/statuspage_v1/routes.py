@@ -64,6 +64,7 @@ protect_blueprint(bp, api=True, query_key="api_key", scheme="OAuth")
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_PER_PAGE = 100
+MAX_FORM_DEPTH = 4
 #: Statuspage's states of a subscriber, by ours.
 SUBSCRIBER_STATES = {
     "active": "active",
@@ -186,6 +187,9 @@ def _nested(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     for key, value in pairs:
         head, _, rest = key.partition("[")
         parts = [head] + ([p.rstrip("]") for p in ("[" + rest).split("[")[1:]] if rest else [])
+        if len(parts) > MAX_FORM_DEPTH:
+            # Statuspage's fields nest three deep (incident[components][id]); deeper is not one.
+            raise BadRequest(f"The form field {key[:100]!r} nests too deep.")
         node = result
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
