@@ -179,6 +179,10 @@ RULES: dict[str, str] = {
     "statuspage_v1.delete_subscriber": USERS,
     "statuspage_v1.resend_confirmations": USERS,
     "statuspage_v1.resend_confirmation": USERS,
+    "statuspage_v1.unsubscribed_subscribers": READ,
+    "statuspage_v1.subscribers_by_state": READ,
+    "statuspage_v1.reactivate_subscribers": USERS,
+    "statuspage_v1.update_subscriber": USERS,
 }
 
 PROTECTED_BLUEPRINTS = ("admin", "api_v1", "statuspage_v1")

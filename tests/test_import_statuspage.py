@@ -44,11 +44,13 @@ from tests.support.receivers import serving
 from tests.support.statuspage_source import (
     API,
     API_KEY,
+    ERRORS,
     LOOPBACK_HOOK,
     OUTAGE,
     PAGE_ID,
     PUBLIC_HOOK,
     SLOW,
+    _update,
     sample_documents,
     statuspage_server,
 )
@@ -162,7 +164,7 @@ def test_the_import_brings_groups_components_history_templates_and_subscribers(c
     assert list(refused) == ["s1w2"] and "127.0.0.1" in refused["s1w2"]
     assert [o.external_id for o in report.of(importer.SKIPPED)] == ["s1m1"]
     lines = importer.summary_lines(report)
-    assert "incidents: 4 added, 0 already there, 0 refused, 0 not carried over" in lines
+    assert "incidents: 4 added, 0 already there, 0 brought up to date, 0 refused, 0 not carried over" in lines
     assert any("s1m1" in line and "sms subscribers are not carried over" in line for line in lines)
 
 
@@ -458,6 +460,24 @@ def _site_with_token(folder: Path) -> tuple[Path, str]:
     return config, token
 
 
+def _resolve_open_incident(base: str, token: str, page_id: str) -> None:
+    """Resolve A's open incident through its compatible API, its component back to normal."""
+    import httpx
+
+    headers = {"Authorization": f"OAuth {token}"}
+    prefix = f"{base}/v1/pages/{page_id}"
+    (opened,) = httpx.get(f"{prefix}/incidents/unresolved", headers=headers).json()
+    body = {
+        "incident": {
+            "status": "resolved",
+            "body": "Fixed.",
+            "components": {c["id"]: "operational" for c in opened["components"]},
+        }
+    }
+    answer = httpx.patch(f"{prefix}/incidents/{opened['id']}", json=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+
+
 def _build_page(base: str, token: str) -> str:
     """A page built through instance A's Statuspage-compatible API; return its page id."""
     import httpx
@@ -563,14 +583,20 @@ def test_a_page_built_on_one_instance_is_the_same_on_another_after_the_import(
         command = [*COMMAND, "import", "statuspage", "--page-id", page_id, "--base-url", base]
         command += ["--config", str(config_file)]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        # The day of the switch: A resolved its open incident since; running again brings it.
+        _resolve_open_incident(base, token, page_id)
         again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        third = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         theirs = json.loads(_get(f"{base}/api/v2/summary.json"))
         their_incidents = json.loads(_get(f"{base}/api/v2/incidents.json"))["incidents"]
         their_history = _get(f"{base}/history.rss")
     assert done.returncode == 0, done.stderr
     assert token not in done.stdout + done.stderr
     assert " 0 refused" in done.stdout and "1 added" in done.stdout
-    assert again.returncode == 0 and "incidents: 0 added, 2 already there" in again.stdout
+    assert again.returncode == 0, again.stderr
+    assert "incidents: 0 added, 1 already there, 1 brought up to date" in again.stdout
+    assert "components: 0 added, 2 already there, 1 brought up to date" in again.stdout
+    assert "incidents: 0 added, 2 already there, 0 brought up to date" in third.stdout
     ours = client.get("/api/v2/summary.json").get_json()
     assert _shape(ours["components"]) == _shape(theirs["components"])
     assert ours["status"] == theirs["status"]
@@ -589,3 +615,31 @@ def test_a_page_built_on_one_instance_is_the_same_on_another_after_the_import(
 def _entries(feed: str) -> list[tuple[str, str, str]]:
     parsed = feedparser.parse(feed)
     return [(e.title, e.summary, e.published) for e in parsed.entries]
+
+
+def test_running_again_brings_what_changed_at_the_source_since(ctx):
+    documents = sample_documents()
+    with statuspage_server(documents) as server:
+        run_import(server)
+    errors = next(i for i in documents["incidents"] if i["id"] == ERRORS)
+    later = "2025-05-06T09:00:00.000Z"
+    errors["incident_updates"].insert(
+        0, _update("u3a4", ERRORS, "resolved", "The provider sent its report.", later)
+    )
+    api = next(c for c in documents["components"] if c["id"] == API)
+    api["status"], api["updated_at"] = "degraded_performance", "2026-11-30T10:00:00.000Z"
+    with statuspage_server(documents) as server:
+        before = counts()
+        outbox = db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage))
+        report = run_import(server)
+        third = run_import(server)
+    assert counts() == before
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == outbox
+    assert report.count("incident", importer.UPDATED) == 1, report.outcomes
+    assert report.count("component", importer.UPDATED) == 1, report.outcomes
+    assert third.count("incident", importer.UPDATED) == 0
+    assert third.count("component", importer.UPDATED) == 0
+    row = by_name(Incident, errors["name"])
+    assert row.updates[0].body == "The provider sent its report."
+    assert len(row.updates) == 4 and row.updates[0].deliver_notifications is False
+    assert by_name(Component, "API").status == "degraded_performance"

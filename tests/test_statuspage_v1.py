@@ -422,7 +422,7 @@ def test_a_template_becomes_a_library_message_with_its_history(sp):
     again = sp.post(
         "/incident_templates", {"template": {"name": "cdn slow", "title": "x", "body": "y"}}
     )
-    assert "exists already" in statuspage_error(again, 409)
+    assert again.status_code == 201 and again.get_json()["id"] == "cdn-slow-2"
 
 
 def test_subscribers_are_added_counted_and_unsubscribed(sp, setup):
@@ -582,3 +582,135 @@ def test_every_ignored_field_is_documented(ctx):
     for kind, fields in schema.IGNORED.items():
         for name in fields:
             assert f"`{name}`" in text, f"docs/migrating.md does not name {kind}.{name}"
+
+
+# -- found by an outside test ---------------------------------------------------------------
+
+
+def test_the_page_id_a_page_was_imported_from_keeps_working(sp):
+    from statuspage.imports import idmap
+
+    with write_transaction():
+        idmap.remember("kctbh9vrtdwd", "component", "abc123def456", "1", now=NOW)
+    headers = sp.headers()
+    assert sp.client.get("/v1/pages/kctbh9vrtdwd/components", headers=headers).status_code == 200
+    assert sp.client.get("/v1/pages/kctbh9vrtdwe/components", headers=headers).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/incidents", "/incidents/unresolved", "/subscribers"])
+def test_a_search_with_control_characters_is_not_an_error(sp, path):
+    assert sp.get(f"{path}?q=%00%01x").status_code == 200
+
+
+def test_a_date_past_the_last_day_python_knows_is_a_422_on_both_apis(sp, setup):
+    window = {
+        "scheduled_for": "9999-12-31T23:00:00-10:00",
+        "scheduled_until": "9999-12-31T23:30:00-10:00",
+    }
+    response = sp.post("/incidents", {"incident": {"name": "far", "status": "scheduled", **window}})
+    assert "out of range" in statuspage_error(response, 422)
+    ours = sp.client.post(
+        "/api/v1/maintenances",
+        json={"title": "far", "body": "x", **window},
+        headers={"Authorization": f"Bearer {setup['tokens']['admin']}"},
+    )
+    assert ours.status_code == 422 and "out of range" in ours.get_json()["error"]["message"]
+
+
+def test_a_confirmed_subscriber_may_follow_one_of_two_components_of_the_same_name(sp, setup):
+    with write_transaction():
+        twin = cs.add_component("API", now=NOW)
+    for component in (setup["api"], str(twin.id)):
+        response = sp.post(
+            "/subscribers",
+            {
+                "subscriber": {
+                    "email": f"c{component}@example.com",
+                    "component_ids": [component],
+                    "skip_confirmation_notification": True,
+                }
+            },
+        )
+        assert response.status_code == 201, response.get_data(as_text=True)
+        assert response.get_json()["components"] == [component]
+
+
+def test_a_backfilled_incident_keeps_its_components_and_says_their_statuses_were_not(sp, setup):
+    response = sp.post(
+        "/incidents",
+        {
+            "incident": {
+                "name": "Old",
+                "backfilled": True,
+                "backfill_date": "2025-02-02",
+                "body": "x",
+                "components": {setup["api"]: "major_outage"},
+            }
+        },
+    )
+    assert response.status_code == 201
+    assert [c["id"] for c in response.get_json()["components"]] == [setup["api"]]
+    assert "components" in response.headers[schema.IGNORED_HEADER]
+    assert db.session.get(Component, int(setup["api"])).status == "operational"
+    too_old = sp.post(
+        "/incidents",
+        {"incident": {"name": "Older", "backfilled": True, "backfill_date": "1999-01-01"}},
+    )
+    assert statuspage_error(too_old, 422).startswith("incident.backfill_date")
+
+
+def test_templates_of_the_same_name_are_both_kept_and_blanks_are_explained(sp):
+    body = {"template": {"name": "Maint start", "title": "Maintenance", "body": "Starting."}}
+    first, second = sp.post("/incident_templates", body), sp.post("/incident_templates", body)
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert [first.get_json()["id"], second.get_json()["id"]] == ["maint-start", "maint-start-2"]
+    blank = sp.post(
+        "/incident_templates",
+        {"template": {"name": "With blank", "title": "T", "body": "Hi {{ name }}"}},
+    )
+    message = statuspage_error(blank, 422)
+    assert message.startswith("template.body: ") and ".md" not in message
+
+
+def test_the_other_subscriber_calls_of_the_client(sp, setup):
+    gone = sp.post(
+        "/subscribers",
+        {"subscriber": {"email": "g@example.com", "skip_confirmation_notification": True}},
+    ).get_json()
+    sp.send("DELETE", f"/subscribers/{gone['id']}")
+    assert [s["email"] for s in sp.get("/subscribers/unsubscribed").get_json()] == ["g@example.com"]
+    kept = sp.post(
+        "/subscribers",
+        {"subscriber": {"email": "k@example.com", "skip_confirmation_notification": True}},
+    ).get_json()
+    histogram = sp.get("/subscribers/histogram_by_state").get_json()
+    assert histogram["email"] == {"active": 1, "unconfirmed": 0, "quarantined": 0, "total": 1}
+    changed = sp.patch(f"/subscribers/{kept['id']}", {"component_ids": [setup["web"]]})
+    assert changed.get_json()["components"] == [setup["web"]]
+    with write_transaction():
+        db.session.get(Subscriber, int(kept["id"])).disabled_at = NOW
+    assert sp.get(f"/subscribers/{kept['id']}").get_json()["state"] == "quarantined"
+    assert sp.post("/subscribers/reactivate", {"subscribers": kept["id"]}).status_code == 202
+    assert sp.get(f"/subscribers/{kept['id']}").get_json()["state"] == "active"
+
+
+def test_json_sent_as_a_form_is_read_as_json_and_a_form_field_twice_is_a_400(sp):
+    response = sp.client.post(
+        f"{BASE}/incidents",
+        data=b'{"incident": {"name": "curl -d", "body": "JSON without its type"}}',
+        content_type="application/x-www-form-urlencoded",
+        headers=sp.headers(),
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    twice = sp.client.post(
+        f"{BASE}/incidents",
+        data="incident[name]=a&incident[name]=b",
+        content_type="application/x-www-form-urlencoded",
+        headers=sp.headers(),
+    )
+    assert "twice" in statuspage_error(twice, 400)
+
+
+def test_a_wrong_token_is_told_it_is_not_valid(setup, client):
+    message = statuspage_error(Compat(client, "sp_not_a_token").get("/incidents"), 401)
+    assert "not valid" in message

@@ -222,7 +222,9 @@ def check_url(url: str, policy: Policy = Policy(), *, resolve: Resolver | None =
     for address in addresses:
         reason = forbidden_reason(address, policy)
         if reason:
-            raise UnsafeURL(f"refused: {host} resolves to {reason}", field="url")
+            literal = host.strip("[]") == str(address)
+            said = reason if literal else f"{host} resolves to {reason}"
+            raise UnsafeURL(f"refused: {said}", field="url")
     if not policy.allows_port(port):
         raise UnsafeURL(
             f"refused: port {port} is not a webhook port (use 443, the https port)", field="url"

@@ -231,8 +231,10 @@ def import_csv(text: str, *, confirmed: bool, now: datetime, actor: audit.Actor)
     if "email" not in header:
         raise ValidationError("the first line must name the columns, with an `email` column")
     reader.fieldnames = header
-    by_name = {c.name.lower(): c.id for c in queries.component_tree().components}
-    by_id = set(by_name.values())
+    every = queries.component_tree().components
+    # Two components may share a name (an "API" in each region): ids still name each one.
+    by_name = {c.name.lower(): c.id for c in every}
+    by_id = {c.id for c in every}
     domains = subscriber_settings()["email_domains"]
     wanted: dict[str, list[int] | None] = {}
     for number, row in enumerate(reader, start=2):

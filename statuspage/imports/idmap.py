@@ -60,3 +60,11 @@ def incident_for_code(code: str) -> int | None:
         .limit(1)
     )
     return int(local) if local is not None and local.isdigit() else None
+
+
+def is_source(page_id: str) -> bool:
+    """Whether a page was imported from `page_id` (its old id keeps naming this page)."""
+    found = db.session.scalar(
+        sa.select(ImportedObject.id).where(ImportedObject.source == page_id).limit(1)
+    )
+    return found is not None

@@ -20,16 +20,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from statuspage.clock import utcnow
 from statuspage.core import library, limits
 from statuspage.core.enums import ComponentStatus, IncidentKind, IncidentStatus, MaintenanceStatus
-from statuspage.core.frontmatter import id_for
 from statuspage.db import audit, database
 from statuspage.db.extensions import db
-from statuspage.db.models import ComponentGroup, Message
+from statuspage.db.models import Component, ComponentGroup, Incident
 from statuspage.delivery import subscriber_admin, subscribers
 from statuspage.delivery.netguard import Resolver, check_url
 from statuspage.delivery.subscriber_common import check_email, subscriber_settings
@@ -56,6 +54,8 @@ _CODE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 #: The results an object can have.
 ADDED, EXISTING, REFUSED, SKIPPED = "added", "already there", "refused", "not carried over"
+#: An object imported before that changed at the source since (new updates, a new status).
+UPDATED = "brought up to date"
 
 
 class SourceError(StatuspageError):
@@ -171,11 +171,12 @@ class Reader:
                 chunks.append(chunk)
             return response.status_code, response.headers, b"".join(chunks)
 
-    def pages(self, path: str, **params: str) -> list[Any]:
-        """Every item of a paginated list (`page`, `per_page`), page after page."""
+    def pages(self, path: str, first: int = 1, **params: str) -> list[Any]:
+        """Every item of a paginated list (`page`, `per_page`), page after page; `first` is the
+        number of the first page (1, or 0 for the subscribers, as Statuspage documents)."""
         items: list[Any] = []
         seen: set[str] = set()
-        for number in range(1, MAX_PAGES + 1):
+        for number in range(first, first + MAX_PAGES):
             asked = {"page": number, "per_page": PER_PAGE, "limit": PER_PAGE, **params}
             batch = self.get(path, asked)
             if not isinstance(batch, list):
@@ -240,7 +241,7 @@ class V1Source:
 
     def subscribers(self) -> list[Any]:
         # Confirmed and not quarantined: those are who get updates today.
-        return self.reader.pages(f"{self.prefix}/subscribers", state="active")
+        return self.reader.pages(f"{self.prefix}/subscribers", first=0, state="active")
 
     def close(self) -> None:
         self.reader.close()
@@ -629,6 +630,10 @@ class Section:
     apply: Callable[[Any], Outcome]
 
 
+#: Imported templates' message ids start with it (docs/migrating.md).
+TEMPLATE_PREFIX = "statuspage-"
+
+
 class Importer:
     """Brings one source page over, object by object; `sections()` reads each kind lazily."""
 
@@ -698,6 +703,7 @@ class Importer:
         parse: Callable[[Any], Any],
         write: Callable[[Any, datetime], tuple[str, str]],
         plan: Callable[[Any, datetime], str] | None = None,
+        refresh: Callable[[Any, str, datetime], str] | None = None,
     ) -> Outcome:
         """Parse, then (in its own transaction, with its map row) write one object."""
         raw_id = doc.get("id") if isinstance(doc, dict) else None
@@ -724,7 +730,10 @@ class Importer:
             with database.write_transaction():
                 existing = idmap.find(self.page_id, kind, parsed.id)
                 if existing is not None:
-                    return Outcome(kind, parsed.id, label, EXISTING, local_id=existing)
+                    # Run again on the day of the switch: what changed there since comes over.
+                    changed = refresh(parsed, existing, now) if refresh is not None else ""
+                    result = UPDATED if changed else EXISTING
+                    return Outcome(kind, parsed.id, label, result, changed, local_id=existing)
                 local, note = write(parsed, now)
                 idmap.remember(self.page_id, kind, parsed.id, local, now=now)
         except ValidationError as exc:
@@ -762,8 +771,36 @@ class Importer:
 
     def _component(self, doc: Any) -> Outcome:
         return self._one(
-            "component", doc, parse_component, self._write_component, self._plan_component
+            "component",
+            doc,
+            parse_component,
+            self._write_component,
+            self._plan_component,
+            self._refresh_component,
         )
+
+    def _refresh_component(self, component: SourceComponent, local: str, now: datetime) -> str:
+        """The component's current status, when it moved at the source since the last run."""
+        row = db.session.get(Component, int(local))
+        if row is None or row.status == component.status.value:
+            return ""
+        old = row.status
+        since = min(component.updated_at or now, now)
+        latest = history.latest_change(row)
+        if latest is not None:
+            since = max(since, latest)
+        component_service.set_status(row, component.status, now=since)
+        audit.record(
+            self.actor,
+            "component.imported",
+            now=now,
+            target_type="component",
+            target_id=row.id,
+            summary=f"{row.name}: {old} -> {row.status} at Statuspage page {self.page_id}",
+            before={"status": old},
+            after={"status": row.status, "external_id": component.id},
+        )
+        return f"status {old} -> {row.status}"
 
     def _group_of(self, component: SourceComponent) -> str | None:
         group_code = component.group_id or self._members.get(component.id)
@@ -810,7 +847,23 @@ class Importer:
     # incidents
 
     def _incident(self, doc: Any) -> Outcome:
-        return self._one("incident", doc, parse_incident, self._write_incident, self._plan_incident)
+        return self._one(
+            "incident",
+            doc,
+            parse_incident,
+            self._write_incident,
+            self._plan_incident,
+            self._refresh_incident,
+        )
+
+    def _refresh_incident(self, incident: SourceIncident, local: str, now: datetime) -> str:
+        """The updates posted at the source since the last run."""
+        row = db.session.get(Incident, int(local))
+        if row is None:
+            return ""
+        past, _dropped = self._past(incident)
+        added = history.extend_incident(row, past, actor=self.actor, now=now)
+        return f"{added} later updates" if added else ""
 
     def _past(self, incident: SourceIncident) -> tuple[history.PastIncident, int]:
         """The incident in plain local values, and how many component changes were left out
@@ -874,7 +927,7 @@ class Importer:
             kind = IncidentKind.MAINTENANCE
         status = incident_service.parse_status(kind, template.status, "update_status").value
         return library.make_message(
-            id=_slug(template.name, set()),
+            id=library_service.free_slug(template.name, prefix=TEMPLATE_PREFIX),
             title=template.title,
             status=status,
             impact=None,
@@ -884,22 +937,22 @@ class Importer:
         )
 
     def _plan_template(self, template: SourceTemplate, now: datetime) -> str:
-        self._same_in_library(self._message(template))
+        self._same_in_library(template)
+        self._message(template)
         return ""
 
-    def _same_in_library(self, message: library.Message) -> None:
+    def _same_in_library(self, template: SourceTemplate) -> None:
         """A template whose text the library has already (the starter messages of another
         statuspage, a second import under another page id) is not added again."""
-        found = library_service.versions_for_text(message.title, message.body, message.status.value)
+        found = library_service.versions_for_text(template.title, template.body, template.status)
         if found:
             slug, number = found[0]
             raise _NotCarried(f"the library has it already as {slug} v{number}")
 
     def _write_template(self, template: SourceTemplate, now: datetime) -> tuple[str, str]:
+        self._same_in_library(template)
         message = self._message(template)
-        self._same_in_library(message)
-        taken = set(db.session.scalars(sa.select(Message.slug)))
-        slug = _slug(template.name, taken)
+        slug = library_service.free_slug(template.name, prefix=TEMPLATE_PREFIX)
         version = library_service.create_message(
             slug,
             title=message.title,
@@ -990,17 +1043,6 @@ def _created(doc: Any) -> tuple[int, str]:
     return (0, when.isoformat()) if when else (1, "")
 
 
-def _slug(name: str, taken: set[str]) -> str:
-    """A message id from a template name, unique among `taken`."""
-    base = id_for(name)[: limits.MAX_MESSAGE_ID - 20].strip("-") or "template"
-    base = f"statuspage-{base}".rstrip("-")
-    slug, number = base, 1
-    while slug in taken:
-        number += 1
-        slug = f"{base}-{number}"
-    return slug
-
-
 def run(
     importer: Importer, *, on_section: Callable[[Section], Iterator[Any]] | None = None
 ) -> Report:
@@ -1021,6 +1063,7 @@ def summary_lines(report: Report, *, dry_run: bool = False) -> list[str]:
         lines.append(
             f"{kind}s: {report.count(kind, ADDED)} {added}, "
             f"{report.count(kind, EXISTING)} already there, "
+            f"{report.count(kind, UPDATED)} brought up to date, "
             f"{report.count(kind, REFUSED)} refused, {report.count(kind, SKIPPED)} not carried over"
         )
     for outcome in report.of(REFUSED) + report.of(SKIPPED):

@@ -9,7 +9,7 @@ escalation, no component webhooks; what it writes already happened.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -305,6 +305,12 @@ def _status_at(component: Component, at: datetime) -> ComponentStatus:
     return ComponentStatus(value) if value else ComponentStatus.OPERATIONAL
 
 
+def latest_change(component: Component) -> datetime | None:
+    """When the component's status history last moved (None: it has none)."""
+    found = _latest(component)
+    return found.started_at if found is not None else None
+
+
 def _latest(component: Component) -> ComponentStatusChange | None:
     return db.session.scalar(
         sa.select(ComponentStatusChange)
@@ -350,8 +356,36 @@ def record_incident(past: PastIncident, *, actor: audit.Actor, now: datetime) ->
     # The page's order, as a publish keeps it.
     incident.components = sorted(components.values(), key=lambda c: (c.position, c.id))
     db.session.add(incident)
+    touched = _write_updates(incident, checked.updates, components)
+    _back_to_current(touched.values(), incident.resolved_at or last.at)
+    db.session.flush()
+    audit.record(
+        actor,
+        "incident.recorded",
+        now=now,
+        target_type="incident",
+        target_id=incident.id,
+        summary=f"{incident.name}: {len(checked.updates)} past updates recorded",
+        after={
+            "kind": incident.kind,
+            "status": incident.status,
+            "impact": incident.impact,
+            "started_at": incident.started_at.isoformat(),
+            "updates": len(checked.updates),
+            "components": sorted(touched),
+        },
+    )
+    generation.bump_once(now)
+    return incident
+
+
+def _write_updates(
+    incident: Incident, updates: Sequence[CheckedUpdate], components: dict[int, Component]
+) -> dict[int, Component]:
+    """Add the updates as they happened, with their component changes and the components'
+    status history at their times; return the components they changed."""
     touched: dict[int, Component] = {}
-    for item in checked.updates:
+    for item in updates:
         update = IncidentUpdate(
             incident=incident,
             status=item.status.value,
@@ -383,8 +417,13 @@ def record_incident(past: PastIncident, *, actor: audit.Actor, now: datetime) ->
                 )
                 db.session.flush()
             touched[component.id] = component
-    end = incident.resolved_at or last.at
-    for component in touched.values():
+    return touched
+
+
+def _back_to_current(touched: Iterable[Component], end: datetime) -> None:
+    """History that ends on another status than a component's current one goes back to the
+    current one when the incident ended, so history and the page agree."""
+    for component in touched:
         latest = _latest(component)
         if latest is not None and latest.status != component.status:
             db.session.add(
@@ -394,22 +433,49 @@ def record_incident(past: PastIncident, *, actor: audit.Actor, now: datetime) ->
                     started_at=max(end, latest.started_at),
                 )
             )
+
+
+def extend_incident(
+    incident: Incident, past: PastIncident, *, actor: audit.Actor, now: datetime
+) -> int:
+    """Bring an incident recorded earlier up to date with its source's timeline: the updates
+    posted there since (newer than its newest here) are added as they happened, told to no
+    one, and its status, times and postmortem follow. Returns how many updates were added."""
+    checked = check(past, now=now)
+    newest = max((u.display_at for u in incident.updates), default=None)
+    fresh = [u for u in checked.updates if newest is None or u.at > newest]
+    published = checked.postmortem_published_at is not None and incident.postmortem_html is None
+    if not fresh and not published and incident.status == checked.status.value:
+        return 0
+    wanted = {c.component_id for u in fresh for c in u.changes}
+    components = _components(sorted(wanted))
+    touched = _write_updates(incident, fresh, components)
+    times = checked.statuses
+    incident.status = checked.status.value
+    incident.identified_at = times.get("identified_at")
+    incident.monitoring_at = times.get("monitoring_at")
+    incident.resolved_at = times.get("resolved_at")
+    if published:
+        incident.postmortem_body = checked.postmortem
+        incident.postmortem_html = checked.postmortem_html
+        incident.postmortem_published_at = checked.postmortem_published_at
+    linked = {c.id for c in incident.components}
+    incident.components = sorted(
+        [*incident.components, *(c for c in components.values() if c.id not in linked)],
+        key=lambda c: (c.position, c.id),
+    )
+    last = checked.updates[-1]
+    incident.updated_at = max(incident.updated_at, last.at)
+    _back_to_current(touched.values(), incident.resolved_at or last.at)
     db.session.flush()
     audit.record(
         actor,
-        "incident.recorded",
+        "incident.extended",
         now=now,
         target_type="incident",
         target_id=incident.id,
-        summary=f"{incident.name}: {len(checked.updates)} past updates recorded",
-        after={
-            "kind": incident.kind,
-            "status": incident.status,
-            "impact": incident.impact,
-            "started_at": incident.started_at.isoformat(),
-            "updates": len(checked.updates),
-            "components": sorted(touched),
-        },
+        summary=f"{incident.name}: {len(fresh)} later updates recorded",
+        after={"status": incident.status, "updates": len(fresh), "components": sorted(touched)},
     )
     generation.bump_once(now)
-    return incident
+    return len(fresh)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from statuspage.core import library, limits
-from statuspage.core.frontmatter import valid_id
+from statuspage.core.frontmatter import id_for, valid_id
 from statuspage.db import audit
 from statuspage.db.extensions import db
 from statuspage.db.models import Message, MessageVersion
@@ -118,6 +118,19 @@ def _add_version(
         after={"version": number, "content_hash": parsed.content_hash},
     )
     return version
+
+
+def free_slug(name: str, *, prefix: str = "") -> str:
+    """A message id made from a name (with `prefix`) that no message has yet: "db-slow",
+    then "db-slow-2"."""
+    base = (prefix + id_for(name)[: limits.MAX_MESSAGE_ID - len(prefix) - 8]).strip("-")
+    base = base or "template"
+    taken = set(db.session.scalars(sa.select(Message.slug).where(Message.slug.startswith(base))))
+    slug, number = base, 1
+    while slug in taken:
+        number += 1
+        slug = f"{base}-{number}"
+    return slug
 
 
 def create_message(

@@ -113,6 +113,8 @@ def protect_blueprint(
             return None
         user = current_user()
         if user is None:
+            if api and _token_text(query_key):
+                raise Unauthorized("This API token is not valid: mistyped, revoked or unknown.")
             if api:
                 raise Unauthorized(f"Send an API token: Authorization: {scheme} <token>.")
             if request.method == "GET":

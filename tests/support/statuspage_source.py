@@ -419,8 +419,12 @@ class StatuspageServer:
         items = self.documents[rest]
         asked = int((query.get("per_page") or ["100"])[0])
         size = min(asked, self.page_size)
-        number = int((query.get("page") or ["1"])[0])
-        return 200, items[(number - 1) * size : number * size]
+        # Statuspage numbers the pages of its subscriber list from 0, every other list from 1.
+        first = 0 if rest == "subscribers" else 1
+        number = int((query.get("page") or [str(first)])[0])
+        if rest == "subscribers":
+            size = min(int((query.get("limit") or ["100"])[0]), self.page_size)
+        return 200, items[(number - first) * size : (number - first + 1) * size]
 
     def __enter__(self) -> StatuspageServer:
         self.thread.start()

@@ -111,7 +111,10 @@ def parse_datetime(value: str, field: str) -> datetime:
             f"{field}: give the time with its UTC offset (e.g. 22:00:00+02:00 or 20:00:00Z)",
             field=field,
         )
-    return as_utc(parsed)
+    try:
+        return as_utc(parsed)
+    except OverflowError:  # 9999-12-31T23:00-10:00 is past the last day Python knows
+        raise ValidationError(f"{field}: {value!r} is out of range", field=field) from None
 
 
 def validate(schema: Mapping[str, Any], value: Any, path: str = "") -> None:
@@ -122,7 +125,7 @@ def validate(schema: Mapping[str, Any], value: Any, path: str = "") -> None:
     name = path or "the body"
     _check_type(schema, value, path, name)
     if "enum" in schema and value not in schema["enum"]:
-        choices = ", ".join(str(choice) for choice in schema["enum"])
+        choices = ", ".join(_choice(choice) for choice in schema["enum"])
         raise ValidationError(f"{name}: {value!r} is not one of: {choices}", field=path or None)
     if isinstance(value, str):
         _check_string(schema, value, path, name)
@@ -132,6 +135,11 @@ def validate(schema: Mapping[str, Any], value: Any, path: str = "") -> None:
         _check_object(schema, value, path, name)
     elif isinstance(value, list):
         _check_array(schema, value, path, name)
+
+
+def _choice(value: Any) -> str:
+    """An enum value as the message shows it: null and the empty string are JSON."""
+    return json.dumps(value) if value in (None, "") else str(value)
 
 
 def _check_type(schema: Mapping[str, Any], value: Any, path: str, name: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
@@ -30,10 +31,12 @@ from statuspage.core.enums import (
     IncidentStatus,
     MaintenanceStatus,
 )
-from statuspage.core.frontmatter import id_for
-from statuspage.core.limits import MAX_ID
+from statuspage.core.library import LibraryError
+from statuspage.core.limits import MAX_ID, MAX_SEARCH
 from statuspage.core.roles import Permission
+from statuspage.core.text import clean_line
 from statuspage.core.times import as_utc, isoformat
+from statuspage.db import audit
 from statuspage.db.database import run_write
 from statuspage.db.extensions import db
 from statuspage.db.models import (
@@ -48,6 +51,7 @@ from statuspage.db.queries import component_tree
 from statuspage.delivery import subscriber_admin, subscribers
 from statuspage.delivery.subscriber_common import EMAIL, SLACK, WEBHOOK, state_of
 from statuspage.errors import NotFound, StatuspageError, ValidationError
+from statuspage.imports import idmap
 from statuspage.publishing import approvals, history
 from statuspage.publishing import components as component_service
 from statuspage.publishing import library as library_service
@@ -65,6 +69,7 @@ protect_blueprint(bp, api=True, query_key="api_key", scheme="OAuth")
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_PER_PAGE = 100
 MAX_FORM_DEPTH = 4
+MAX_FORM_FIELDS = 1000
 #: Statuspage's states of a subscriber, by ours.
 SUBSCRIBER_STATES = {
     "active": "active",
@@ -97,8 +102,11 @@ def _site() -> serializers.Site:
 @bp.url_value_preprocessor
 def _check_page(endpoint: str | None, values: dict[str, Any] | None) -> None:
     """Every path names the page: this site's id, or nothing is there."""
-    if values and "page_id" in values and values.pop("page_id") != _site().page_id:
-        raise NotFound("Page not found (this server's page id is in GET /v1/pages)")
+    if values and "page_id" in values:
+        asked = values.pop("page_id")
+        # The id of a Statuspage page imported here keeps working: scripts need not change it.
+        if asked != _site().page_id and not (idmap.CODE.match(asked) and idmap.is_source(asked)):
+            raise NotFound("Page not found (this server's page id is in GET /v1/pages)")
 
 
 class RateLimited(StatuspageError):
@@ -156,12 +164,14 @@ def _headers(response: Response) -> Response:
 def _read(wanted: Mapping[str, Any], kind: str | None = None) -> dict[str, Any]:
     """The body as JSON or as Statuspage's form fields (`incident[name]=...`), checked against
     `wanted`; the ignored fields it carries are named in the answer's header."""
-    if request.mimetype == MEDIA_TYPE:
-        data = parse_object(request.get_data(cache=False))
-    elif request.mimetype == FORM_TYPE or (
-        not request.get_data(cache=True) and not request.mimetype
+    raw = request.get_data(cache=True)
+    # curl -d '{"incident": ...}' sends JSON labelled as a form: read it as what it is.
+    if request.mimetype == MEDIA_TYPE or (
+        request.mimetype == FORM_TYPE and raw.lstrip()[:1] == b"{"
     ):
-        data = _nested(request.form.items(multi=True))
+        data = parse_object(raw)
+    elif request.mimetype == FORM_TYPE or (not raw and not request.mimetype):
+        data = _nested(_form_pairs(raw))
     else:
         raise UnsupportedMediaType(f"Send the body as JSON, with Content-Type: {MEDIA_TYPE}.")
     validate(wanted, data)
@@ -181,6 +191,19 @@ def _ignored_header(response: Response) -> Response:
     return response
 
 
+def _form_pairs(raw: bytes) -> list[tuple[str, str]]:
+    """The fields of a form body, at most MAX_FORM_FIELDS of them."""
+    try:
+        text = raw.decode("utf-8")
+        return urllib.parse.parse_qsl(
+            text, keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_FORM_FIELDS
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest(
+            f"The form is not UTF-8 fields (at most {MAX_FORM_FIELDS} of them)."
+        ) from None
+
+
 def _nested(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """`incident[components][12]=major_outage` and `incident[component_ids][]=12` as JSON."""
     result: dict[str, Any] = {}
@@ -195,6 +218,8 @@ def _nested(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
             last = index == len(parts) - 1
             following = parts[index + 1] if not last else None
             if last:
+                if part in node:
+                    raise BadRequest(f"The form field {key[:100]!r} appears twice.")
                 node[part] = _form_value(value)
             elif following == "":
                 node.setdefault(part, [])
@@ -238,7 +263,7 @@ def _page() -> dict[str, Any]:
         "page_description": None,
         "headline": None,
         "branding": "basic",
-        "subdomain": host.split(".", 1)[0],
+        "subdomain": None if host.replace(".", "").split(":")[0].isdigit() else host.split(".")[0],
         "domain": host,
         "url": site.url,
         "support_url": None,
@@ -594,10 +619,15 @@ def _incidents(where: Any, *, upcoming_first: bool = False) -> list[Incident]:
     size = _query_int("limit", size, 1, MAX_PER_PAGE)
     number = _query_int("page", 1, 1, MAX_ID)
     query = sa.select(Incident).where(where).order_by(*order).options(*_timeline())
-    text = (request.args.get("q") or "").strip()
+    text = _search_text()
     if text:
-        query = query.where(Incident.name.icontains(text[:200], autoescape=True))
+        query = query.where(Incident.name.icontains(text, autoescape=True))
     return list(db.session.scalars(query.offset((number - 1) * size).limit(size)))
+
+
+def _search_text() -> str:
+    """`q`, cleaned as every text is (a NUL cannot reach the database) and bounded."""
+    return clean_line(request.args.get("q") or "")[:MAX_SEARCH]
 
 
 def _kind_is(kind: IncidentKind) -> Any:
@@ -803,10 +833,16 @@ def _backfill(data: Mapping[str, Any]) -> int:
         if data.get("backfill_date")
         else utcnow()
     )
+    if data.get("components"):
+        # It is over: the statuses it had are not known, the components it touched are.
+        g.statuspage_ignored = ", ".join(
+            filter(None, [g.get("statuspage_ignored"), "components (statuses of a backfill)"])
+        )
     past = history.PastIncident(
         kind=IncidentKind.INCIDENT,
         name=data["name"],
         impact=data.get("impact_override") or "none",
+        component_ids=sorted(_statuses(data)),
         updates=[
             history.PastUpdate(
                 status=IncidentStatus.RESOLVED.value,
@@ -815,7 +851,12 @@ def _backfill(data: Mapping[str, Any]) -> int:
             )
         ],
     )
-    return history.record_incident(past, actor=actor(), now=utcnow()).id
+    try:
+        return history.record_incident(past, actor=actor(), now=utcnow()).id
+    except ValidationError as exc:
+        if exc.field and exc.field.startswith("updates"):
+            exc.field = "incident.backfill_date" if exc.field.endswith(".at") else "incident.body"
+        raise
 
 
 @bp.route("/pages/<page_id>/incidents/<incident_id>", methods=["PATCH", "PUT"])
@@ -1012,25 +1053,24 @@ def templates() -> Response:
 def create_template() -> Response:
     """Add a message to the library (version 1); its id is made from the template's name."""
     data = _read(schema.TEMPLATE, "template")["template"]
-    slug = id_for(data["name"])
-    if not slug:
-        raise ValidationError(
-            "template.name: give it a name with letters or digits", field="template.name"
-        )
     status = data.get("update_status") or IncidentStatus.INVESTIGATING.value
 
     def act() -> int:
         try:
             version = library_service.create_message(
-                slug,
+                library_service.free_slug(data["name"]),
                 title=data["title"],
                 body=data["body"],
                 status=status,
                 impact=None,
                 now=utcnow(),
                 actor=actor(),
-                reason="created through the Statuspage-compatible API",
+                reason=f"created through the Statuspage-compatible API as {data['name']!r}",
             )
+        except LibraryError as exc:
+            # The problems of a message file, told without the file: an API caller has none.
+            said = "; ".join(p.message for p in exc.problems[:3]) or exc.message
+            raise ValidationError(f"template.body: {said}", field="template.body") from None
         except ValidationError as exc:
             exc.field = f"template.{exc.field or 'body'}"
             raise
@@ -1096,7 +1136,7 @@ def list_subscribers() -> Response:
     size = _query_int("limit", MAX_PER_PAGE, 1, MAX_PER_PAGE)
     number = _query_int("page", 0, 0, MAX_ID // MAX_PER_PAGE)
     rows, _more = subscriber_admin.search(
-        (request.args.get("q") or "")[:200],
+        _search_text(),
         state=_state_arg("active"),
         kind=_kind_arg(),
         page=number + 1,
@@ -1120,6 +1160,87 @@ def count_subscribers() -> Response:
     for name, number in db.session.execute(query):
         counts[name] = number
     return jsonify({**counts, "count": sum(counts.values())})
+
+
+@bp.get("/pages/<page_id>/subscribers/unsubscribed")
+@requires(Permission.READ)
+def unsubscribed_subscribers() -> Response:
+    """Subscribers who unsubscribed, newest first (`page` from 1, `per_page`)."""
+    size = _query_int("per_page", MAX_PER_PAGE, 1, MAX_PER_PAGE)
+    number = _query_int("page", 1, 1, MAX_ID // MAX_PER_PAGE)
+    rows, _more = subscriber_admin.search("", state="unsubscribed", page=number, per_page=size)
+    return jsonify([_subscriber(r) for r in rows])
+
+
+@bp.get("/pages/<page_id>/subscribers/histogram_by_state")
+@requires(Permission.READ)
+def subscribers_by_state() -> Response:
+    """How many subscribers of each type are active, unconfirmed and quarantined."""
+    kinds = ("email", "sms", "webhook", "integration_partner", "slack")
+    states = {"active": "active", "unconfirmed": "pending", "quarantined": "disabled"}
+    result = {k: {**dict.fromkeys(states, 0), "total": 0} for k in kinds}
+    for name, ours in states.items():
+        query = (
+            sa.select(Subscriber.kind, sa.func.count())
+            .where(subscriber_admin.state_filter(ours))
+            .group_by(Subscriber.kind)
+        )
+        for kind, number in db.session.execute(query):
+            result[kind][name] = number
+            result[kind]["total"] += number
+    return jsonify(result)
+
+
+@bp.post("/pages/<page_id>/subscribers/reactivate")
+@requires(Permission.USERS)
+def reactivate_subscribers() -> Response:
+    """Turn quarantined subscribers (disabled after failed deliveries) back on (202)."""
+    data = _read(schema.REACTIVATE)
+    kind = data.get("type") or None
+    if kind is not None and kind not in (EMAIL, WEBHOOK, SLACK):
+        raise ValidationError("type: one of email, webhook, slack", field="type")
+
+    def act() -> None:
+        now = utcnow()
+        for row in _named(data["subscribers"], kind, "disabled"):
+            if subscribers.enable(row):
+                audit.record(
+                    actor(),
+                    "subscriber.enabled",
+                    now=now,
+                    target_type="subscriber",
+                    target_id=row.id,
+                    summary=f"{row.kind} subscriber {row.email} turned back on",
+                )
+
+    run_write(act)
+    return Response(status=202)
+
+
+@bp.patch("/pages/<page_id>/subscribers/<subscriber_id>")
+@requires(Permission.USERS)
+def update_subscriber(subscriber_id: str) -> Response:
+    """Change the components a subscriber follows (none: every component)."""
+    data = _read(schema.SUBSCRIBER_COMPONENTS)
+    ids = [
+        _find_component(text, f"component_ids.{n}").id
+        for n, text in enumerate(data["component_ids"])
+    ]
+
+    def act() -> None:
+        row = _find_subscriber(subscriber_id)
+        subscribers.set_choice(row, subscribers.Choice(all=not ids, component_ids=ids))
+        audit.record(
+            actor(),
+            "subscriber.components",
+            now=utcnow(),
+            target_type="subscriber",
+            target_id=row.id,
+            summary=f"{row.kind} subscriber {row.email} follows {ids or 'every component'}",
+        )
+
+    run_write(act)
+    return jsonify(_subscriber(_find_subscriber(subscriber_id)))
 
 
 @bp.get("/pages/<page_id>/subscribers/<subscriber_id>")
@@ -1157,6 +1278,7 @@ def create_subscriber() -> Response:
             row = subscribers.sign_up_webhook(
                 data["endpoint"], data["email"], choice, now=now, source="api"
             )
+            _audit_added(row, now)
         elif data.get("email"):
             if data.get("skip_confirmation_notification"):
                 row = subscriber_admin.add_confirmed_email(
@@ -1164,6 +1286,7 @@ def create_subscriber() -> Response:
                 )
             else:
                 row = subscribers.sign_up_email(data["email"], choice, now=now, source="api")
+                _audit_added(row, now)
         else:
             raise ValidationError(
                 "subscriber.email: give an email (or an endpoint and a contact email)",
@@ -1172,6 +1295,17 @@ def create_subscriber() -> Response:
         return row.id
 
     return _created(_subscriber(_find_subscriber(str(run_write(_as_field("subscriber", act))))))
+
+
+def _audit_added(row: Subscriber, now: datetime) -> None:
+    audit.record(
+        actor(),
+        "subscriber.added",
+        now=now,
+        target_type="subscriber",
+        target_id=row.id,
+        summary=f"{row.kind} subscriber {row.email} added; confirmation sent",
+    )
 
 
 def _named(text: str, kind: str | None, state: str | None) -> list[Subscriber]:

@@ -245,3 +245,5 @@ UNSUBSCRIBE = _object(
     ("subscribers",),
 )
 RESEND = _object({"subscribers": SUBSCRIBER_IDS}, ("subscribers",))
+REACTIVATE = _object({"subscribers": SUBSCRIBER_IDS, "type": STRING}, ("subscribers",))
+SUBSCRIBER_COMPONENTS = _object({"component_ids": ID_LIST}, ("component_ids",))
