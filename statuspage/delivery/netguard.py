@@ -222,8 +222,8 @@ def check_url(url: str, policy: Policy = Policy(), *, resolve: Resolver | None =
     for address in addresses:
         reason = forbidden_reason(address, policy)
         if reason:
-            literal = host.strip("[]") == str(address)
-            said = reason if literal else f"{host} resolves to {reason}"
+            named = host.strip("[]") == str(address)
+            said = reason if named else f"{host} resolves to {reason}"
             raise UnsafeURL(f"refused: {said}", field="url")
     if not policy.allows_port(port):
         raise UnsafeURL(
