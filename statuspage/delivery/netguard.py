@@ -222,8 +222,9 @@ def check_url(url: str, policy: Policy = Policy(), *, resolve: Resolver | None =
     for address in addresses:
         reason = forbidden_reason(address, policy)
         if reason:
-            named = host.strip("[]") == str(address)
-            said = reason if named else f"{host} resolves to {reason}"
+            # A literal address needs no "resolves to": the reason names it already.
+            bare = host.strip("[]") == str(address)
+            said = reason if bare else f"{host} resolves to {reason}"
             raise UnsafeURL(f"refused: {said}", field="url")
     if not policy.allows_port(port):
         raise UnsafeURL(
