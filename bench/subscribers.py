@@ -11,10 +11,16 @@ Starts an SMTP sink (aiosmtpd) and a webhook receiver (http.server) on 127.0.0.1
    fan-out row inside it;
 2. times the expansion of each fan-out row as the worker does it (claim, then `deliver_one`:
    one row per subscriber written and the fan-out row marked sent, committed);
-3. delivers one update's messages with 1, then another update's with 2 `statuspage worker`
-   processes, counting messages/s at the receivers from the first arrival to the last.
+3. for the code at --baseline (default HEAD, extracted with `git archive`: "before") and the
+   working tree ("after"), side by side: starts `--workers` idle `statuspage worker`
+   processes, publishes one update through the API and waits until every subscriber's message
+   has arrived; reports the seconds from the publish to the last arrival, messages/s at the
+   receivers from the first arrival to the last, and each worker's peak memory (VmHWM).
 With --postgres, a scratch database is created on that server and dropped afterwards;
 otherwise a SQLite file in a temporary folder is used. The machine is shared: compare ratios.
+
+    .venv/bin/python bench/subscribers.py --emails 10000 --webhooks 500
+    .venv/bin/python bench/subscribers.py --emails 100000 --webhooks 0 --baseline none --samples 2
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ import argparse
 import secrets
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
 
@@ -52,7 +60,7 @@ from tests.support.receivers import (
 )
 
 SECRET = "bench-secret"
-TIMEOUT = 300
+TIMEOUT = 900
 
 
 class FanOutTimer:
@@ -178,25 +186,75 @@ def drop_all_but(update_ids: list[int]) -> None:
         )
 
 
-def deliver(update_id: int, workers: int, config: Path, log: Path, arrivals) -> tuple[float, float]:
-    """Run `workers` worker processes until the update's rows are done; (messages/s, seconds)."""
-    processes = [start_worker(config, log) for _ in range(workers)]
-    started = time.monotonic()
+def extract(ref: str, folder: Path) -> Path:
+    """The `statuspage` package as it is at `ref` with the resource folders found beside it, in
+    a folder of its own (for PYTHONPATH)."""
+    target = folder / "baseline"
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref, "statuspage", "templates", "messages"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def wait_started(log: Path, before: int, count: int) -> None:
+    """Wait until `count` more workers have logged that they started (a deadline, not a sleep)."""
+    deadline = time.monotonic() + 60
+    while log.read_text().count(" started") < before + count:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"workers did not start; see {log}")
+        time.sleep(0.05)
+
+
+def stop(processes) -> list[float]:
+    """SIGTERM the workers and reap them; each one's peak resident memory in MiB.
+
+    Read as VmHWM just before the end: ru_maxrss from wait4 would count the benchmark process
+    itself, which the worker was forked from before its exec.
+    """
+    peaks: list[float] = []
+    for process in processes:
+        peaks.append(float("nan"))  # not measured if it exited early
+        if process.poll() is None:
+            with suppress(OSError):
+                status = Path(f"/proc/{process.pid}/status").read_text()
+                peaks[-1] = int(status.split("VmHWM:")[1].split()[0]) / 1024
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        process.wait(60)
+    return peaks
+
+
+def deliver(publish, total: int, workers: int, config: Path, log: Path, arrivals, env) -> dict:
+    """Start idle workers, publish, and wait until all `total` messages arrived."""
+    before = log.read_text().count(" started") if log.exists() else 0
+    processes = [start_worker(config, log, env=env) for _ in range(workers)]
+    peaks: list[float] = []
     try:
-        while pending(update_id):
-            if time.monotonic() - started > TIMEOUT:
+        wait_started(log, before, workers)
+        published = time.monotonic()
+        update_id = publish()
+        while pending(update_id):  # the fan-out row counts too, until it is expanded
+            if time.monotonic() - published > TIMEOUT:
                 raise SystemExit(f"still pending after {TIMEOUT} s; see {log}")
             if any(p.poll() is not None for p in processes):
                 raise SystemExit(f"a worker exited early; see {log}")
-            time.sleep(0.2)
+            time.sleep(0.05)
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            process.wait(30)
+        peaks = stop(processes)
     times = sorted(arrivals())
     span = times[-1] - times[0] if len(times) > 1 else 0.0
-    return ((len(times) - 1) / span if span else float("inf")), time.monotonic() - started
+    return {
+        "rate": (len(times) - 1) / span if span else float("inf"),
+        "last": times[-1] - published,
+        "first": times[0] - published,
+        "arrived": len(times),
+        "rss": peaks,
+        "states": states(update_id),
+    }
 
 
 def scratch_postgres(server_url: str) -> tuple[str, sa.Engine, str]:
@@ -217,6 +275,10 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=7, help="publish requests per measure")
     parser.add_argument("--postgres", help="a PostgreSQL server URL; default: SQLite")
     parser.add_argument("--publish-only", action="store_true", help="skip the delivery runs")
+    parser.add_argument(
+        "--baseline", default="HEAD", help='git ref to compare with ("none": the working tree only)'
+    )
+    parser.add_argument("--workers", type=int, default=1, help="worker processes per run")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="statuspage-bench-"))
@@ -240,7 +302,11 @@ def main() -> None:
 
 def run(args, url: str, folder: Path, log: Path, receiver, sink) -> str:
     total = args.emails + args.webhooks
-    section = {"webhook_allow_http": True, "webhook_allow_networks": ["127.0.0.0/8"]}
+    section = {
+        "webhook_allow_http": True,
+        "webhook_allow_networks": ["127.0.0.0/8"],
+        "webhook_allow_ports": [receiver.port],
+    }
     smtp = {"host": "127.0.0.1", "port": sink.port, "from_address": "status@example.com"}
     app = create_app(
         {
@@ -254,8 +320,20 @@ def run(args, url: str, folder: Path, log: Path, receiver, sink) -> str:
     extra = (
         f'[smtp]\nhost = "127.0.0.1"\nport = {sink.port}\nfrom_address = "status@example.com"\n'
         '[subscribers]\nwebhook_allow_http = true\nwebhook_allow_networks = ["127.0.0.0/8"]\n'
+        f"webhook_allow_ports = [{receiver.port}]\n"
     )
+    # Workers of the baseline may not know the newer settings: each gets only its own.
     config = write_worker_config(folder, url, extra=extra, batch_size=50, lease_seconds=120)
+    variants = []
+    if args.baseline != "none":
+        (folder / "before").mkdir()
+        old = write_worker_config(
+            folder / "before", url, extra=extra, batch_size=50, lease_seconds=120
+        )
+        variants.append(
+            (f"before ({args.baseline})", old, {"PYTHONPATH": str(extract(args.baseline, folder))})
+        )
+    variants.append(("after (working tree)", config, {}))
     timer = FanOutTimer()
     subscriber_delivery.fan_out = timer  # publish calls it through the module
     lines = []
@@ -292,11 +370,11 @@ def run(args, url: str, folder: Path, log: Path, receiver, sink) -> str:
         full_fan_out = timer.seconds[-len(updates) :]
         expansions = expand(app, updates)
         assert all(rows == total for _seconds, rows in expansions), expansions
-        drop_all_but(updates[:2])
+        drop_all_but([])  # the samples' messages are not delivered: each run publishes its own
 
-        rates = []
-        for workers, update_id in zip(
-            (1, 2), updates if not args.publish_only else (), strict=False
+        runs = []
+        for number, (label, worker_config, env) in enumerate(
+            variants if not args.publish_only else []
         ):
             sink.arrivals.clear()
             with receiver.lock:
@@ -307,8 +385,11 @@ def run(args, url: str, folder: Path, log: Path, receiver, sink) -> str:
                     hooks = [r.at for r in receiver.requests]
                 return list(sink.arrivals) + hooks
 
-            rate, wall = deliver(update_id, workers, config, log, arrivals)
-            rates.append((workers, rate, wall, states(update_id)))
+            def publish(number=number):
+                return publish_request(client, bearer, component_id, f"Delivery {number}")[1]
+
+            result = deliver(publish, total, args.workers, worker_config, log, arrivals, env)
+            runs.append((label, result))
 
     database = "PostgreSQL" if url.startswith("postgres") else "SQLite"
     ms = 1000
@@ -336,11 +417,25 @@ def run(args, url: str, folder: Path, log: Path, receiver, sink) -> str:
         + ", ".join(f"{s * ms:.1f}" for s, _rows in expansions)
         + ")"
     )
-    for workers, rate, wall, counts in rates:
+    if runs:
         lines.append(
-            f"delivery, {workers} worker{'s' if workers > 1 else ' '}: {rate:7.0f} messages/s "
-            f"({total} messages in {wall:.1f} s wall; states {counts})"
+            f"delivery of one update to {total} subscribers by {args.workers} worker(s), "
+            "side by side:"
         )
+        lines.append(
+            f"  {'code':<24} {'publish->last':>13} {'first':>7} {'messages/s':>10} "
+            f"{'worker MiB':>10}  states"
+        )
+        for label, r in runs:
+            rss = "/".join(f"{m:.0f}" for m in r["rss"])
+            lines.append(
+                f"  {label:<24} {r['last']:>11.1f} s {r['first']:>5.2f} s {r['rate']:>10.0f} "
+                f"{rss:>10}  {r['states']}"
+            )
+        if len(runs) == 2:
+            lines.append(
+                f"  after / before, messages/s: {runs[1][1]['rate'] / runs[0][1]['rate']:.1f} x"
+            )
     return "\n".join(lines)
 
 

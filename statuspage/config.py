@@ -77,6 +77,16 @@ SETTINGS: tuple[Setting, ...] = (
         "SQLAlchemy database URL. Relative SQLite paths are relative to the working "
         "directory; postgresql:// URLs use psycopg 3.",
     ),
+    Setting(
+        "database",
+        "listen",
+        bool,
+        True,
+        "On PostgreSQL, each web process learns of publishes and each worker of new messages "
+        "through LISTEN/NOTIFY (one more connection per process; on SQLite an idle worker "
+        "checks the outbox every 50 ms); false: the web reads the generation on every "
+        "request and idle workers look for work every `worker.poll_seconds`.",
+    ),
     Setting("server", "host", str, "127.0.0.1", "Address `statuspage serve` listens on."),
     Setting("server", "port", int, 8080, "Port `statuspage serve` listens on."),
     Setting("server", "workers", int, 2, "Worker processes for `statuspage serve`."),
@@ -214,8 +224,37 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("smtp", "from_address", str, "status@localhost", "The From address of emails."),
     Setting("smtp", "timeout_seconds", int, 10, "Give up on an SMTP connection after this."),
+    Setting("smtp", "connections", int, 4, "SMTP connections a worker keeps open at once."),
+    Setting(
+        "smtp",
+        "max_messages_per_connection",
+        int,
+        100,
+        "Messages sent over one SMTP connection before it is closed and a new one opened.",
+    ),
+    Setting(
+        "smtp",
+        "rate_per_second",
+        int,
+        0,
+        "Most messages a worker sends to the SMTP server per second; 0 for no limit.",
+    ),
     Setting("worker", "poll_seconds", int, 2, "How often an idle worker looks for work."),
-    Setting("worker", "batch_size", int, 20, "Messages a worker claims at once."),
+    Setting("worker", "batch_size", int, 100, "Messages a worker claims at once."),
+    Setting(
+        "worker",
+        "http_concurrency",
+        int,
+        8,
+        "Webhook, Slack, Teams and PagerDuty requests a worker has in flight at once.",
+    ),
+    Setting(
+        "worker",
+        "per_host_concurrency",
+        int,
+        4,
+        "Requests a worker has in flight at once to any one host.",
+    ),
     Setting(
         "worker",
         "lease_seconds",
@@ -520,9 +559,16 @@ def _check_values(values: dict[str, dict[str, Any]], source: str) -> None:
         raise ConfigError(f"{source}: smtp.security: expected none, starttls or tls")
     if not 0 < smtp["port"] < 65536:
         raise ConfigError(f"{source}: smtp.port: expected 1-65535, got {smtp['port']}")
+    for key in ("connections", "max_messages_per_connection"):
+        if smtp[key] < 1:
+            raise ConfigError(f"{source}: smtp.{key}: expected at least 1")
+    if smtp["rate_per_second"] < 0:
+        raise ConfigError(f"{source}: smtp.rate_per_second: expected 0 (no limit) or more")
     for key in (
         "poll_seconds",
         "batch_size",
+        "http_concurrency",
+        "per_host_concurrency",
         "lease_seconds",
         "max_attempts",
         "retry_base_seconds",

@@ -657,7 +657,8 @@ def test_smtp_reuses_one_connection_per_batch():
 def test_smtp_reconnects_once_when_the_server_dropped_an_idle_connection():
     with SmtpSink() as sink, smtp_session(sink) as session:
         assert send_mail(session, payload(), key="k1").sent
-        session._smtp.sock.close()  # as if the server had timed the idle connection out
+        (idle,) = session._smtp_pool._idle
+        idle.smtp.sock.close()  # as if the server had timed the idle connection out
         assert send_mail(session, payload(), key="k2").sent
     assert len(sink.messages) == 2
 

@@ -171,13 +171,14 @@ def test_a_failing_receiver_ends_dead_after_max_attempts(worker_app, receiver):
     assert len(receiver.requests) == 3
 
 
-def test_one_smtp_connection_serves_a_whole_batch(worker_app, sink):
+def test_a_batch_of_mail_shares_the_pooled_smtp_connections(worker_app, sink):
     with worker_app.app_context():
-        for index in range(5):
+        for index in range(10):
             enqueue(f"m{index}", channel="ops-mail", kind="smtp")
         run_worker(worker_app, once=True)
-    assert len(sink.messages) == 5
-    assert sink.connections == 1
+    assert len(sink.messages) == 10
+    # Ten messages, no more connections than [smtp] connections (4) open at once.
+    assert 1 <= sink.connections <= worker_app.config["STATUSPAGE"].smtp["connections"]
 
 
 def test_messages_with_too_little_lease_left_are_handed_back(worker_app, receiver):
@@ -300,7 +301,10 @@ def test_sigterm_finishes_the_message_in_hand_and_exits_cleanly(
                     payload={"subject": "s", "target": {"type": "webhook", "url": receiver.url()}}
                 )
             )
-    config = write_worker_config(tmp_path, db_url, batch_size=5, lease_seconds=30)
+    # One request at a time to the receiver's host, so exactly one send is in flight.
+    config = write_worker_config(
+        tmp_path, db_url, batch_size=5, lease_seconds=30, per_host_concurrency=1
+    )
     process = start_worker(config, tmp_path / "worker.log")
     try:
         deadline = time.monotonic() + 20

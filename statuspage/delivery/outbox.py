@@ -9,7 +9,7 @@ exponential backoff and full jitter, never sooner than the receiver's Retry-Afte
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
+from statuspage.db import notify
 from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
 from statuspage.db.models import OutboxMessage
@@ -29,6 +30,8 @@ PENDING, SENT, DEAD = "pending", "sent", "dead"
 RETRYING = "retrying"
 STATES = (PENDING, RETRYING, SENT, DEAD)
 MAX_ERROR_CHARS = 2000
+#: Ids per statement of a batched update: well under any database's limit on parameters.
+_CHUNK = 500
 #: Each database's own INSERT: both have `on_conflict_do_nothing`.
 _INSERTS: dict[str, Callable[[sa.Table], postgresql.Insert | sqlite.Insert]] = {
     "postgresql": postgresql.insert,
@@ -131,6 +134,7 @@ def enqueue(
         # RETURNING rather than rowcount, which psycopg leaves at -1 here.
         .returning(OutboxMessage.__table__.c.id)
     )
+    notify.outbox_written(db.session)  # idle workers wake when this transaction commits
     return db.session.execute(statement).scalar() is not None
 
 
@@ -143,30 +147,67 @@ def _due(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def claim(worker_id: str, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
-    """Lease up to `limit` due messages to `worker_id` and commit; return them detached.
+    """Lease up to `limit` due messages to `worker_id` in one statement and commit; return them
+    detached, oldest due first.
 
     PostgreSQL skips rows another worker has locked (FOR UPDATE SKIP LOCKED); SQLite
     serialises claims with BEGIN IMMEDIATE. The attempt is counted here, so a message that
     kills every worker that takes it still reaches `max_attempts`.
     """
     with write_transaction():
-        query = (
-            sa.select(OutboxMessage)
+        due = (
+            sa.select(OutboxMessage.id)
             .where(_due(now))
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        messages = list(db.session.scalars(query))
-        for message in messages:
-            message.lease_until = now + lease
-            message.claimed_by = worker_id
-            message.attempts += 1
-        db.session.flush()
+        statement = (
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id.in_(due.scalar_subquery()))
+            .values(
+                lease_until=now + lease,
+                claimed_by=worker_id,
+                attempts=OutboxMessage.attempts + 1,
+            )
+            .returning(OutboxMessage)
+            .execution_options(synchronize_session=False)
+        )
+        messages = list(db.session.scalars(statement))
         for message in messages:
             # Detached with their values loaded: the worker reads them after the commit.
             db.session.expunge(message)
+    # RETURNING keeps no order.
+    messages.sort(key=lambda m: (m.next_attempt_at, m.id))
     return messages
+
+
+def mark_sent_many(
+    messages: Sequence[OutboxMessage], now: datetime, *, status: int | None = None
+) -> set[int]:
+    """Record many deliveries with one statement per chunk; return the ids whose claim held
+    (the others were taken over by another worker)."""
+    kept: set[int] = set()
+    by_claimer: dict[str, list[int]] = {}
+    for message in messages:
+        by_claimer.setdefault(message.claimed_by, []).append(message.id)
+    for claimer, ids in by_claimer.items():
+        for start in range(0, len(ids), _CHUNK):
+            statement = (
+                sa.update(OutboxMessage)
+                .where(
+                    OutboxMessage.id.in_(ids[start : start + _CHUNK]),
+                    OutboxMessage.state == PENDING,
+                    OutboxMessage.claimed_by == claimer,
+                )
+                .values(
+                    state=SENT, sent_at=now, lease_until=None, last_status=status, last_error=""
+                )
+                .returning(OutboxMessage.id)
+                .execution_options(synchronize_session=False)
+            )
+            kept.update(db.session.scalars(statement))
+    return kept
 
 
 def _update_claimed(message: OutboxMessage, **values: Any) -> bool:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from statuspage.core.times import isoformat
-from statuspage.db import audit, queries
+from statuspage.db import audit, notify, queries
 from statuspage.db.extensions import db
 from statuspage.db.models import (
     Component,
@@ -342,6 +342,7 @@ def _bulk_confirmations(ids: Sequence[int], now: datetime) -> None:
     ]
     if rows:
         db.session.execute(sa.insert(OutboxMessage.__table__), rows)
+        notify.outbox_written(db.session)  # idle workers wake when this transaction commits
 
 
 EXPORT_COLUMNS = (

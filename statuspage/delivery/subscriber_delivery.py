@@ -15,6 +15,8 @@ import html as html_lib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
+from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -29,7 +31,7 @@ from statuspage.core import notifications
 from statuspage.core.enums import Impact, IncidentKind, MaintenanceStatus, status_for
 from statuspage.core.serializers import Site
 from statuspage.core.times import as_utc, format_window_time, isoformat
-from statuspage.db import audit, queries
+from statuspage.db import audit, notify, queries
 from statuspage.db.extensions import db
 from statuspage.db.models import (
     AuditEntry,
@@ -80,6 +82,8 @@ SKIPPED = ("unsubscribed", "disabled", "not confirmed", "removed", "already conf
 REMIND_BEFORE = timedelta(minutes=60)
 #: Rendered emails and webhook bodies kept per process, so a batch renders each update once.
 RENDER_CACHE_SIZE = 64
+#: The render keys `_source` found during one `resolve_many` (None outside one).
+_SOURCES: ContextVar[dict[tuple, tuple | None] | None] = ContextVar("sources", default=None)
 #: Each database's own INSERT: both have `on_conflict_do_nothing`.
 _INSERTS: dict[str, Callable[[sa.Table], postgresql.Insert | sqlite.Insert]] = {
     "postgresql": postgresql.insert,
@@ -180,6 +184,7 @@ def _insert_for_subscribers(
         .from_select(columns, select)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
     )
+    notify.outbox_written(db.session)  # idle workers wake when this transaction commits
     # An INSERT without RETURNING gives a CursorResult (SQLAlchemy types it as any Result).
     result = cast(
         sa.CursorResult[Any],
@@ -631,6 +636,14 @@ def _component_fact(line: notifications.ComponentLine) -> str:
 def _source(payload: Mapping[str, Any]) -> tuple | None:
     """What a notification renders from, as (incident id, update id, incident and update change
     times), in one query: the render cache key, so a correction is picked up at once."""
+    memo = _SOURCES.get()
+    memo_key = (
+        payload.get("purpose") == REMINDER,
+        payload.get("incident_id"),
+        payload.get("update_id"),
+    )
+    if memo is not None and memo_key in memo:
+        return memo[memo_key]
     query: sa.Select[int, int | None, datetime, datetime | None]
     if payload.get("purpose") == REMINDER:
         query = sa.select(Incident.id, sa.null(), Incident.updated_at, sa.null()).where(
@@ -645,7 +658,10 @@ def _source(payload: Mapping[str, Any]) -> tuple | None:
             .where(IncidentUpdate.id == payload.get("update_id"))
         )
     row = db.session.execute(query).first()
-    return None if row is None else tuple(row)
+    found = None if row is None else tuple(row)
+    if memo is not None:
+        memo[memo_key] = found
+    return found
 
 
 def _webhook_body(payload: Mapping[str, Any], site: Site) -> dict | None:
@@ -818,6 +834,65 @@ def send(session: Any, delivery: Delivery, *, now: datetime) -> Result:
     if isinstance(prepared, Result):
         return prepared
     return session.deliver(prepared)
+
+
+def resolve(delivery: Delivery, *, now: datetime) -> Delivery | Result:
+    """What `send` would send for a subscriber row (the worker sends it, maybe on another
+    thread), or its Result already: a fan-out row, or a row dropped at send time."""
+    if delivery.payload.get("purpose") == FAN_OUT:
+        return Result(Outcome.SENT)
+    try:
+        return prepare(delivery, now=now)
+    except StatuspageError as exc:
+        return Result(Outcome.PERMANENT, error=exc.message)
+
+
+def resolve_many(deliveries: Sequence[Delivery], *, now: datetime) -> list[Delivery | Result]:
+    """`resolve` for a batch of subscriber rows, reading each subscriber and each update's
+    render key once for the batch rather than once per row."""
+    ids = set()
+    for delivery in deliveries:
+        with suppress(ValueError):
+            ids.add(int(delivery.channel.removeprefix(SUBSCRIBER_PREFIX)))
+    ordered = sorted(ids)
+    # Held here: the session's identity map keeps objects only while someone refers to them,
+    # and `prepare` finds them there (session.get) instead of asking the database again.
+    loaded = [
+        subscriber
+        for start in range(0, len(ordered), 500)
+        for subscriber in db.session.scalars(
+            sa.select(Subscriber).where(Subscriber.id.in_(ordered[start : start + 500]))
+        )
+    ]
+    token = _SOURCES.set({})
+    try:
+        return [resolve(delivery, now=now) for delivery in deliveries]
+    finally:
+        _SOURCES.reset(token)
+        del loaded
+
+
+def settle_sent_many(
+    messages: Sequence[OutboxMessage], now: datetime, *, status: int | None = None
+) -> set[int]:
+    """Record many subscriber rows sent, and clear their subscribers' failure counts, with a
+    statement or two per chunk; return the ids whose claim held."""
+    kept = outbox.mark_sent_many(messages, now, status=status)
+    ids = sorted(
+        {
+            int(message.channel.removeprefix(SUBSCRIBER_PREFIX))
+            for message in messages
+            if message.id in kept and message.payload.get("purpose") not in (CONFIRMATION, DISABLED)
+        }
+    )
+    for start in range(0, len(ids), 500):
+        # Changes nothing unless failures were counted: the common case costs one probe.
+        db.session.execute(
+            sa.update(Subscriber)
+            .where(Subscriber.id.in_(ids[start : start + 500]), Subscriber.failure_count != 0)
+            .values(failure_count=0, last_error="")
+        )
+    return kept
 
 
 def settle(message: OutboxMessage, result: Result, now: datetime, *, policy: Any) -> bool:

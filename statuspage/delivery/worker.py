@@ -4,13 +4,15 @@ Rows of email, webhook and Slack subscribers go through `services.subscriber_del
 (`handles`, `send`, `settle`), which resolves them against the subscriber at send time, and
 expands a publish's one fan-out row into a row per subscriber when it settles it.
 
-It keeps nothing in memory that a `kill -9` could lose: every message is committed as sent or
-failed before the next one starts, and the messages a dead worker had claimed are taken over
-by another worker when their lease runs out (at-least-once delivery).
+A batch is sent in parallel (`channels.Session.deliver_many`: bounded per transport and per
+host) and its outcomes are committed together, in one transaction on the worker's thread, before
+the next batch is claimed. A `kill -9` loses no message: those a dead worker had claimed are
+taken over by another worker when their lease runs out (at-least-once delivery), so at most one
+batch is sent twice per kill.
 
 When the database cannot be reached, the worker waits for it with backoff (`Outage`) and then
-hands back what it held: the outcome of the message it had just sent is recorded (kept in
-memory meanwhile, so the message is not sent again) and the rest of its batch is released,
+hands back what it held: the outcomes of the messages it had sent are recorded (kept in
+memory meanwhile, so they are not sent again) and the rest of its batch is released,
 to be claimed at once rather than after the lease. Only if the worker stops or dies during
 the outage, or another worker takes the messages over first (an outage longer than the
 lease), are they sent again once their lease runs out.
@@ -40,7 +42,7 @@ from flask import Flask
 from statuspage import logs, metrics
 from statuspage.clock import utcnow
 from statuspage.config import Settings
-from statuspage.db import rollup
+from statuspage.db import notify, rollup
 from statuspage.db.availability import is_unreachable
 from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
@@ -73,9 +75,9 @@ class Stopper:
         return self.requested or (self.event is not None and self.event.is_set())
 
     def request(self, signum: int, _frame: FrameType | None) -> None:
-        # Only a flag: the loop finishes the message in hand and then stops.
+        # Only a flag: the loop finishes the sends in flight, records them, and then stops.
         if not self.requested:
-            log.info("%s: stopping after the message in hand", signal.Signals(signum).name)
+            log.info("%s: stopping after the sends in flight", signal.Signals(signum).name)
         self.requested = True
 
     def sleep(self, seconds: float) -> None:
@@ -175,9 +177,22 @@ def run_worker(
         own_session = session is None
         session = session or channels.Session(settings)
         outage = Outage(stopper, patient=not once)
+        # An idle worker is woken by any commit that wrote outbox rows (NOTIFY on PostgreSQL,
+        # the outbox's highest id probed every 50 ms on SQLite), so the first delivery leaves
+        # at once; the timed work still runs at least every poll_seconds.
+        doorbell = None
+        if not once:
+            doorbell = notify.Doorbell(
+                db.engine,
+                notify.OUTBOX,
+                "SELECT max(id) FROM outbox",
+                listen=settings.database["listen"],
+            )
         log.info("worker %s started", worker_id)
         try:
             while not stopper.stopped:
+                if doorbell is not None:
+                    doorbell.arm()  # before the claim: a commit during the cycle still rings
                 try:
                     sent = run_cycle(settings, session, worker_id, stopper, clock, outage)
                 except Exception as exc:
@@ -197,10 +212,12 @@ def run_worker(
                 # Messages written by the timed work are delivered in the same cycle, so a
                 # cycle that attempted nothing means nothing is due.
                 if sent == 0:
-                    if once:
+                    if once or doorbell is None:
                         break
-                    stopper.sleep(settings.worker["poll_seconds"])
+                    doorbell.wait(settings.worker["poll_seconds"], lambda: stopper.stopped)
         finally:
+            if doorbell is not None:
+                doorbell.close()
             if own_session:
                 session.close()
             db.session.remove()
@@ -305,50 +322,119 @@ def deliver_batch(
     clock: Clock = utcnow,
     outage: Outage | None = None,
 ) -> int:
-    """Claim a batch and deliver it, committing each outcome; return how many were attempted."""
+    """Claim a batch, send it in parallel and record every outcome in one transaction; return
+    how many were attempted.
+
+    The database is read and written on this thread only (the session is per thread); the
+    sending threads see settings and the network. Messages not started while the lease still
+    had room for one more send (or before a stop) are handed back.
+    """
     worker = settings.worker
     lease = timedelta(seconds=worker["lease_seconds"])
     batch = outbox.claim(worker_id, clock(), worker["batch_size"], lease)
     if not batch:
+        # Idle: close the SMTP connections a server would time out before the next batch.
+        session.end_batch()
         return 0
     policy = outbox.Policy.from_settings(worker)
-    margin = lease_margin(lease)
-    attempted = 0
-    unsettled: Unsettled | None = None
-    rest: list[Any] = []
-    failure: Exception | None = None
+    outage = outage or Outage(stopper)
+    started = clock()
+    lease_until = min(message.lease_until or started for message in batch)
+    room = (lease_until - lease_margin(lease) - started).total_seconds()
+    if stopper.stopped or room <= 0:
+        # Stopping, or too little lease left to finish before someone takes it over:
+        # hand them back rather than risk sending them twice.
+        hand_back(batch, [], policy, None, outage)
+        return 0
     try:
-        for index, message in enumerate(batch):
-            assert message.lease_until is not None
-            if stopper.stopped or clock() > message.lease_until - margin:
-                # Stopping, or too little lease left to finish before someone takes it over:
-                # hand the rest back rather than risk sending them twice.
-                rest = batch[index:]
-                break
-            try:
-                result = attempt(session, message, clock)
-            except Exception as exc:
-                if not is_unreachable(exc):
-                    raise
-                rest, failure = batch[index:], exc  # nothing was sent: all of it goes back
-                break
-            attempted += 1
-            unsettled = Unsettled(message, result, clock())
-            try:
-                with write_transaction():
-                    unsettled.settle(policy)
-            except Exception as exc:
-                if not is_unreachable(exc):
-                    raise
-                rest, failure = batch[index + 1 :], exc  # sent, not yet recorded: keep it
-                break
+        ready = _resolve(batch, started)
+    except Exception as exc:
+        if not is_unreachable(exc):
+            raise
+        hand_back(batch, [], policy, exc, outage)  # nothing was sent: all of it goes back
+        return 0
+    results: list[channels.Result | None] = [
+        item if isinstance(item, channels.Result) else None for item in ready
+    ]
+    sending = [
+        (index, item) for index, item in enumerate(ready) if isinstance(item, channels.Delivery)
+    ]
+    sent = session.deliver_many(
+        [item for _index, item in sending],
+        # A monotonic deadline: the sending threads never call `clock`, which may be a test's.
+        deadline=time.monotonic() + room,
+        stopped=lambda: stopper.stopped,
+    )
+    for (index, _item), result in zip(sending, sent, strict=True):
+        results[index] = result
+    at = clock()
+    done = [Unsettled(m, r, at) for m, r in zip(batch, results, strict=True) if r is not None]
+    rest = [m for m, r in zip(batch, results, strict=True) if r is None]
+    try:
+        with write_transaction():
+            settle_all(done, policy)
+            for message in rest:
+                outbox.release(message)
+    except Exception as exc:
+        if not is_unreachable(exc):
+            raise
+        _reset_session()
+        # Sent, not yet recorded: kept in memory while waiting for the database.
+        hand_back(rest, done, policy, exc, outage)
+    else:
+        for unsettled in done:
             unsettled.count()
-            unsettled = None
-    finally:
+    if len(batch) < worker["batch_size"] or stopper.stopped:
         session.end_batch()
-    if rest or failure is not None:
-        hand_back(rest, unsettled, policy, failure, outage or Outage(stopper))
-    return attempted
+    return len(done)
+
+
+def _resolve(batch: list[Any], now: datetime) -> list[channels.Delivery | channels.Result]:
+    """Each claimed message as the delivery to send, or its Result already (subscriber rows
+    dropped at send time, fan-out rows): the database reads of a batch, on this thread."""
+    deliveries = [_delivery(message) for message in batch]
+    ours = [
+        index
+        for index, message in enumerate(batch)
+        if subscriber_delivery.handles(message.channel, message.payload)
+    ]
+    resolved: list[channels.Delivery | channels.Result] = list(deliveries)
+    if ours:
+        subscriber_rows = subscriber_delivery.resolve_many([deliveries[i] for i in ours], now=now)
+        for index, item in zip(ours, subscriber_rows, strict=True):
+            resolved[index] = item
+    return resolved
+
+
+def _delivery(message: Any) -> channels.Delivery:
+    return channels.Delivery(
+        key=message.idempotency_key,
+        channel=message.channel,
+        kind=message.kind,
+        payload=message.payload,
+    )
+
+
+def settle_all(done: list[Unsettled], policy: outbox.Policy) -> None:
+    """Record the outcomes of a batch in the current transaction: the sent ones with a
+    statement per chunk, the rest (failures, skips, fan-outs) one by one."""
+    plain: dict[tuple[bool, int | None], list[Unsettled]] = {}
+    for unsettled in done:
+        message, result = unsettled.message, unsettled.result
+        ours = _subscriber_rows(message) is not None
+        if result.sent and not (ours and message.kind == subscriber_delivery.FAN_OUT_KIND):
+            plain.setdefault((ours, result.status), []).append(unsettled)
+        else:
+            unsettled.settle(policy)
+    for (ours, status), group in plain.items():
+        messages = [unsettled.message for unsettled in group]
+        at = group[0].at
+        if ours:
+            kept = subscriber_delivery.settle_sent_many(messages, at, status=status)
+        else:
+            kept = outbox.mark_sent_many(messages, at, status=status)
+        for unsettled in group:
+            unsettled.noted(unsettled.message.id in kept)
 
 
 @dataclass
@@ -373,6 +459,13 @@ class Unsettled:
         else:
             kept = outbox.mark_failed(message, result, self.at, policy=policy)
         self.recorded = _recorded(message, result, subscribers is not None) if kept else None
+        self.noted(kept)
+
+    def noted(self, kept: bool) -> None:
+        """Log the outcome recorded (`kept`), or that another worker took the message over."""
+        message, result = self.message, self.result
+        if kept and result.sent:
+            self.recorded = "sent"
         if not kept:
             log.warning("%s: another worker took the message over", message.idempotency_key)
         elif result.sent:
@@ -407,28 +500,27 @@ def _recorded(message: Any, result: channels.Result, subscriber_row: bool) -> st
 
 def hand_back(
     rest: list[Any],
-    unsettled: Unsettled | None,
+    unsettled: list[Unsettled],
     policy: outbox.Policy,
     failure: Exception | None,
     outage: Outage,
 ) -> None:
     """Record `unsettled` and release `rest` in one transaction, waiting for the database first
     if it failed (`failure`). Gives up only when the worker is stopping (or runs `--once`):
-    then the messages wait for their lease, and `unsettled` may be sent again."""
+    then the messages wait for their lease, and those of `unsettled` may be sent again."""
     while True:
         if failure is not None:
             if outage.stopper.stopped or not outage.patient:
                 log.warning(
                     "giving up on the database: %d claimed messages wait for their lease%s",
-                    len(rest) + (unsettled is not None),
-                    f"; {unsettled.message.idempotency_key} may be sent again" if unsettled else "",
+                    len(rest) + len(unsettled),
+                    f"; {len(unsettled)} sent may be sent again" if unsettled else "",
                 )
                 return
             outage.wait_after(failure)
         try:
             with write_transaction():
-                if unsettled is not None:
-                    unsettled.settle(policy)
+                settle_all(unsettled, policy)
                 for message in rest:
                     outbox.release(message)
         except Exception as exc:
@@ -437,20 +529,15 @@ def hand_back(
             _reset_session()
             failure = exc
             continue
-        if unsettled is not None:
-            unsettled.count()
+        for item in unsettled:
+            item.count()
         outage.ended()
         return
 
 
 def attempt(session: channels.Session, message: Any, clock: Clock = utcnow) -> channels.Result:
     """Send one claimed message (subscriber rows are resolved against the database first)."""
-    delivery = channels.Delivery(
-        key=message.idempotency_key,
-        channel=message.channel,
-        kind=message.kind,
-        payload=message.payload,
-    )
+    delivery = _delivery(message)
     subscribers = _subscriber_rows(message)
     if subscribers is not None:
         # Resolved against the subscriber as it is now (unsubscribed, disabled...).

@@ -46,9 +46,12 @@ from statuspage.web.fastpath import FastPath
 def init_app(app) -> None:
     """Give the app its cache, its generation reader and the fast path in front of Flask."""
     app.extensions["statuspage_cache"] = PageCache()
-    staleness = app.config["STATUSPAGE"].cache["max_staleness_seconds"]
+    settings = app.config["STATUSPAGE"]
+    staleness = settings.cache["max_staleness_seconds"]
     with app.app_context():
-        reader = generation.Reader(db.engine, max_staleness=staleness)
+        reader = generation.Reader(
+            db.engine, max_staleness=staleness, listen=settings.database["listen"]
+        )
     app.extensions["statuspage_generation"] = reader
     fastpath = FastPath(app.wsgi_app, app)
     app.extensions["statuspage_fastpath"] = fastpath

@@ -30,17 +30,22 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import importlib.util
 import os
 import smtplib
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
 from statuspage import __version__
 from statuspage.config import Settings
+from statuspage.delivery.channels.dispatch import Dispatcher, Job
+from statuspage.delivery.channels.smtp_pool import SmtpPool
 
 __all__ = [
     "SENDERS",
@@ -133,12 +138,23 @@ def facts(payload: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def make_client(
-    *, transport: httpx.BaseTransport | None = None, timeout: float = HTTP_TIMEOUT_SECONDS
+    *,
+    transport: httpx.BaseTransport | None = None,
+    timeout: float = HTTP_TIMEOUT_SECONDS,
+    max_connections: int = 32,
 ) -> httpx.Client:
-    """Return the HTTP client every channel shares; tests may pass a MockTransport."""
+    """Return the HTTP client every channel shares; tests may pass a MockTransport.
+
+    Connections are kept alive between requests (per host, up to `max_connections` in all),
+    and HTTP/2 is offered when the `h2` package is installed.
+    """
     return httpx.Client(
         transport=transport,
         timeout=timeout,
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+        http2=transport is None and importlib.util.find_spec("h2") is not None,
         # Never route through proxies from the environment, never follow redirects: a webhook
         # URL is exactly where the operator said, and a 3xx is the operator's to fix.
         trust_env=False,
@@ -205,7 +221,11 @@ def _value(raw: Mapping[str, Any], key: str, environ: Mapping[str, str]) -> str:
 
 
 class Session:
-    """What one worker uses to send: the shared HTTP client and, per batch, one SMTP link."""
+    """What one worker uses to send: the shared HTTP client, a pool of SMTP connections, and
+    the threads that send a batch in parallel (within the limits of `[worker]` and `[smtp]`).
+
+    `deliver` may be called from any thread: it reads nothing but settings and the network.
+    """
 
     def __init__(
         self,
@@ -215,10 +235,18 @@ class Session:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings
-        self.http = client or make_client()
+        worker, smtp = settings.worker, settings.smtp
+        connections = int(smtp.get("connections", 1))
+        http_concurrency = int(worker.get("http_concurrency", 1))
+        self.http = client or make_client(max_connections=http_concurrency)
         self.environ = os.environ if environ is None else environ
-        self._smtp: smtplib.SMTP | None = None
-        self.smtp_reused = False
+        self._smtp_lock = threading.Lock()
+        self._smtp_pool: SmtpPool | None = None
+        self.dispatcher = Dispatcher(
+            kind_limits={"smtp": connections},
+            default_limit=http_concurrency,
+            per_host=int(worker.get("per_host_concurrency", 1)),
+        )
 
     def deliver(self, delivery: Delivery) -> Result:
         """Send one row and classify the outcome; never raises for a channel's fault."""
@@ -226,14 +254,7 @@ class Session:
         if sender is None:
             return Result(Outcome.PERMANENT, error=f"unknown transport {delivery.kind!r}")
         try:
-            spec = resolve_channel(
-                delivery.channel, delivery.payload, self.settings.escalation, self.environ
-            )
-            if spec.type and spec.type != delivery.kind:
-                raise ChannelError(
-                    f"channel {spec.name!r} is now of type {spec.type!r}, "
-                    f"the message was written for {delivery.kind!r}"
-                )
+            spec = self.spec(delivery)
             return sender(delivery, spec, self)
         except ChannelError as exc:
             return Result(exc.outcome, error=str(exc))
@@ -241,29 +262,72 @@ class Session:
             # A bug of ours for one odd payload must not stop the others; attempts are bounded.
             return Result(Outcome.RETRY, error=f"internal error: {type(exc).__name__}: {exc}")
 
-    def smtp(self, connect: Callable[[Session], smtplib.SMTP]) -> smtplib.SMTP:
-        """The batch's SMTP connection, opened on first use with `connect`."""
-        if self._smtp is None:
-            self._smtp = connect(self)
-            self.smtp_reused = False
-        else:
-            self.smtp_reused = True
-        return self._smtp
+    def spec(self, delivery: Delivery) -> ChannelSpec:
+        """Where a row goes now, checked against the transport it was written for."""
+        spec = resolve_channel(
+            delivery.channel, delivery.payload, self.settings.escalation, self.environ
+        )
+        if spec.type and spec.type != delivery.kind:
+            raise ChannelError(
+                f"channel {spec.name!r} is now of type {spec.type!r}, "
+                f"the message was written for {delivery.kind!r}"
+            )
+        return spec
+
+    def host(self, delivery: Delivery) -> str:
+        """The destination host a row counts against ("" for SMTP, bounded by its pool)."""
+        if delivery.kind == "smtp":
+            return ""
+        try:
+            return urlsplit(self.spec(delivery).url).hostname or ""
+        except (ChannelError, ValueError):
+            return ""  # `deliver` reports it, at once
+
+    def deliver_many(
+        self,
+        deliveries: list[Delivery],
+        *,
+        deadline: float,
+        stopped: Callable[[], bool] = lambda: False,
+    ) -> list[Result | None]:
+        """Send rows in parallel; each one's Result, None for those not started because
+        `stopped()` or `deadline` (time.monotonic()) came first."""
+        jobs = [
+            Job(d.kind, self.host(d), lambda d=d: self.deliver(d))  # type: ignore[misc]
+            for d in deliveries
+        ]
+        results: list[Result | None] = []
+        for outcome in self.dispatcher.run(jobs, deadline=deadline, stopped=stopped):
+            if outcome is None or isinstance(outcome, Result):
+                results.append(outcome)
+            else:
+                error = f"internal error: {type(outcome).__name__}: {outcome}"
+                results.append(Result(Outcome.RETRY, error=error))
+        return results
+
+    def smtp_pool(self, connect: Callable[[Session], smtplib.SMTP]) -> SmtpPool:
+        """The SMTP connections, a pool made on first use that opens them with `connect`."""
+        with self._smtp_lock:
+            if self._smtp_pool is None:
+                smtp = self.settings.smtp
+                self._smtp_pool = SmtpPool(
+                    lambda: connect(self),
+                    size=int(smtp.get("connections", 1)),
+                    max_messages=int(smtp.get("max_messages_per_connection", 100)),
+                    rate=float(smtp.get("rate_per_second", 0)),
+                )
+            return self._smtp_pool
 
     def drop_smtp(self) -> None:
-        """Forget the SMTP connection (after an error, or at the end of a batch)."""
-        connection, self._smtp = self._smtp, None
-        if connection is None:
-            return
-        try:
-            connection.quit()
-        except (smtplib.SMTPException, OSError):
-            connection.close()
+        """Close the idle SMTP connections (at the end of a batch, or when idle)."""
+        if self._smtp_pool is not None:
+            self._smtp_pool.close()
 
     def end_batch(self) -> None:
         self.drop_smtp()
 
     def close(self) -> None:
+        self.dispatcher.close()
         self.drop_smtp()
         self.http.close()
 

@@ -1,4 +1,4 @@
-"""Email over SMTP (smtplib): one connection per batch, plain, STARTTLS or implicit TLS.
+"""Email over SMTP (smtplib): pooled connections, plain, STARTTLS or implicit TLS.
 
 Header values are built with `email.message.EmailMessage` from text stripped of line breaks,
 and recipients are checked addresses passed to the envelope explicitly, so an incident title
@@ -27,6 +27,8 @@ from statuspage.delivery.channels import (
 )
 
 SUBJECT_CHARS = 200
+#: "Service not available, closing transmission channel": too many messages or connections.
+CLOSING = 421
 #: Headers a payload may add (`headers`): RFC 2369 / RFC 8058 unsubscribe, nothing structural.
 EXTRA_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post")
 #: A bare address: no spaces, brackets, quotes, commas or line breaks (what a config holds).
@@ -121,28 +123,44 @@ def build(delivery: Delivery, spec: ChannelSpec, *, from_address: str) -> EmailM
 
 
 def send(delivery: Delivery, spec: ChannelSpec, session: Session) -> Result:
-    """Send the email over the batch's connection, reconnecting once if the server hung up."""
+    """Send the email over a pooled connection; once more over a fresh one if the server hung
+    up on a connection used before, or answered 421 (closing: nothing was accepted)."""
     email = build(delivery, spec, from_address=session.settings.smtp["from_address"])
     recipients = [check_address(one_line(address)) for address in spec.to]
-    for _ in range(2):
+    pool = session.smtp_pool(connect)
+    for tries_left in (1, 0):
         try:
-            connection = session.smtp(connect)
-            refused = connection.send_message(email, to_addrs=recipients)
-        except smtplib.SMTPServerDisconnected as exc:
-            reused = session.smtp_reused
-            session.drop_smtp()
-            if reused:
-                continue  # the server closed an idle connection: one fresh try
-            return Result(Outcome.RETRY, error=f"SMTP server disconnected: {exc}")
+            with pool.link() as link:
+                try:
+                    pool.pace()
+                    refused = link.smtp.send_message(email, to_addrs=recipients)
+                except (smtplib.SMTPException, OSError) as exc:
+                    link.broken = True
+                    if tries_left and _try_again(exc, reused=link.reused):
+                        continue
+                    if isinstance(exc, smtplib.SMTPServerDisconnected):
+                        return Result(Outcome.RETRY, error=f"SMTP server disconnected: {exc}")
+                    return classify(exc)
+                link.sent += 1
         except (smtplib.SMTPException, OSError) as exc:
-            session.drop_smtp()
-            return classify(exc)
+            return classify(exc)  # could not connect
         if refused:
             # Some recipients took it: count it as sent and say who did not.
             details = "; ".join(f"{addr}: {code}" for addr, (code, _msg) in refused.items())
             return Result(Outcome.SENT, status=250, error=f"some recipients refused: {details}")
         return Result(Outcome.SENT, status=250)
     return Result(Outcome.RETRY, error="SMTP server disconnected twice")
+
+
+def _try_again(exc: BaseException, *, reused: bool) -> bool:
+    """Whether a failed send is worth one more try on a new connection at once."""
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return reused  # the server closed an idle connection
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code == CLOSING
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return any(code == CLOSING for code, _msg in exc.recipients.values())
+    return False
 
 
 def classify(exc: BaseException) -> Result:
