@@ -14,9 +14,11 @@ import base64
 import collections
 import os
 import random
+import re
 import signal
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -166,6 +168,9 @@ def test_kill_9_during_delivery_loses_no_message(make_app, db_url, tmp_path):
             final = counts()
             left = [describe(message) for message in pending()]
             drained_at = time.monotonic()
+        # A worker started by the last kill may still be importing: a SIGTERM before its handler
+        # is in place would end it by the signal, not by the clean stop this test checks.
+        until_started(log, 2 + kills)
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
         codes = [worker.wait(15) for worker in workers]
@@ -217,3 +222,14 @@ def test_kill_9_during_delivery_loses_no_message(make_app, db_url, tmp_path):
         f"({len(cut)} cut short), {duplicates} duplicates, {MESSAGES - GONE} sent, {GONE} dead; "
         f"kills over {killed_at - started:.1f} s, drained {drained_at - killed_at:.1f} s later"
     )
+
+
+def until_started(log: Path, count: int, seconds: float = 60) -> None:
+    """Wait until `count` workers have written "started" to the shared log (their SIGTERM
+    handler is in place by then), or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    pattern = re.compile(r"worker \S+ started")
+    while time.monotonic() < deadline:
+        if len(pattern.findall(log.read_text(errors="replace"))) >= count:
+            return
+        time.sleep(0.1)
