@@ -15,7 +15,8 @@ Starts an SMTP sink (aiosmtpd) and a webhook receiver (http.server) on 127.0.0.1
    working tree ("after"), side by side: starts `--workers` idle `statuspage worker`
    processes, publishes one update through the API and waits until every subscriber's message
    has arrived; reports the seconds from the publish to the last arrival, messages/s at the
-   receivers from the first arrival to the last, and each worker's peak memory (VmHWM).
+   receivers from the first arrival to the last, each worker's peak memory (VmHWM), and the
+   workers' CPU time per message (less moved by a busy machine than the rates).
 With --postgres, a scratch database is created on that server and dropped afterwards;
 otherwise a SQLite file in a temporary folder is used. The machine is shared: compare ratios.
 
@@ -26,6 +27,7 @@ otherwise a SQLite file in a temporary folder is used. The machine is shared: co
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import signal
 import statistics
@@ -209,23 +211,34 @@ def wait_started(log: Path, before: int, count: int) -> None:
         time.sleep(0.05)
 
 
-def stop(processes) -> list[float]:
-    """SIGTERM the workers and reap them; each one's peak resident memory in MiB.
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far: a figure the machine's load does not
+    change much, unlike wall-clock rates."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop(processes) -> tuple[list[float], list[float]]:
+    """SIGTERM the workers and reap them; each one's peak resident memory in MiB and CPU
+    seconds used.
 
     Read as VmHWM just before the end: ru_maxrss from wait4 would count the benchmark process
     itself, which the worker was forked from before its exec.
     """
     peaks: list[float] = []
+    cpu: list[float] = []
     for process in processes:
         peaks.append(float("nan"))  # not measured if it exited early
+        cpu.append(float("nan"))
         if process.poll() is None:
             with suppress(OSError):
                 status = Path(f"/proc/{process.pid}/status").read_text()
                 peaks[-1] = int(status.split("VmHWM:")[1].split()[0]) / 1024
+                cpu[-1] = cpu_seconds(process.pid)
             process.send_signal(signal.SIGTERM)
     for process in processes:
         process.wait(60)
-    return peaks
+    return peaks, cpu
 
 
 def deliver(publish, total: int, workers: int, config: Path, log: Path, arrivals, env) -> dict:
@@ -233,18 +246,22 @@ def deliver(publish, total: int, workers: int, config: Path, log: Path, arrivals
     before = log.read_text().count(" started") if log.exists() else 0
     processes = [start_worker(config, log, env=env) for _ in range(workers)]
     peaks: list[float] = []
+    cpu: list[float] = []
     try:
         wait_started(log, before, workers)
+        idle = [cpu_seconds(p.pid) for p in processes]  # start-up (imports) is not counted
         published = time.monotonic()
         update_id = publish()
-        while pending(update_id):  # the fan-out row counts too, until it is expanded
+        # The sinks' counts first (no database read stealing the sinks' CPU while they work),
+        # then the outbox: the fan-out row counts too, until it is expanded.
+        while len(arrivals()) < total or pending(update_id):
             if time.monotonic() - published > TIMEOUT:
                 raise SystemExit(f"still pending after {TIMEOUT} s; see {log}")
             if any(p.poll() is not None for p in processes):
                 raise SystemExit(f"a worker exited early; see {log}")
             time.sleep(0.05)
     finally:
-        peaks = stop(processes)
+        peaks, cpu = stop(processes)
     times = sorted(arrivals())
     span = times[-1] - times[0] if len(times) > 1 else 0.0
     return {
@@ -253,6 +270,7 @@ def deliver(publish, total: int, workers: int, config: Path, log: Path, arrivals
         "first": times[0] - published,
         "arrived": len(times),
         "rss": peaks,
+        "cpu_ms": 1000 * (sum(cpu) - sum(idle)) / max(1, len(times)),
         "states": states(update_id),
     }
 
@@ -268,6 +286,11 @@ def scratch_postgres(server_url: str) -> tuple[str, sa.Engine, str]:
     return url, admin, name
 
 
+def smtp_tuning(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The --smtp KEY=VALUE pairs (appended to the [smtp] table the config ends with)."""
+    return [tuple(kv.split("=", 1)) for kv in args.smtp]  # type: ignore[misc]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emails", type=int, default=10_000)
@@ -279,6 +302,20 @@ def main() -> None:
         "--baseline", default="HEAD", help='git ref to compare with ("none": the working tree only)'
     )
     parser.add_argument("--workers", type=int, default=1, help="worker processes per run")
+    parser.add_argument(
+        "--smtp",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an [smtp] setting for the working tree's workers (connections=8)",
+    )
+    parser.add_argument(
+        "--worker-setting",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a [worker] setting for the working tree's workers (batch_size=200)",
+    )
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="statuspage-bench-"))
@@ -317,18 +354,30 @@ def run(args, url: str, folder: Path, log: Path, receiver, sink) -> str:
             "subscribers": section,
         }
     )
-    extra = (
-        f'[smtp]\nhost = "127.0.0.1"\nport = {sink.port}\nfrom_address = "status@example.com"\n'
-        '[subscribers]\nwebhook_allow_http = true\nwebhook_allow_networks = ["127.0.0.0/8"]\n'
-        f"webhook_allow_ports = [{receiver.port}]\n"
+
+    def extra(smtp_lines: str = "") -> str:
+        return (
+            f'[smtp]\nhost = "127.0.0.1"\nport = {sink.port}\nfrom_address = "status@example.com"\n'
+            f"{smtp_lines}"
+            '[subscribers]\nwebhook_allow_http = true\nwebhook_allow_networks = ["127.0.0.0/8"]\n'
+            f"webhook_allow_ports = [{receiver.port}]\n"
+        )
+
+    # Workers of the baseline may not know the newer settings: each gets only its own (the
+    # default batch size of 100 for both, unless --worker-setting says otherwise).
+    tuning = {"batch_size": "100", **dict(kv.split("=", 1) for kv in args.worker_setting)}
+    config = write_worker_config(
+        folder,
+        url,
+        extra=extra("".join(f"{k} = {v}\n" for k, v in smtp_tuning(args))),
+        lease_seconds=120,
+        **tuning,
     )
-    # Workers of the baseline may not know the newer settings: each gets only its own.
-    config = write_worker_config(folder, url, extra=extra, batch_size=50, lease_seconds=120)
     variants = []
     if args.baseline != "none":
         (folder / "before").mkdir()
         old = write_worker_config(
-            folder / "before", url, extra=extra, batch_size=50, lease_seconds=120
+            folder / "before", url, extra=extra(), lease_seconds=120, batch_size=100
         )
         variants.append(
             (f"before ({args.baseline})", old, {"PYTHONPATH": str(extract(args.baseline, folder))})
@@ -424,13 +473,13 @@ def run(args, url: str, folder: Path, log: Path, receiver, sink) -> str:
         )
         lines.append(
             f"  {'code':<24} {'publish->last':>13} {'first':>7} {'messages/s':>10} "
-            f"{'worker MiB':>10}  states"
+            f"{'worker MiB':>10} {'CPU ms/msg':>10}  states"
         )
         for label, r in runs:
             rss = "/".join(f"{m:.0f}" for m in r["rss"])
             lines.append(
                 f"  {label:<24} {r['last']:>11.1f} s {r['first']:>5.2f} s {r['rate']:>10.0f} "
-                f"{rss:>10}  {r['states']}"
+                f"{rss:>10} {r['cpu_ms']:>10.2f}  {r['states']}"
             )
         if len(runs) == 2:
             lines.append(

@@ -14,7 +14,9 @@ import email
 import email.policy
 import hashlib
 import hmac
+import html
 import json
+import re
 import shutil
 import ssl
 import subprocess
@@ -623,6 +625,97 @@ def test_smtp_message_id_is_the_same_on_every_retry():
     first = smtp_channel.message_id(KEY, "status@example.com")
     assert first == smtp_channel.message_id(KEY, "status@example.com")
     assert first != smtp_channel.message_id(KEY + "x", "status@example.com")
+
+
+STAND_IN = "x-unsubscribe-0123456789abcdef01234567"
+
+
+def filled_body(**changes) -> dict:
+    """A subscriber-style payload: one rendering with a stand-in, and this recipient's link."""
+    base = payload(
+        links=[],
+        text=f"Déjà vu: the API is failing.\nUnsubscribe: {STAND_IN}",
+        html=f'<p>Déjà vu</p><a href="{STAND_IN}">Unsubscribe</a>',
+        headers={"List-Unsubscribe": f"<{STAND_IN}>", "List-Unsubscribe-Post": "One-Click"},
+        fill=[[STAND_IN, "https://status.example.com/subscriptions/unsubscribe/tok"]],
+    )
+    base.update(changes)
+    return base
+
+
+def normalised(raw: bytes) -> bytes:
+    """An email's bytes without what differs between two flattenings: date and boundary."""
+    raw = re.sub(rb"\r\nDate: [^\r]*", b"\r\nDate: -", raw)
+    return re.sub(rb"=+\d+==", b"BOUNDARY", raw)
+
+
+def whole(body: dict, to: list[str], key: str = KEY) -> bytes:
+    delivery = Delivery(key=key, channel="mail", kind="smtp", payload=body)
+    spec = channels.ChannelSpec(name="mail", type="smtp", to=tuple(to))
+    return smtp_channel.build(delivery, spec, from_address="status@example.com").as_bytes()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{}, {"html": ""}, {"subject": "Ünïcode — subject", "text": f"ascii only {STAND_IN}"}],
+    ids=["text-and-html", "text-only", "unicode-subject"],
+)
+def test_a_filled_email_is_copied_from_one_flattening_byte_for_byte(changes):
+    # The same bytes as building each email whole, for every recipient, from one template.
+    body = filled_body(**changes)
+    sent = []
+    with SmtpSink() as sink, smtp_session(sink, to=("a@example.com",)) as session:
+        for n, address in enumerate(["a@example.com", "b@example.org"]):
+            own = {**body, "fill": [[STAND_IN, f"https://status.example.com/u/{n}"]]}
+            own["target"] = {"type": "smtp", "to": [address]}
+            key = f"{KEY}-{n}"
+            rendered = smtp_channel.render(
+                Delivery(key=key, channel="subscriber:1", kind="smtp", payload=own),
+                session.spec(Delivery(key=key, channel="subscriber:1", kind="smtp", payload=own)),
+                from_address="status@example.com",
+            )
+            assert isinstance(rendered, bytes), "the template could not be used"
+            assert normalised(rendered) == normalised(whole(own, [address], key))
+            assert session.deliver(
+                Delivery(key=key, channel="subscriber:1", kind="smtp", payload=own)
+            ).sent
+            sent.append((address, n))
+    for mail, (address, n) in zip(sink.messages, sent, strict=True):
+        assert mail.rcpt_tos == [address]
+        message = parse(mail.content)
+        assert message["To"] == address
+        assert message["List-Unsubscribe"] == f"<https://status.example.com/u/{n}>"
+        assert message["Message-ID"] == smtp_channel.message_id(f"{KEY}-{n}", "status@example.com")
+        assert f"https://status.example.com/u/{n}" in message.get_body(("plain",)).get_content()
+        assert STAND_IN.encode() not in mail.content
+
+
+@pytest.mark.parametrize(
+    "changes, to",
+    [
+        # A value that HTML escapes differently in the two parts.
+        ({"fill": [[STAND_IN, "https://status.example.com/u?a=1&b=2"]]}, "a@example.com"),
+        # A line too long for SMTP once filled: the whole build encodes it.
+        ({"text": "x" * 950 + STAND_IN}, "a@example.com"),
+        # A part that is encoded (a line over 998 characters) hides the stand-in.
+        ({"text": "y" * 1200 + "\n" + STAND_IN}, "a@example.com"),
+    ],
+    ids=["escaped-value", "long-line", "encoded-part"],
+)
+def test_a_filled_email_that_cannot_be_copied_is_built_whole(changes, to):
+    body = filled_body(**changes)
+    delivery = Delivery(key=KEY, channel="mail", kind="smtp", payload=body)
+    spec = channels.ChannelSpec(name="mail", type="smtp", to=(to,))
+    rendered = smtp_channel.render(delivery, spec, from_address="status@example.com")
+    assert not isinstance(rendered, bytes)
+    with SmtpSink() as sink, smtp_session(sink, to=(to,)) as session:
+        assert send_mail(session, body).sent
+    message = parse(sink.messages[0].content)
+    value = body["fill"][0][1]
+    assert message["List-Unsubscribe"] == f"<{value}>"
+    assert value in message.get_body(("plain",)).get_content().replace("\n", "")
+    if body.get("html"):
+        assert html.escape(value) in message.get_body(("html",)).get_content()
 
 
 def test_smtp_title_cannot_inject_headers_or_recipients():

@@ -3,7 +3,8 @@ in Statuspage's envelope (`meta`, `page`, then `incident` or `component_update` 
 
 Pure: values and records (statuspage.core.records) in, values out. The caller renders the
 templates and reads the database; an email is rendered once per update with placeholder links,
-then personalised per subscriber by `personalise`, which is a string replacement.
+then personalised per subscriber by `personalise`, which is a string replacement (or by
+the SMTP channel, from `fills`, in the email's bytes).
 """
 
 from __future__ import annotations
@@ -68,18 +69,39 @@ class Email:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+def fills(email: Email, links: Links) -> tuple[tuple[str, str], ...]:
+    """The (stand-in, link) pairs that make `email` one subscriber's (none if it has none)."""
+    if email.placeholders is None:
+        return ()
+    return (
+        (email.placeholders.manage, links.manage),
+        (email.placeholders.unsubscribe, links.unsubscribe),
+    )
+
+
+def fill_in(text: str, pairs: Iterable[tuple[str, str]], *, escape: bool = False) -> str:
+    """`text` with each stand-in replaced by its value (HTML-escaped with `escape`)."""
+    for stand_in, value in pairs:
+        text = text.replace(stand_in, html.escape(value, quote=True) if escape else value)
+    return text
+
+
+def with_unsubscribe_headers(email: Email) -> Email:
+    """The email with the unsubscribe headers, pointing at its placeholder link until filled."""
+    if email.placeholders is None:
+        return email
+    return replace(email, headers=unsubscribe_headers(email.placeholders))
+
+
 def personalise(email: Email, links: Links) -> Email:
     """Put one subscriber's links in place of the placeholders, and add the unsubscribe headers."""
-    text, body = email.text, email.html
-    if email.placeholders is not None:
-        for stand_in, url in (
-            (email.placeholders.manage, links.manage),
-            (email.placeholders.unsubscribe, links.unsubscribe),
-        ):
-            text = text.replace(stand_in, url)
-            body = body.replace(stand_in, html.escape(url, quote=True))
+    pairs = fills(email, links)
     return replace(
-        email, text=text, html=body, placeholders=None, headers=unsubscribe_headers(links)
+        email,
+        text=fill_in(email.text, pairs),
+        html=fill_in(email.html, pairs, escape=True),
+        placeholders=None,
+        headers=unsubscribe_headers(links),
     )
 
 

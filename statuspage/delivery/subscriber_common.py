@@ -3,6 +3,7 @@ checks, signed links, subscription states, and the messages sent to one subscrib
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Mapping, Sequence
@@ -119,7 +120,9 @@ def shown_url(subscriber: Subscriber) -> str:
 # -- tokens --------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=16)
 def _serializer(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
+    # Kept: a worker signs two links for every subscriber it tells.
     if purpose not in PURPOSES:
         raise ValueError(purpose)
     return URLSafeTimedSerializer(secret_key, salt=f"statuspage.subscriber.{purpose}")

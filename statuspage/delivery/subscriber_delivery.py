@@ -506,8 +506,10 @@ def prepare(delivery: Delivery, *, now: datetime) -> Delivery | Result:
     email = _notification_email(payload, site, follows_incident=subscriber.incident_id is not None)
     if email is None:
         return skipped("removed")
-    links = links_for(subscriber, site.url)
-    return _email(delivery, subscriber, notifications.personalise(email, links))
+    # The same email for every subscriber of the update, and their own links beside it: the
+    # SMTP channel flattens it once and puts the links in each copy's bytes.
+    fill = notifications.fills(email, links_for(subscriber, site.url))
+    return _email(delivery, subscriber, email, fill=fill)
 
 
 def _tells_the_end(subscriber: Subscriber, payload: Mapping[str, Any]) -> bool:
@@ -520,13 +522,20 @@ def _tells_the_end(subscriber: Subscriber, payload: Mapping[str, Any]) -> bool:
     )
 
 
-def _email(delivery: Delivery, subscriber: Subscriber, email: notifications.Email) -> Delivery:
+def _email(
+    delivery: Delivery,
+    subscriber: Subscriber,
+    email: notifications.Email,
+    *,
+    fill: Iterable[tuple[str, str]] = (),
+) -> Delivery:
     payload = {
         **delivery.payload,
         "subject": email.subject,
         "text": email.text,
         "html": email.html,
-        "headers": dict(email.headers),
+        "headers": email.headers,
+        "fill": [list(pair) for pair in fill],
         "target": {"type": "smtp", "to": [subscriber.email]},
     }
     return replace(delivery, kind="smtp", payload=payload)
@@ -719,7 +728,7 @@ def _notification_email(
             incident, update, site, links=links, reminder=purpose == REMINDER
         )
         template = "maintenance" if incident.is_maintenance else "update"
-        return _render_email(
+        rendered = _render_email(
             template,
             str(payload.get("subject") or ""),
             starts=payload.get("starts"),
@@ -727,6 +736,7 @@ def _notification_email(
             last_one=last_one,
             **context,
         )
+        return notifications.with_unsubscribe_headers(rendered)
 
     return _cache().get(("email", purpose, *source, follows_incident, last_one), build)
 

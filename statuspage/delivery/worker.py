@@ -28,6 +28,7 @@ import signal
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +62,9 @@ Clock = Callable[[], datetime]
 #: (doubling in between), so a worker notices within seconds that the database is back.
 OUTAGE_FIRST_WAIT = 0.5
 OUTAGE_LONGEST_WAIT = 5.0
+#: While deliveries keep it busy, a worker does its timed work (escalation steps, maintenances,
+#: rollups, held intake changes, plan reminders) at most this often, not before every batch.
+TIMED_WORK_EVERY = 1.0
 
 
 class Stopper:
@@ -189,12 +193,18 @@ def run_worker(
                 listen=settings.database["listen"],
             )
         log.info("worker %s started", worker_id)
+        next_timed = 0.0
         try:
             while not stopper.stopped:
                 if doorbell is not None:
                     doorbell.arm()  # before the claim: a commit during the cycle still rings
+                timed = once or time.monotonic() >= next_timed
+                if timed:
+                    next_timed = time.monotonic() + TIMED_WORK_EVERY
                 try:
-                    sent = run_cycle(settings, session, worker_id, stopper, clock, outage)
+                    sent = run_cycle(
+                        settings, session, worker_id, stopper, clock, outage, timed=timed
+                    )
                 except Exception as exc:
                     if once:
                         raise
@@ -214,7 +224,10 @@ def run_worker(
                 if sent == 0:
                     if once or doorbell is None:
                         break
-                    doorbell.wait(settings.worker["poll_seconds"], lambda: stopper.stopped)
+                    wait = float(settings.worker["poll_seconds"])
+                    if not timed:  # the timed work this cycle skipped is due first
+                        wait = min(wait, max(0.0, next_timed - time.monotonic()))
+                    doorbell.wait(wait, lambda: stopper.stopped)
         finally:
             if doorbell is not None:
                 doorbell.close()
@@ -232,15 +245,19 @@ def run_cycle(
     stopper: Stopper,
     clock: Clock = utcnow,
     outage: Outage | None = None,
+    *,
+    timed: bool = True,
 ) -> int:
-    """Advance runs, tick maintenances, then deliver one batch; return messages attempted."""
-    now = clock()
-    _isolated(advance_runs, now)
-    _isolated(tick_maintenances, now, ZoneInfo(settings.site["time_zone"]))
-    _isolated(rollup.tick, now, ZoneInfo(settings.site["time_zone"]))
-    _isolated(tick_intake, now, settings)
-    _isolated(tick_plans, now, settings)
-    _isolated(tick_action_items, now, settings)
+    """Advance runs, tick maintenances (with `timed`), then deliver one batch; return
+    messages attempted."""
+    if timed:
+        now = clock()
+        _isolated(advance_runs, now)
+        _isolated(tick_maintenances, now, ZoneInfo(settings.site["time_zone"]))
+        _isolated(rollup.tick, now, ZoneInfo(settings.site["time_zone"]))
+        _isolated(tick_intake, now, settings)
+        _isolated(tick_plans, now, settings)
+        _isolated(tick_action_items, now, settings)
     return deliver_batch(settings, session, worker_id, stopper, clock, outage)
 
 
@@ -382,8 +399,7 @@ def deliver_batch(
         # Sent, not yet recorded: kept in memory while waiting for the database.
         hand_back(rest, done, policy, exc, outage)
     else:
-        for unsettled in done:
-            unsettled.count()
+        committed(done)
     if len(batch) < worker["batch_size"] or stopper.stopped:
         session.end_batch()
     return len(done)
@@ -469,7 +485,15 @@ class Unsettled:
         if not kept:
             log.warning("%s: another worker took the message over", message.idempotency_key)
         elif result.sent:
-            log.info("sent %s via %s (%s)", message.idempotency_key, message.channel, result.status)
+            # Subscriber messages come by the thousand: a line per batch says how many went.
+            level = logging.DEBUG if self.bulk else logging.INFO
+            log.log(
+                level,
+                "sent %s via %s (%s)",
+                message.idempotency_key,
+                message.channel,
+                result.status,
+            )
         else:
             log.warning(
                 "%s via %s: %s (attempt %d): %s",
@@ -480,11 +504,31 @@ class Unsettled:
                 result.error,
             )
 
+    @property
+    def bulk(self) -> bool:
+        """Whether this is a message to one subscriber (not a fan-out row, not an escalation)."""
+        return (
+            _subscriber_rows(self.message) is not None
+            and self.message.kind != subscriber_delivery.FAN_OUT_KIND
+        )
+
     def count(self) -> None:
         """Count the outcome `settle` recorded, once its transaction has committed."""
         if self.recorded is not None:
             metrics.count_delivery(self.message.kind, self.recorded)
             self.recorded = None
+
+
+def committed(done: list[Unsettled]) -> None:
+    """Count the outcomes of a batch once committed, and say how many subscribers were told."""
+    told: Counter[str] = Counter()
+    for unsettled in done:
+        if unsettled.recorded == "sent" and unsettled.bulk:
+            told[unsettled.message.kind] += 1
+        unsettled.count()
+    if told:
+        kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(told.items()))
+        log.info("sent %d subscriber messages (%s)", told.total(), kinds)
 
 
 def _recorded(message: Any, result: channels.Result, subscriber_row: bool) -> str:
@@ -529,8 +573,7 @@ def hand_back(
             _reset_session()
             failure = exc
             continue
-        for item in unsettled:
-            item.count()
+        committed(unsettled)
         outage.ended()
         return
 
