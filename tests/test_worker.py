@@ -272,6 +272,66 @@ def test_a_stop_event_ends_a_running_worker(worker_app, receiver):
     assert done == [1]
 
 
+def test_a_busy_worker_does_its_timed_work_once_a_second_not_before_every_batch(
+    worker_app, receiver, monkeypatch
+):
+    from statuspage.delivery import worker as worker_module
+
+    ticks: list[float] = []
+    monkeypatch.setattr(worker_module, "advance_runs", lambda now: ticks.append(time.monotonic()))
+    # Long enough that the whole run is one interval, however slow the machine.
+    monkeypatch.setattr(worker_module, "TIMED_WORK_EVERY", 3600.0)
+    with worker_app.app_context():
+        for n in range(30):  # three batches of 10
+            enqueue(f"k{n}")
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, args=(worker_app,), kwargs={"stop_event": stop})
+    thread.start()
+    deadline = time.monotonic() + 30
+    while len(receiver.delivered()) < 30 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(10)
+    assert len(receiver.delivered()) == 30
+    assert len(ticks) == 1, f"timed work ran {len(ticks)} times in 3 batches"
+
+
+def test_the_timed_work_a_busy_cycle_skipped_runs_when_it_falls_due_not_a_poll_later(
+    make_app, receiver, monkeypatch
+):
+    from statuspage.delivery import worker as worker_module
+
+    monkeypatch.setenv("OPS_HOOK_SECRET", SECRET)
+    app = make_app(
+        worker={"batch_size": 10, "poll_seconds": 30},
+        channels={
+            "ops-hook": {
+                "type": "webhook",
+                "url": receiver.url("/hook"),
+                "secret_env": "OPS_HOOK_SECRET",
+            }
+        },
+    )
+    ticks: list[float] = []
+    monkeypatch.setattr(worker_module, "advance_runs", lambda now: ticks.append(time.monotonic()))
+    monkeypatch.setattr(worker_module, "TIMED_WORK_EVERY", 0.5)
+    with app.app_context():
+        for n in range(10):  # one batch: the cycle after it finds nothing and skips the timed work
+            enqueue(f"k{n}")
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, args=(app,), kwargs={"stop_event": stop})
+    thread.start()
+    deadline = time.monotonic() + 25
+    while len(ticks) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(10)
+    assert len(receiver.delivered()) == 10
+    # Due 0.5 s after the first (less the time from the mark to the call): well before the
+    # 30 s poll.
+    assert len(ticks) >= 2 and 0.4 <= ticks[1] - ticks[0] < 25, ticks
+
+
 def test_the_cli_runs_the_worker_once(worker_app, db_url, tmp_path, receiver, monkeypatch):
     config = write_worker_config(tmp_path, db_url)
     with worker_app.app_context():
