@@ -11,10 +11,12 @@ from __future__ import annotations
 import base64
 import dataclasses
 import email
+import email.generator
 import email.policy
 import hashlib
 import hmac
 import html
+import io
 import json
 import re
 import shutil
@@ -650,15 +652,28 @@ def normalised(raw: bytes) -> bytes:
 
 
 def whole(body: dict, to: list[str], key: str = KEY) -> bytes:
+    """The bytes smtplib's send_message sends for the email built whole (its own flattening)."""
     delivery = Delivery(key=key, channel="mail", kind="smtp", payload=body)
     spec = channels.ChannelSpec(name="mail", type="smtp", to=tuple(to))
-    return smtp_channel.build(delivery, spec, from_address="status@example.com").as_bytes()
+    out = io.BytesIO()
+    email.generator.BytesGenerator(out).flatten(
+        smtp_channel.build(delivery, spec, from_address="status@example.com"), linesep="\r\n"
+    )
+    return out.getvalue()
 
 
 @pytest.mark.parametrize(
     "changes",
-    [{}, {"html": ""}, {"subject": "Ünïcode — subject", "text": f"ascii only {STAND_IN}"}],
-    ids=["text-and-html", "text-only", "unicode-subject"],
+    [
+        {},
+        {"html": ""},
+        {"subject": "Ünïcode — subject", "text": f"ascii only {STAND_IN}"},
+        # mbox's escape, which send_message applies: the same for every subscriber.
+        {"text": f"From 14:00 UTC requests failed.\n.\n{STAND_IN}"},
+        # A long paragraph, its line well under SMTP's limit once filled.
+        {"text": "word " * 150 + STAND_IN},
+    ],
+    ids=["text-and-html", "text-only", "unicode-subject", "from-line", "long-paragraph"],
 )
 def test_a_filled_email_is_copied_from_one_flattening_byte_for_byte(changes):
     # The same bytes as building each email whole, for every recipient, from one template.
@@ -707,6 +722,11 @@ def test_a_filled_email_that_cannot_be_copied_is_built_whole(changes, to):
     delivery = Delivery(key=KEY, channel="mail", kind="smtp", payload=body)
     spec = channels.ChannelSpec(name="mail", type="smtp", to=(to,))
     rendered = smtp_channel.render(delivery, spec, from_address="status@example.com")
+    assert not isinstance(rendered, bytes)
+    # A sender beyond ASCII needs SMTPUTF8, which only the whole build asks for.
+    plain = Delivery(key=KEY, channel="mail", kind="smtp", payload=filled_body())
+    assert isinstance(smtp_channel.render(plain, spec, from_address="status@example.com"), bytes)
+    rendered = smtp_channel.render(plain, spec, from_address="stätus@example.com")
     assert not isinstance(rendered, bytes)
     with SmtpSink() as sink, smtp_session(sink, to=(to,)) as session:
         assert send_mail(session, body).sent

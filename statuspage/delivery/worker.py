@@ -483,6 +483,7 @@ class Unsettled:
         if kept and result.sent:
             self.recorded = "sent"
         if not kept:
+            self.recorded = None  # not ours to count (a try before it may have set it)
             log.warning("%s: another worker took the message over", message.idempotency_key)
         elif result.sent:
             # Subscriber messages come by the thousand: a line per batch says how many went.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import io
 import re
 import secrets
 import smtplib
@@ -17,6 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from email import policy as email_policy
+from email.generator import BytesGenerator
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
@@ -89,7 +91,8 @@ def message_id(key: str, from_address: str) -> str:
 
 #: RFC 5322's line limit: with the default 78, Python folds a long List-Unsubscribe link into
 #: RFC 2047 encoded words, which mail providers do not decode in that header.
-POLICY = email_policy.SMTP.clone(max_line_length=998)
+LINE_LIMIT = 998
+POLICY = email_policy.SMTP.clone(max_line_length=LINE_LIMIT)
 
 
 def build(delivery: Delivery, spec: ChannelSpec, *, from_address: str) -> EmailMessage:
@@ -190,9 +193,10 @@ class Template:
             date=TEMPLATE_DATE,
             message_id=self.message_id,
         )
-        self.data = email.as_bytes()
-        self.longest_line = max(len(line) for line in self.data.split(b"\r\n"))
-        sources = [str(payload.get(key) or "") for key in ("subject", "text", "html")] + [
+        self.data = flatten(email)
+        # Where `filled` puts the values: a stand-in counted anywhere else (the subject, a
+        # link) makes the template unusable rather than filled where the whole build is not.
+        sources = [str(payload.get(key) or "") for key in ("text", "html")] + [
             str(value) for value in (payload.get("headers") or {}).values()
         ]
         self.counts = {
@@ -200,7 +204,9 @@ class Template:
             for stand_in, _value in payload.get("fill") or ()
         }
         self.usable = (
-            all(
+            # A sender or Message-ID domain beyond ASCII needs SMTPUTF8: send_message does that.
+            from_address.isascii()
+            and all(
                 part.get("Content-Transfer-Encoding", "7bit") in ("7bit", "8bit")
                 for part in email.walk()
                 if not part.is_multipart()
@@ -224,19 +230,23 @@ class Template:
         pairs = [(str(stand_in), str(value)) for stand_in, value in delivery.payload["fill"]]
         if not (self.usable and _plain(", ".join(to)) and all(_plain(v) for _s, v in pairs)):
             return None
-        growth = sum(
-            max(0, len(value) - len(stand_in)) * self.counts.get(stand_in, 0)
-            for stand_in, value in pairs
-        )
-        if self.longest_line + growth + len(", ".join(to)) > POLICY.max_line_length:
-            return None  # a line could pass SMTP's limit: the whole build folds or encodes it
         data = self.data
         own = self._lines(", ".join(to), date, message_id(delivery.key, self.from_address))
-        for stand_in, line in zip(self._lines(self.to, TEMPLATE_DATE), own, strict=True):
-            data = data.replace(stand_in, line, 1)
+        for mark, line in zip(self._lines(self.to, TEMPLATE_DATE), own, strict=True):
+            data = data.replace(mark, line, 1)
         for stand_in, value in pairs:
             data = data.replace(stand_in.encode(), value.encode())
+        if max(map(len, data.split(b"\r\n"))) > LINE_LIMIT:
+            return None  # past SMTP's line limit: the whole build folds or encodes that line
         return data
+
+
+def flatten(email: EmailMessage) -> bytes:
+    """The bytes smtplib's send_message sends for `email` to ASCII addresses (it flattens with
+    "From " at the start of a line escaped as ">From ", as mbox files need)."""
+    out = io.BytesIO()
+    BytesGenerator(out, mangle_from_=True, policy=email.policy).flatten(email, linesep="\r\n")
+    return out.getvalue()
 
 
 #: The date a template is flattened with, replaced in each copy by the time it is sent.
@@ -301,7 +311,7 @@ def send(delivery: Delivery, spec: ChannelSpec, session: Session) -> Result:
                 try:
                     pool.pace()
                     if isinstance(email, bytes):
-                        # What send_message sends for ASCII addresses, flattened already.
+                        # What send_message would send (see `flatten`), flattened already.
                         sender = check_address(one_line(from_address))
                         refused = link.smtp.sendmail(sender, to, email)
                     else:
