@@ -28,10 +28,19 @@ SECRET = "whsec_c2VjcmV0LWZvci10ZXN0cw=="
 
 @pytest.fixture
 def worker_app(make_app, receiver, sink, monkeypatch):
-    monkeypatch.setenv("OPS_HOOK_SECRET", SECRET)
-    return make_app(
+    return app_with(
+        make_app,
+        receiver,
+        monkeypatch,
         smtp={"host": "127.0.0.1", "port": sink.port, "from_address": "status@example.com"},
         worker={"batch_size": 10, "max_attempts": 3},
+    )
+
+
+def app_with(make_app, receiver, monkeypatch, **sections):
+    """An app whose `ops-hook` channel posts to `receiver` and `ops-mail` mails the on-call."""
+    monkeypatch.setenv("OPS_HOOK_SECRET", SECRET)
+    return make_app(
         channels={
             "ops-hook": {
                 "type": "webhook",
@@ -40,6 +49,7 @@ def worker_app(make_app, receiver, sink, monkeypatch):
             },
             "ops-mail": {"type": "smtp", "to": ["oncall@example.com"]},
         },
+        **sections,
     )
 
 
@@ -301,17 +311,7 @@ def test_the_timed_work_a_busy_cycle_skipped_runs_when_it_falls_due_not_a_poll_l
 ):
     from statuspage.delivery import worker as worker_module
 
-    monkeypatch.setenv("OPS_HOOK_SECRET", SECRET)
-    app = make_app(
-        worker={"batch_size": 10, "poll_seconds": 30},
-        channels={
-            "ops-hook": {
-                "type": "webhook",
-                "url": receiver.url("/hook"),
-                "secret_env": "OPS_HOOK_SECRET",
-            }
-        },
-    )
+    app = app_with(make_app, receiver, monkeypatch, worker={"batch_size": 10, "poll_seconds": 30})
     ticks: list[float] = []
     monkeypatch.setattr(worker_module, "advance_runs", lambda now: ticks.append(time.monotonic()))
     monkeypatch.setattr(worker_module, "TIMED_WORK_EVERY", 0.5)
