@@ -11,14 +11,21 @@ gunicorn rows are skipped (with a note) when they are not installed. Rows:
 (d) `/` right after a publish: cold render ms, demo vs a long history; and throughput with
     the page cache disabled (every request renders; the same server settings);
 (e) p99 of `/` while a publisher process publishes an update every second;
-(f) nginx serving `statuspage export` output: the upper reference;
-(g) the real app's `/` under each server, to choose the one `statuspage serve` uses.
+(f) nginx serving `statuspage export` output: the upper reference; then `/` of nginx and of
+    `statuspage serve` (with and without its access log) in turns, as a ratio to nginx;
+(g) the real app's `/` under each server, to choose the one `statuspage serve` uses;
+(h) PostgreSQL, the exact default (`[database] listen`: each process follows the generation
+    by LISTEN/NOTIFY): two `statuspage serve` processes A and B on one database, warm and 304,
+    measured in turns with a `statuspage serve` on SQLite (the demo), as ratios to it and to
+    the ceiling; whether a publish through A's API is in B's next answer; B while publishing;
+    and `/` with `listen = false` (a generation read per request) for comparison.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import re
 import shutil
@@ -44,8 +51,11 @@ import gen_data
 
 from statuspage import create_app, demo, server
 from statuspage import export as exporter
+from statuspage.accounts import tokens, users
 from statuspage.clock import utcnow
 from statuspage.core.enums import Impact, IncidentStatus
+from statuspage.core.roles import Role
+from statuspage.db import audit
 from statuspage.db.database import upgrade, write_transaction
 from statuspage.db.extensions import db
 from statuspage.db.models import Incident
@@ -351,6 +361,8 @@ class Bench:
         self.ceiling: dict[str, float] = {}
         self.env = dict(os.environ, PYTHONPATH=str(root), GRANIAN_LOG_LEVEL="warning")
         self.env.pop("STATUSPAGE_CONFIG", None)
+        #: The keyword arguments of `running` for a server of this run.
+        self.run_in = {"cwd": root, "env": self.env}
 
     def add(self, row: Row) -> None:
         self.rows.append(row)
@@ -496,7 +508,7 @@ def sections(bench: Bench, configs: dict[str, Path], urls: dict[str, str]) -> No
             )
         )
     if "h" not in args.skip:
-        postgres_section(bench, args.postgres)
+        postgres_section(bench, args.postgres, configs["demo"])
     if "g" not in args.skip:
         compare_servers(bench, configs["demo"], urls["demo"])
     if "d" not in args.skip:
@@ -505,9 +517,9 @@ def sections(bench: Bench, configs: dict[str, Path], urls: dict[str, str]) -> No
         nginx_export(bench, configs)
 
 
-def postgres_section(bench: Bench, admin_url: str) -> None:
-    """(h) The same serve on PostgreSQL (demo data): warm, 304 and p99 while publishing."""
-    print("(h) statuspage serve on PostgreSQL")
+def postgres_section(bench: Bench, admin_url: str, sqlite_config: Path) -> None:
+    """(h) Two `statuspage serve` on one PostgreSQL database, exact default (LISTEN/NOTIFY)."""
+    print("(h) two statuspage serve processes on one PostgreSQL database")
     admin = sa.create_engine(
         sa.make_url(admin_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
     )
@@ -522,22 +534,19 @@ def postgres_section(bench: Bench, admin_url: str) -> None:
     url = admin.url.set(database=name).render_as_string(hide_password=False)
     try:
         load_demo(url)
+        token = api_token(url)
+        # The exact default: [database] listen is not set, so it is on.
         config = write_config(bench.root / "postgres.toml", url)
-        port = free_port()
-        with running(bench.cli_serve(config, port), port, cwd=bench.root, env=bench.env):
-            label = "serve, PostgreSQL"
-            _, headers, _ = get(port, "/")
-            for path in PATHS:
-                get(port, path)
-                bench.measure("(h) warm", label, port, path, ratio_to=bench.ceiling[path])
-            bench.measure(
-                "(h) 304",
-                label,
-                port,
-                "/",
-                headers=[f"If-None-Match: {headers['ETag']}"],
-                ratio_to=bench.ceiling["/"],
+        ports = {"A": free_port(), "B": free_port()}
+        sqlite_port = free_port()
+        with ExitStack() as stack:
+            for port in ports.values():
+                stack.enter_context(running(bench.cli_serve(config, port), port, **bench.run_in))
+            stack.enter_context(
+                running(bench.cli_serve(sqlite_config, sqlite_port), sqlite_port, **bench.run_in)
             )
+            postgres_rows(bench, ports, sqlite_port)
+            visible_from_other(bench, ports, token)
             seconds = max(bench.args.duration * 2, 6)
             publisher = subprocess.Popen(
                 [PYTHON, __file__, "--publish", url, "--seconds", str(seconds + 2)],
@@ -546,26 +555,117 @@ def postgres_section(bench: Bench, admin_url: str) -> None:
                 env=bench.env,
             )
             time.sleep(1)
-            result = wrk(f"http://127.0.0.1:{port}/", bench.args, seconds=seconds)
+            result = wrk(f"http://127.0.0.1:{ports['B']}/", bench.args, seconds=seconds)
             published = publisher.communicate(timeout=60)[0].strip()
-            note = f"{published} publishes in {seconds + 2} s"
+            note = f"{published} publishes in {seconds + 2} s (by a third process)"
             bench.add(
-                Row("(h) publishing", label, "/", result.rps, result.p50_ms, result.p99_ms, note)
+                Row(
+                    "(h) publishing",
+                    "PG serve B",
+                    "/",
+                    result.rps,
+                    result.p50_ms,
+                    result.p99_ms,
+                    note,
+                )
             )
-        # The staleness bound trades the per-request generation read for up to 1 s of delay.
-        stale = write_config(bench.root / "postgres-stale.toml", url)
-        with stale.open("a") as file:
-            file.write("[cache]\nmax_staleness_seconds = 1\n")
+        # What LISTEN saves: the same serve reading the generation on every request.
+        polled = write_config(bench.root / "postgres-read.toml", url)
+        with polled.open("a") as file:
+            file.write("listen = false\n")  # still under [database]
         port = free_port()
-        with running(bench.cli_serve(stale, port), port, cwd=bench.root, env=bench.env):
+        with running(bench.cli_serve(polled, port), port, **bench.run_in):
             get(port, "/")
-            bench.measure(
-                "(h) warm", "PostgreSQL, staleness 1 s", port, "/", ratio_to=bench.ceiling["/"]
-            )
+            bench.measure("(h) warm", "PG, listen = false", port, "/", ratio_to=bench.ceiling["/"])
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def postgres_rows(bench: Bench, ports: dict[str, int], sqlite_port: int) -> None:
+    """(h) Warm and 304 rows: SQLite's serve, then A, then B, in turns, one wrk at a time."""
+    etags: dict[tuple[int, str], str] = {}
+    servers = {"SQLite serve, in turn": sqlite_port}
+    servers.update({f"PG serve {label}": port for label, port in ports.items()})
+    for path in PATHS:
+        for port in servers.values():
+            for _ in range(4):  # new connections: both workers of each process
+                _, headers, _ = get(port, path)
+            etags[port, path] = headers["ETag"]
+    for section, validator in (("(h) warm", None), ("(h) 304", "If-None-Match")):
+        for path in PATHS:
+            sqlite = 0.0
+            for label, port in servers.items():
+                headers = [f"{validator}: {etags[port, path]}"] if validator else []
+                result = wrk(f"http://127.0.0.1:{port}{path}", bench.args, headers)
+                ceiling = f"{result.rps / bench.ceiling[path]:.2f} x ceiling"
+                if port == sqlite_port:
+                    sqlite, note = result.rps, ceiling
+                else:
+                    note = f"{result.rps / sqlite:.2f} x SQLite; {ceiling}"
+                note += f"; {result.errors}" if result.errors else ""
+                bench.add(Row(section, label, path, result.rps, result.p50_ms, result.p99_ms, note))
+
+
+def visible_from_other(bench: Bench, ports: dict[str, int], token: str, rounds: int = 10) -> None:
+    """(h) Publish through process A's API; is it in process B's next answer to `/`?"""
+    seen, late, render_ms = 0, [], []
+    for number in range(rounds):
+        for _ in range(4):
+            get(ports["B"], "/")  # B's workers hold the page before the publish
+        title = f"Benchmark: visible on B {number} {os.getpid()}"
+        status, _, body = post_json(
+            ports["A"],
+            "/api/v1/incidents",
+            {"title": title, "body": "Published through A.", "impact": "minor"},
+            token,
+        )
+        if status != 201:
+            raise RuntimeError(f"publishing through A answered {status}: {body[:200]!r}")
+        published = time.perf_counter()
+        status, _, page = get(ports["B"], "/")
+        render_ms.append((time.perf_counter() - published) * 1000)
+        if status == 200 and title.encode() in page:
+            seen += 1
+            continue
+        while title.encode() not in get(ports["B"], "/")[2]:
+            if time.perf_counter() - published > 10:
+                break
+            time.sleep(0.001)
+        late.append((time.perf_counter() - published) * 1000)
+    note = f"{seen}/{rounds} publishes through A in B's next answer"
+    note += f"; late ones after {max(late):.0f} ms" if late else ""
+    note += f"; that answer {statistics.median(render_ms):.1f} ms (median, renders)"
+    bench.add(Row("(h) visible", "A publishes, B answers", "/", note=note))
+
+
+def api_token(database_url: str) -> str:
+    """An admin's API token in that database, for publishing through /api/v1."""
+    app = create_app({"database": {"url": database_url}, "secret_key": "bench"})
+    with app.app_context():
+        with write_transaction():
+            user = users.create_user(
+                "bench@example.com",
+                password="bench-password-not-secret",
+                now=utcnow(),
+                actor=audit.CLI,
+                role=Role.ADMIN,
+            )
+            _, text = tokens.create(user, "bench", now=utcnow(), actor=audit.CLI)
+        db.engine.dispose()
+    return text
+
+
+def post_json(port: int, path: str, data: dict, token: str) -> tuple[int, Message, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        conn.request("POST", path, body=json.dumps(data), headers=headers)
+        response = conn.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        conn.close()
 
 
 def cold_and_uncached(bench: Bench, configs: dict[str, Path], urls: dict[str, str]) -> None:
@@ -644,6 +744,39 @@ def nginx_export(bench: Bench, configs: dict[str, Path]) -> None:
     with running(command, port, cwd=root, env=bench.env):
         for path in PATHS:
             bench.measure("(f) nginx", "nginx, export", port, path, ratio_to=bench.ceiling[path])
+        versus_nginx(bench, configs["demo"], port)
+
+
+def versus_nginx(bench: Bench, config: Path, nginx_port: int) -> None:
+    """(f) Warm `/` of `statuspage serve` and of nginx, in turns (median of 3 each).
+
+    The export's nginx writes no access log; `statuspage serve` writes one line per request by
+    default, so it is measured both ways.
+    """
+    servers = {"nginx, export": nginx_port}
+    quiet = dict(bench.env, STATUSPAGE_LOGGING_ACCESS_LOG="false")
+    with ExitStack() as stack:
+        for label, env in (("statuspage serve", bench.env), ("serve, access_log = false", quiet)):
+            port = free_port()
+            stack.enter_context(
+                running(bench.cli_serve(config, port), port, cwd=bench.root, env=env)
+            )
+            for _ in range(4):
+                get(port, "/")
+            servers[label] = port
+        turns: dict[str, list[Wrk]] = {label: [] for label in servers}
+        for _ in range(3):
+            for label, port in servers.items():
+                turns[label].append(wrk(f"http://127.0.0.1:{port}/", bench.args))
+    nginx = sorted(turns["nginx, export"], key=_rps)[1].rps
+    for label, results in turns.items():
+        if label == "nginx, export":
+            continue
+        middle = sorted(results, key=_rps)[1]
+        note = f"{middle.rps / nginx:.2f} x nginx ({nginx:,.0f}); turns " + ", ".join(
+            f"{r.rps:,.0f}" for r in results
+        )
+        bench.add(Row("(f) vs nginx", label, "/", middle.rps, middle.p50_ms, middle.p99_ms, note))
 
 
 def render_in_process(bench: Bench, configs: dict[str, Path], rounds: int = 15) -> None:

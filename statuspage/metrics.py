@@ -19,6 +19,7 @@ import multiprocessing.util
 import os
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
@@ -88,16 +89,41 @@ PROCESS_METRICS = (HTTP_REQUESTS, HTTP_DURATION, CACHE_LOOKUPS, DELIVERIES)
 DELIVERY_RESULTS = ("sent", "retry", "dead", "skipped")
 
 
+#: Each request's series once looked up, by (route, method, status): `labels` checks and
+#: converts its values under a lock every call, which cost as much as the counting itself on
+#: the fast path. Emptied whenever the metrics are (`_forget_series`).
+_REQUEST_SERIES: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+_CACHE_SERIES: dict[tuple[str, str], Any] = {}
+#: Routes, methods and statuses are bounded, so this is a backstop, not an eviction policy.
+_MAX_SERIES = 4096
+
+
 def observe_request(route: str, method: str, status: str, seconds: float) -> None:
     """Count one answered HTTP request and its duration."""
     method = method if method in METHODS else "other"
-    HTTP_REQUESTS.labels(route, method, status).inc()
-    HTTP_DURATION.labels(route).observe(seconds)
+    key = (route, method, status)
+    series = _REQUEST_SERIES.get(key)
+    if series is None:
+        series = (HTTP_REQUESTS.labels(route, method, status), HTTP_DURATION.labels(route))
+        if len(_REQUEST_SERIES) < _MAX_SERIES:
+            _REQUEST_SERIES[key] = series
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def count_cache(layer: str, result: str) -> None:
     """Count one cached public page answered by `layer` (fastpath, flask) with `result`."""
-    CACHE_LOOKUPS.labels(layer, result).inc()
+    key = (layer, result)
+    series = _CACHE_SERIES.get(key)
+    if series is None:
+        series = _CACHE_SERIES[key] = CACHE_LOOKUPS.labels(layer, result)
+    series.inc()
+
+
+def _forget_series() -> None:
+    """Drop the series kept above (their metrics were cleared: new ones must be made)."""
+    _REQUEST_SERIES.clear()
+    _CACHE_SERIES.clear()
 
 
 def count_delivery(kind: str, result: str) -> None:
@@ -124,6 +150,7 @@ def use_multiprocess_dir(directory: str) -> None:
     """
     for metric in PROCESS_METRICS:
         metric.clear()  # before the switch: prometheus_client warns about it in that mode
+    _forget_series()
     os.environ[MULTIPROC_ENV] = directory
     values.ValueClass = values.get_value_class()
 

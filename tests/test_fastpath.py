@@ -174,3 +174,31 @@ def test_the_paths_it_remembers_are_bounded(client, sample, monkeypatch):
     for zeros in range(6):  # one incident, six spellings of its URL
         assert client.get(f"/incidents/{'0' * zeros}{incident}").status_code == 200
     assert len(_fastpath(client.application).routes) <= 3
+
+
+def test_remembered_answers_give_each_validator_and_coding_its_own(client, sample, flask_calls):
+    """The answers a wire remembers per header value are its own and stay right past the bound."""
+    from statuspage.web.fastpath import MAX_REMEMBERED
+
+    plain = client.get("/history.rss")
+    gzipped = client.get("/history.rss", headers={"Accept-Encoding": "gzip"})
+    for number in range(MAX_REMEMBERED + 5):  # more values than a wire keeps
+        other = client.get("/history.rss", headers={"If-None-Match": f'"other-{number}"'})
+        assert other.status_code == 200
+        accept = client.get("/history.rss", headers={"Accept-Encoding": f"x-{number}, gzip"})
+        assert accept.headers["Content-Encoding"] == "gzip"
+    for _ in range(2):
+        assert client.get("/history.rss").data == plain.data
+        again = client.get("/history.rss", headers={"Accept-Encoding": "gzip"})
+        assert again.headers["ETag"] == gzipped.headers["ETag"] != plain.headers["ETag"]
+        for tag in (plain.headers["ETag"], gzipped.headers["ETag"]):
+            assert client.get("/history.rss", headers={"If-None-Match": tag}).status_code == 304
+    assert len(flask_calls) == 1
+
+
+def test_a_remembered_304_is_forgotten_with_its_generation(client, sample, flask_calls):
+    first = client.get("/")
+    validators = {"If-None-Match": first.headers["ETag"]}
+    assert client.get("/", headers=validators).status_code == 304
+    resolve_open_incident(sample)
+    assert client.get("/", headers=validators).status_code == 200

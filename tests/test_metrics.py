@@ -331,13 +331,17 @@ def test_deliveries_are_counted_by_kind_and_result(make_app, receiver, monkeypat
     assert value(found, "statuspage_deliveries_total", kind="webhook", result="dead") >= 1
 
 
-def test_counts_of_forked_processes_add_up_in_one_scrape(app, db_url, tmp_path):
-    # What `statuspage serve` does: switch to multiprocess mode, then fork the workers.
+@pytest.mark.parametrize("counted_before", [False, True])
+def test_counts_of_forked_processes_add_up_in_one_scrape(app, db_url, tmp_path, counted_before):
+    # What `statuspage serve` does: switch to multiprocess mode, then fork the workers. A
+    # series counted before the switch (kept for the next request) must not swallow theirs.
     script = textwrap.dedent(
         f"""
         import os, sys
         from statuspage import create_app, metrics
         app = create_app({{"secret_key": "s", "database": {{"url": {db_url!r}}}}})
+        if {counted_before!r}:
+            metrics.observe_request("public.index", "GET", "200", 0.01)
         metrics.use_multiprocess_dir({str(tmp_path / "prom")!r})
         children = []
         for n in (1, 2):

@@ -60,6 +60,9 @@ OWN_HEADERS = frozenset(
 Headers = list[tuple[str, str]]
 #: The most paths remembered (each a few dozen bytes).
 MAX_ROUTES = 4 * MAX_ENTRIES
+#: The most header values whose answer a wire remembers (clients send a handful: the ETag
+#: they were given, their browser's Accept-Encoding); values past that are worked out each time.
+MAX_REMEMBERED = 32
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,11 @@ class Wire:
     route: str = ""
     #: By content coding (None: the plain body), each made on first request.
     variants: dict[str | None, Variant] = field(default_factory=dict)
+    #: The variant chosen for an Accept-Encoding value, and whether a client holding these
+    #: (If-None-Match, If-Modified-Since) values has the entry: parsed on every request they
+    #: made a 304 cost more than a 200, and both depend on the entry and the values alone.
+    by_accept: dict[str, Variant] = field(default_factory=dict)
+    verdicts: dict[tuple[str | None, str | None], bool] = field(default_factory=dict)
 
 
 class LocalDate:
@@ -161,22 +169,30 @@ class FastPath:
             number, stale = wire.generation, stale_headers(self.cache_settings, age)
         if number != wire.generation:
             return None
-        coding = choose_coding(wire.entry, environ.get("HTTP_ACCEPT_ENCODING", ""))
-        variant = wire.variants.get(coding)
+        accept = environ.get("HTTP_ACCEPT_ENCODING", "")
+        variant = wire.by_accept.get(accept)
         if variant is None:
-            variant = wire.variants[coding] = self._variant(wire.entry, coding, wire.extra)
+            variant = self._chosen(wire, accept)
         ok, unchanged = variant.ok, variant.not_modified
         if stale:
             ok, unchanged = _restamp(ok, stale), _restamp(unchanged, stale)
         environ[ROUTE_KEY] = wire.route
         metrics.count_cache("fastpath", "stale" if stale else "hit")
-        if not_modified(
-            wire.entry, environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE")
-        ):
+        if _has_it(wire, environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE")):
             start_response("304 NOT MODIFIED", list(unchanged))
             return []
         start_response("200 OK", list(ok))
         return [] if method == "HEAD" else [variant.body]
+
+    def _chosen(self, wire: Wire, accept: str) -> Variant:
+        """The variant of `wire` for this Accept-Encoding value, made on first request."""
+        coding = choose_coding(wire.entry, accept)
+        variant = wire.variants.get(coding)
+        if variant is None:
+            variant = wire.variants[coding] = self._variant(wire.entry, coding, wire.extra)
+        if len(wire.by_accept) < MAX_REMEMBERED:
+            wire.by_accept[accept] = variant
+        return variant
 
     def _learn(self, environ: dict, path: str, served: Served, headers: Headers) -> None:
         """Keep what Flask served from its cache, to serve it here next time."""
@@ -216,6 +232,19 @@ class FastPath:
         if coding:
             ok.append(("Content-Encoding", coding))
         return Variant(ok=ok + validators + extra, not_modified=validators + extra, body=body)
+
+
+def _has_it(wire: Wire, if_none_match: str | None, if_modified_since: str | None) -> bool:
+    """Whether a client sending these validators has the entry (see entries.not_modified)."""
+    if if_none_match is None and if_modified_since is None:
+        return False
+    key = (if_none_match, if_modified_since)
+    verdict = wire.verdicts.get(key)
+    if verdict is None:
+        verdict = not_modified(wire.entry, if_none_match, if_modified_since)
+        if len(wire.verdicts) < MAX_REMEMBERED:
+            wire.verdicts[key] = verdict
+    return verdict
 
 
 def _restamp(headers: Headers, stale: Headers) -> Headers:

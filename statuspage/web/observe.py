@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import random
 import re
-import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -61,7 +61,9 @@ def request_id(incoming: str | None) -> str:
     """The id of a request: the client's X-Request-Id if it is short and safe, else a new one."""
     if incoming and SAFE_ID.fullmatch(incoming):
         return incoming
-    return secrets.token_hex(8)
+    # An id names a request in the logs; it guards nothing, so it need not come from the
+    # kernel (a system call per request). `random` is reseeded in every forked worker.
+    return f"{random.getrandbits(64):016x}"
 
 
 class Observe:
@@ -128,16 +130,27 @@ def write_access_line(
         "duration_ms": round(seconds * 1000, 3),
         "request_id": rid,
     }
-    access_log.info(
-        '%s "%s %s" %s %s %.1fms',
+    args = (
         fields["client"],
         fields["method"],
         fields["path"],
         status,
         "-" if sent is None else sent,
         fields["duration_ms"],
-        extra=fields,
     )
+    # The record `access_log.info` would make (the caller has checked the level, which `handle`
+    # does not), without its walk up the stack to find the caller, known here: the walk cost
+    # about a third of what making the record does.
+    source, line, function = _CALLER
+    record = access_log.makeRecord(
+        access_log.name, logging.INFO, source, line, ACCESS_FORMAT, args, None, function, fields
+    )
+    access_log.handle(record)
+
+
+#: The access line's message, and where it is written (the record's pathname, line, function).
+ACCESS_FORMAT = '%s "%s %s" %s %s %.1fms'
+_CALLER = (__file__, write_access_line.__code__.co_firstlineno, write_access_line.__name__)
 
 
 class _Body:
