@@ -720,6 +720,15 @@ def cold_and_uncached(bench: Bench, configs: dict[str, Path], urls: dict[str, st
             )
 
 
+def take_turns(ports: dict[str, int], args: argparse.Namespace) -> dict[str, list[Wrk]]:
+    """wrk on `/` of each server in turn, three rounds: no two ever share the CPUs."""
+    turns: dict[str, list[Wrk]] = {name: [] for name in ports}
+    for _ in range(3):
+        for name, port in ports.items():
+            turns[name].append(wrk(f"http://127.0.0.1:{port}/", args))
+    return turns
+
+
 def _rps(result: Wrk) -> float:
     return result.rps
 
@@ -764,10 +773,7 @@ def versus_nginx(bench: Bench, config: Path, nginx_port: int) -> None:
             for _ in range(4):
                 get(port, "/")
             servers[label] = port
-        turns: dict[str, list[Wrk]] = {label: [] for label in servers}
-        for _ in range(3):
-            for label, port in servers.items():
-                turns[label].append(wrk(f"http://127.0.0.1:{port}/", bench.args))
+        turns = take_turns(servers, bench.args)
     nginx = sorted(turns["nginx, export"], key=_rps)[1].rps
     for label, results in turns.items():
         if label == "nginx, export":
@@ -865,10 +871,7 @@ def compare_servers(bench: Bench, config: Path, database_url: str) -> None:
             stack.enter_context(running(command, port, cwd=root, env=env))
             get(port, "/")
             ports[name] = port
-        turns: dict[str, list[Wrk]] = {name: [] for name in ports}
-        for _ in range(3):
-            for name, port in ports.items():
-                turns[name].append(wrk(f"http://127.0.0.1:{port}/", bench.args))
+        turns = take_turns(ports, bench.args)
         for name, results in turns.items():
             middle = sorted(results, key=lambda r: r.rps)[1]
             note = f"{middle.rps / bench.ceiling['/']:.2f} x ceiling; turns " + ", ".join(

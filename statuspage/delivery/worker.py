@@ -387,19 +387,8 @@ def deliver_batch(
     at = clock()
     done = [Unsettled(m, r, at) for m, r in zip(batch, results, strict=True) if r is not None]
     rest = [m for m, r in zip(batch, results, strict=True) if r is None]
-    try:
-        with write_transaction():
-            settle_all(done, policy)
-            for message in rest:
-                outbox.release(message)
-    except Exception as exc:
-        if not is_unreachable(exc):
-            raise
-        _reset_session()
-        # Sent, not yet recorded: kept in memory while waiting for the database.
-        hand_back(rest, done, policy, exc, outage)
-    else:
-        committed(done)
+    # Sent, not yet recorded: if the database is gone they wait in memory for it to come back.
+    hand_back(rest, done, policy, None, outage)
     if len(batch) < worker["batch_size"] or stopper.stopped:
         session.end_batch()
     return len(done)
@@ -551,8 +540,9 @@ def hand_back(
     outage: Outage,
 ) -> None:
     """Record `unsettled` and release `rest` in one transaction, waiting for the database first
-    if it failed (`failure`). Gives up only when the worker is stopping (or runs `--once`):
-    then the messages wait for their lease, and those of `unsettled` may be sent again."""
+    if it failed (`failure`) and whenever it fails. Gives up only when the worker is stopping
+    (or runs `--once`): then the messages wait for their lease, and those of `unsettled` may
+    be sent again."""
     while True:
         if failure is not None:
             if outage.stopper.stopped or not outage.patient:
