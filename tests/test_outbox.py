@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from statuspage.db import database
 from statuspage.db.database import write_transaction
 from statuspage.db.extensions import db
 from statuspage.db.models import OutboxMessage
@@ -314,3 +315,30 @@ def test_claim_skips_rows_another_worker_has_locked(app):
             claimed = outbox.claim("w1", NOW, 10, LEASE)
             other.rollback()
         assert [m.idempotency_key for m in claimed] == ["free"]
+
+
+def test_on_postgresql_a_claim_reads_the_first_due_rows_from_the_index(ctx):
+    """With many rows pending a claim reads the first ones in order, instead of sorting all."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's index carries the rowid: its plan never sorted")
+    rows = [
+        {
+            "idempotency_key": f"many-{index}",
+            "channel": "webhook:ops",
+            "kind": "webhook",
+            "payload": {},
+            "next_attempt_at": NOW - timedelta(seconds=index % 7),
+            "created_at": NOW,
+        }
+        for index in range(3000)
+    ]
+    with write_transaction():
+        db.session.execute(sa.insert(OutboxMessage), rows)
+        database.refresh_statistics(OutboxMessage.__tablename__)
+    compiled = outbox.due_first(NOW, 100).compile(db.engine)
+    with db.engine.connect() as conn:
+        plan = "\n".join(conn.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params).scalars())
+    assert "Index Scan using ix_outbox_due" in plan and "Sort" not in plan, plan
+    claimed = outbox.claim("w1", NOW, 100, LEASE)
+    oldest = sorted(rows, key=lambda r: (r["next_attempt_at"], int(r["idempotency_key"][5:])))
+    assert [m.idempotency_key for m in claimed] == [r["idempotency_key"] for r in oldest[:100]]

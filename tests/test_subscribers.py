@@ -502,6 +502,27 @@ def test_the_worker_expands_a_fan_out_row_and_marks_it_sent_in_one_go(page):
     assert job.state == "sent" and len(notified(update_id)) == 1
 
 
+def test_a_large_fan_out_renews_the_outbox_statistics(page, monkeypatch):
+    """On PostgreSQL: a claim planned with figures from when few rows were pending sorts
+    every pending row."""
+    monkeypatch.setattr(subs_delivery, "REFRESH_STATISTICS_AFTER", 40)
+    add_subscribers(50)
+    open_incident(expanded=False)
+    (claimed,) = [m for m in claim_all() if m.kind == subs_delivery.FAN_OUT_KIND]
+    renewed = []
+    monkeypatch.setattr(subs_delivery, "refresh_statistics", renewed.append)
+    with write_transaction():
+        subs_delivery.settle(claimed, Result(Outcome.SENT), NOW, policy=outbox.Policy())
+    assert renewed == ["outbox"]
+    (job,) = fan_out_rows()
+    job.state, job.lease_until = "pending", None
+    db.session.commit()
+    (claimed,) = [m for m in claim_all() if m.kind == subs_delivery.FAN_OUT_KIND]
+    with write_transaction():
+        subs_delivery.settle(claimed, Result(Outcome.SENT), NOW, policy=outbox.Policy())
+    assert renewed == ["outbox"]  # a repeat adds nothing: no figures to renew
+
+
 def test_a_fan_out_that_fails_in_the_database_is_retried_later(page, monkeypatch):
     confirmed("a@example.com")
     update_id = open_incident(expanded=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from flask import Flask
 from statuspage.db.extensions import db
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
@@ -105,6 +107,32 @@ def lock_name(name: str) -> None:
         return
     key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
     db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+#: PostgreSQL's "lock_not_available", raised when lock_timeout runs out.
+_LOCK_NOT_AVAILABLE = "55P03"
+
+
+def refresh_statistics(table: str) -> None:
+    """On PostgreSQL, renew the planner's statistics of `table` in the current transaction
+    (counting the rows it wrote), so queries on a table that just grew get plans that fit it.
+
+    A table stuck with figures from when it was small is read the costly way: a claim sorting
+    every pending row instead of reading the first ones from an index. Gives up, leaving the
+    old figures, rather than wait more than a second for a VACUUM holding the table.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return  # SQLite's plans do not change with a table's size here
+    try:
+        # A failure rolls the savepoint back, with the SET LOCAL made in it.
+        with db.session.begin_nested():
+            db.session.execute(sa.text("SET LOCAL lock_timeout = '1s'"))
+            db.session.execute(sa.text(f'ANALYZE "{table}"'))
+            db.session.execute(sa.text("SET LOCAL lock_timeout = DEFAULT"))
+    except sa.exc.OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+            raise
+        log.warning("statistics of %s not renewed: %s", table, str(exc.orig).splitlines()[0])
 
 
 #: PostgreSQL's "deadlock detected" and "could not serialize access": the transaction was

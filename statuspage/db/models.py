@@ -438,7 +438,7 @@ class OutboxMessage(Model):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (sa.Index("ix_outbox_due", "state", "next_attempt_at"),)
+    __table_args__ = (sa.Index("ix_outbox_due", "state", "next_attempt_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(sa.String(300), unique=True)

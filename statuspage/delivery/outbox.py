@@ -146,6 +146,18 @@ def _due(now: datetime) -> sa.ColumnElement[bool]:
     )
 
 
+def due_first(now: datetime, limit: int) -> sa.Select[int]:
+    """The ids of the `limit` oldest due messages, locked, skipping those another worker holds:
+    read in order from the index on (state, next_attempt_at, id), not sorted."""
+    return (
+        sa.select(OutboxMessage.id)
+        .where(_due(now))
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
 def claim(worker_id: str, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
     """Lease up to `limit` due messages to `worker_id` in one statement and commit; return them
     detached, oldest due first.
@@ -155,16 +167,9 @@ def claim(worker_id: str, now: datetime, limit: int, lease: timedelta) -> list[O
     kills every worker that takes it still reaches `max_attempts`.
     """
     with write_transaction():
-        due = (
-            sa.select(OutboxMessage.id)
-            .where(_due(now))
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
         statement = (
             sa.update(OutboxMessage)
-            .where(OutboxMessage.id.in_(due.scalar_subquery()))
+            .where(OutboxMessage.id.in_(due_first(now, limit).scalar_subquery()))
             .values(
                 lease_until=now + lease,
                 claimed_by=worker_id,

@@ -32,6 +32,7 @@ from statuspage.core.enums import Impact, IncidentKind, MaintenanceStatus, statu
 from statuspage.core.serializers import Site
 from statuspage.core.times import as_utc, format_window_time, isoformat
 from statuspage.db import audit, notify, queries
+from statuspage.db.database import refresh_statistics
 from statuspage.db.extensions import db
 from statuspage.db.models import (
     AuditEntry,
@@ -80,6 +81,9 @@ FAN_OUT_CHANNEL = f"{SUBSCRIBER_PREFIX}fanout"
 SKIPPED = ("unsubscribed", "disabled", "not confirmed", "removed", "already confirmed")
 #: A reminder goes this long before a maintenance starts (if it was announced before that).
 REMIND_BEFORE = timedelta(minutes=60)
+#: A fan-out adding this many rows renews the outbox's planner statistics (PostgreSQL): with
+#: figures from when few rows were pending, each claim sorted all of them.
+REFRESH_STATISTICS_AFTER = 1000
 #: Rendered emails and webhook bodies kept per process, so a batch renders each update once.
 RENDER_CACHE_SIZE = 64
 #: The render keys `_source` found during one `resolve_many` (None outside one).
@@ -934,6 +938,8 @@ def _settle_fan_out(message: OutboxMessage, now: datetime, *, policy: Any) -> bo
     try:
         with db.session.begin_nested():
             added = expand(message, now=now)
+            if added >= REFRESH_STATISTICS_AFTER:
+                refresh_statistics(OutboxMessage.__tablename__)
     except DBAPIError as exc:
         error = f"fan-out failed: {exc.orig or exc}"
         return outbox.mark_failed(message, Result(Outcome.RETRY, error=error), now, policy=policy)

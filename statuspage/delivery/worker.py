@@ -141,7 +141,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _reset_session() -> None:
-    """Roll the session back after a failure; with the connection gone that may fail too."""
+    """Roll the session back (after a failure, or to end a read); with the connection gone
+    that may fail too."""
     try:
         db.session.rollback()
     except Exception:
@@ -370,6 +371,9 @@ def deliver_batch(
             raise
         hand_back(batch, [], policy, exc, outage)  # nothing was sent: all of it goes back
         return 0
+    # End the reads' transaction before the sends: a snapshot held open through them keeps
+    # PostgreSQL from pruning settled rows, which every claim then walks past.
+    _reset_session()
     results: list[channels.Result | None] = [
         item if isinstance(item, channels.Result) else None for item in ready
     ]
