@@ -5,7 +5,8 @@ to local sinks.
 Usage: .venv/bin/python bench/subscribers.py [--emails 10000] [--webhooks 500]
                                              [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
 
-Starts an SMTP sink (aiosmtpd) and a webhook receiver (http.server) on 127.0.0.1, then:
+Starts an SMTP sink (aiosmtpd, in a process of its own unless --sink thread) and a webhook
+receiver (http.server) on 127.0.0.1, then:
 1. times POST /api/v1/incidents (the publish request, through the whole app) with no
    subscribers, then with EMAILS + WEBHOOKS confirmed subscribers, and the enqueueing of the
    fan-out row inside it;
@@ -57,12 +58,65 @@ from statuspage.publishing import components as component_service
 from tests.support.receivers import (
     HttpReceiver,
     SmtpSink,
+    free_port,
     start_worker,
     write_worker_config,
 )
 
 SECRET = "bench-secret"
 TIMEOUT = 900
+
+
+class ProcessSink:
+    """bench/smtp_sink.py in a process of its own: the workers' mail is not parsed under this
+    process's lock, beside the webhook receiver and the polling."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "smtp_sink.py"), str(self.port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        if self.ask() != "ready":
+            raise SystemExit("the SMTP sink did not start")
+
+    def ask(self, command: str | None = None) -> str:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        if command is not None:
+            self.process.stdin.write(command + "\n")
+            self.process.stdin.flush()
+        return self.process.stdout.readline().strip()
+
+    def count(self) -> int:
+        return int(self.ask("count"))
+
+    def times(self) -> list[float]:
+        return [float(at) for at in self.ask("times").split()]
+
+    def clear(self) -> None:
+        self.ask("clear")
+
+    def __enter__(self) -> ProcessSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+class ThreadSink(SmtpSink):
+    """The tests' sink, in this process (`--sink thread`)."""
+
+    def count(self) -> int:
+        return len(self.arrivals)
+
+    def times(self) -> list[float]:
+        return list(self.arrivals)
+
+    def clear(self) -> None:
+        self.arrivals.clear()
 
 
 class FanOutTimer:
@@ -244,8 +298,10 @@ def stop(processes) -> tuple[list[float], list[float]]:
     return peaks, cpu
 
 
-def deliver(publish, total: int, workers: int, config: Path, log: Path, arrivals, env) -> dict:
-    """Start idle workers, publish, and wait until all `total` messages arrived."""
+def deliver(publish, total: int, workers: int, config: Path, log: Path, receivers, env) -> dict:
+    """Start idle workers, publish, and wait until all `total` messages arrived (`receivers`:
+    how many arrived, and when each did)."""
+    arrived, arrivals = receivers
     before = log.read_text().count(" started") if log.exists() else 0
     processes = [start_worker(config, log, env=env) for _ in range(workers)]
     peaks: list[float] = []
@@ -260,7 +316,7 @@ def deliver(publish, total: int, workers: int, config: Path, log: Path, arrivals
         db.session.rollback()
         # The sinks' counts first (no database read stealing the sinks' CPU while they work),
         # then the outbox: the fan-out row counts too, until it is expanded.
-        while len(arrivals()) < total or pending(update_id):
+        while arrived() < total or pending(update_id):
             if time.monotonic() - published > TIMEOUT:
                 raise SystemExit(f"still pending after {TIMEOUT} s; see {log}")
             if any(p.poll() is not None for p in processes):
@@ -309,6 +365,12 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=1, help="worker processes per run")
     parser.add_argument(
+        "--sink",
+        choices=("process", "thread"),
+        default="process",
+        help="the SMTP sink in a process of its own (bench/smtp_sink.py) or in this one",
+    )
+    parser.add_argument(
         "--smtp",
         action="append",
         default=[],
@@ -332,7 +394,8 @@ def main() -> None:
         url = f"sqlite:///{folder / 'bench.db'}"
     log = folder / "workers.log"
     try:
-        with HttpReceiver() as receiver, SmtpSink() as sink:
+        sink = ProcessSink() if args.sink == "process" else ThreadSink()
+        with HttpReceiver() as receiver, sink:
             report = run(args, url, folder, log, receiver, sink)
     finally:
         if admin is not None:
@@ -431,19 +494,26 @@ def run(args, url: str, folder: Path, log: Path, receiver, sink) -> str:
         for number, (label, worker_config, env) in enumerate(
             variants if not args.publish_only else []
         ):
-            sink.arrivals.clear()
+            sink.clear()
             with receiver.lock:
                 receiver.requests.clear()
 
-            def arrivals():
+            def arrived() -> int:
+                with receiver.lock:
+                    hooks = len(receiver.requests)
+                return sink.count() + hooks
+
+            def arrivals() -> list[float]:
                 with receiver.lock:
                     hooks = [r.at for r in receiver.requests]
-                return list(sink.arrivals) + hooks
+                return sink.times() + hooks
 
             def publish(number=number):
                 return publish_request(client, bearer, component_id, f"Delivery {number}")[1]
 
-            result = deliver(publish, total, args.workers, worker_config, log, arrivals, env)
+            result = deliver(
+                publish, total, args.workers, worker_config, log, (arrived, arrivals), env
+            )
             runs.append((label, result))
 
     database = "PostgreSQL" if url.startswith("postgres") else "SQLite"
