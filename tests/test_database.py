@@ -31,7 +31,8 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(ctx):
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 
 
-def test_write_transaction_begins_immediate_on_sqlite(ctx):
+def statements_of(act) -> list[str]:
+    """The SQL statements `act` ran, in a write transaction."""
     statements = []
 
     def record(conn, cursor, statement, *args):
@@ -40,9 +41,14 @@ def test_write_transaction_begins_immediate_on_sqlite(ctx):
     sa.event.listen(db.engine, "before_cursor_execute", record)
     try:
         with database.write_transaction():
-            db.session.execute(sa.text("SELECT 1"))
+            act()
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", record)
+    return statements
+
+
+def test_write_transaction_begins_immediate_on_sqlite(ctx):
+    statements = statements_of(lambda: db.session.execute(sa.text("SELECT 1")))
     if db.engine.dialect.name == "sqlite":
         assert "BEGIN IMMEDIATE" in statements
 
@@ -96,17 +102,7 @@ def _add_groups(count: int) -> None:
 
 def test_refresh_statistics_counts_the_rows_its_transaction_wrote(ctx):
     if db.engine.dialect.name != "postgresql":
-        statements = []
-
-        def record(conn, cursor, statement, *args):
-            statements.append(statement)
-
-        sa.event.listen(db.engine, "before_cursor_execute", record)
-        try:
-            with database.write_transaction():
-                database.refresh_statistics("component_groups")
-        finally:
-            sa.event.remove(db.engine, "before_cursor_execute", record)
+        statements = statements_of(lambda: database.refresh_statistics("component_groups"))
         assert not [s for s in statements if "ANALYZE" in s.upper()], statements
         return
     with database.write_transaction():
