@@ -11,8 +11,9 @@ gunicorn rows are skipped (with a note) when they are not installed. Rows:
 (d) `/` right after a publish: cold render ms, demo vs a long history; and throughput with
     the page cache disabled (every request renders; the same server settings);
 (e) p99 of `/` while a publisher process publishes an update every second;
-(f) nginx serving `statuspage export` output: the upper reference; then `/` of nginx and of
-    `statuspage serve` (with and without its access log) in turns, as a ratio to nginx;
+(f) nginx serving `statuspage export` output: the upper reference; then `/` of nginx (with and
+    without an access log), of `statuspage serve` (the same) and of a no-op WSGI app under
+    granian (the floor of any WSGI app) in turns, as ratios to nginx;
 (g) the real app's `/` under each server, to choose the one `statuspage serve` uses;
 (h) PostgreSQL, the exact default (`[database] listen`: each process follows the generation
     by LISTEN/NOTIFY): two `statuspage serve` processes A and B on one database, warm and 304,
@@ -79,6 +80,23 @@ RENDER_PATHS = (
     "/api/v2/summary.json",
     "/api/v2/incidents.json",
 )
+
+#: (f)'s nginx writing an access log line per request, as `statuspage serve` does by default.
+NGINX_LOGGED = "nginx, export, access log"
+
+#: (f)'s floor: a WSGI app that only returns the bytes of `/`, under granian as serve runs it.
+NOOP_APP = '''
+"""The floor: a WSGI callable answering every request with the same bytes."""
+from pathlib import Path
+
+BODY = (Path(__file__).parent / "noop_body.html").read_bytes()
+HEADERS = [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(BODY)))]
+
+
+def app(environ, start_response):
+    start_response("200 OK", HEADERS)
+    return [BODY]
+'''
 
 CEILING_APP = '''
 """The ceiling: the same bytes as the app, pre-rendered, from the smallest Flask app."""
@@ -753,16 +771,27 @@ def nginx_export(bench: Bench, configs: dict[str, Path]) -> None:
     with running(command, port, cwd=root, env=bench.env):
         for path in PATHS:
             bench.measure("(f) nginx", "nginx, export", port, path, ratio_to=bench.ceiling[path])
-        versus_nginx(bench, configs["demo"], port)
+        logged_root = root / "nginx-logged"
+        (logged_root / "tmp").mkdir(parents=True)
+        logged_port = free_port()
+        logged = NGINX_CONF.format(
+            workers=WORKERS, root=logged_root, port=logged_port, export=result.directory
+        ).replace("access_log off;", f"access_log {logged_root}/access.log;")
+        (logged_root / "nginx.conf").write_text(logged)
+        command = ["nginx", "-p", str(logged_root), "-c", str(logged_root / "nginx.conf")]
+        with running(command, logged_port, cwd=root, env=bench.env):
+            versus_nginx(bench, configs["demo"], {"nginx, export": port, NGINX_LOGGED: logged_port})
 
 
-def versus_nginx(bench: Bench, config: Path, nginx_port: int) -> None:
-    """(f) Warm `/` of `statuspage serve` and of nginx, in turns (median of 3 each).
+def versus_nginx(bench: Bench, config: Path, nginx: dict[str, int]) -> None:
+    """(f) Warm `/` of `statuspage serve`, of nginx and of a no-op WSGI app under granian, in
+    turns (median of 3 each).
 
-    The export's nginx writes no access log; `statuspage serve` writes one line per request by
-    default, so it is measured both ways.
+    `statuspage serve` writes an access-log line per request by default, so it is measured
+    both ways, and so is nginx. The no-op app returns the same bytes and does nothing else:
+    the most any WSGI app under granian can answer here.
     """
-    servers = {"nginx, export": nginx_port}
+    servers = dict(nginx)
     quiet = dict(bench.env, STATUSPAGE_LOGGING_ACCESS_LOG="false")
     with ExitStack() as stack:
         for label, env in (("statuspage serve", bench.env), ("serve, access_log = false", quiet)):
@@ -771,17 +800,27 @@ def versus_nginx(bench: Bench, config: Path, nginx_port: int) -> None:
                 running(bench.cli_serve(config, port), port, cwd=bench.root, env=env)
             )
             for _ in range(4):
-                get(port, "/")
+                page = get(port, "/")[2]
             servers[label] = port
+        (bench.root / "noop_body.html").write_bytes(page)
+        (bench.root / "bench_noop.py").write_text(NOOP_APP)
+        port = free_port()
+        granian = [str(BIN / "granian"), "--interface", "wsgi", "--workers", str(WORKERS)]
+        granian += ["--blocking-threads", str(server.THREADS_PER_WORKER), "--no-ws"]
+        granian += ["--log-level", "warning", "--port", str(port), "bench_noop:app"]
+        stack.enter_context(running(granian, port, cwd=bench.root, env=bench.env))
+        servers["no-op WSGI app, granian"] = port
         turns = take_turns(servers, bench.args)
-    nginx = sorted(turns["nginx, export"], key=_rps)[1].rps
+    unlogged = sorted(turns["nginx, export"], key=_rps)[1].rps
+    logged = sorted(turns[NGINX_LOGGED], key=_rps)[1].rps
     for label, results in turns.items():
         if label == "nginx, export":
             continue
         middle = sorted(results, key=_rps)[1]
-        note = f"{middle.rps / nginx:.2f} x nginx ({nginx:,.0f}); turns " + ", ".join(
-            f"{r.rps:,.0f}" for r in results
-        )
+        versus = f"{middle.rps / unlogged:.2f} x nginx ({unlogged:,.0f})"
+        if label == "statuspage serve":
+            versus += f", {middle.rps / logged:.2f} x nginx with its log ({logged:,.0f})"
+        note = f"{versus}; turns " + ", ".join(f"{r.rps:,.0f}" for r in results)
         bench.add(Row("(f) vs nginx", label, "/", middle.rps, middle.p50_ms, middle.p99_ms, note))
 
 
