@@ -36,34 +36,45 @@ MAX_LINK_NESTING = 8
 MAX_BLOCK_NESTING = 32
 
 
-def _nesting_exceeds(data: str, index: int, opening: str, closing: str) -> bool:
-    """Whether the bracket open before `index` nests deeper than MAX_LINK_NESTING before closing."""
+#: What `_closing` answers for a bracket that nests too deep before it closes.
+_TOO_DEEP = -1
+
+
+def _closing(data: str, index: int, opening: str, closing: str) -> int | None:
+    """Where the bracket open before `index` closes: None if it never does, _TOO_DEEP if it
+    nests deeper than MAX_LINK_NESTING first."""
     depth = 1
     for position in range(index, len(data)):
         char = data[position]
         if char == closing:
             depth -= 1
             if depth == 0:
-                return False
+                return position
         elif char == opening:
             depth += 1
             if depth > MAX_LINK_NESTING:
-                return True
-    return False
+                return _TOO_DEEP
+    return None
 
 
 class _Links(inlinepatterns.LinkInlineProcessor):
     """Inline links that leave text whose `[` or `(` nest too deep as written."""
 
     def getText(self, data: str, index: int) -> tuple[str, int, bool]:
-        """The stock link text between `[` and `]`, unless its brackets nest too deep."""
-        if _nesting_exceeds(data, index, "[", "]"):
+        """The link text between `[` and `]` as stock Python-Markdown finds it, unless its
+        brackets nest too deep. Found here, not by the stock method: Python-Markdown 3.11.4's
+        maps the closing bracket of every index of the text again after each link is replaced,
+        which is quadratic in the number of links (2.8 s for 1,000 against 0.02 s before)."""
+        end = _closing(data, index, "[", "]")
+        if end == _TOO_DEEP:
             return "", index, False
-        return super().getText(data, index)
+        if end is None:
+            return data[index:], len(data), False
+        return data[index:end], end + 1, True
 
     def getLink(self, data: str, index: int) -> tuple[str, str | None, int, bool]:
         """The stock link target between `(` and `)`, unless its parentheses nest too deep."""
-        if data.startswith("(", index) and _nesting_exceeds(data, index + 1, "(", ")"):
+        if data.startswith("(", index) and _closing(data, index + 1, "(", ")") == _TOO_DEEP:
             return "", None, index, False
         return super().getLink(data, index)
 
