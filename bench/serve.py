@@ -86,11 +86,13 @@ NGINX_LOGGED = "nginx, export, access log"
 
 #: (f)'s floor: a WSGI app that only returns the bytes of `/`, under granian as serve runs it.
 NOOP_APP = '''
-"""The floor: a WSGI callable answering every request with the same bytes."""
+"""The floor: a WSGI callable answering every request with the same bytes and headers."""
+import json
 from pathlib import Path
 
-BODY = (Path(__file__).parent / "noop_body.html").read_bytes()
-HEADERS = [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(BODY)))]
+HERE = Path(__file__).parent
+BODY = (HERE / "noop_body.html").read_bytes()
+HEADERS = [tuple(pair) for pair in json.loads((HERE / "noop_headers.json").read_text())]
 
 
 def app(environ, start_response):
@@ -788,8 +790,8 @@ def versus_nginx(bench: Bench, config: Path, nginx: dict[str, int]) -> None:
     turns (median of 3 each).
 
     `statuspage serve` writes an access-log line per request by default, so it is measured
-    both ways, and so is nginx. The no-op app returns the same bytes and does nothing else:
-    the most any WSGI app under granian can answer here.
+    both ways, and so is nginx. The no-op app returns the same bytes and headers and does
+    nothing else: the most any WSGI app under granian can answer here.
     """
     servers = dict(nginx)
     quiet = dict(bench.env, STATUSPAGE_LOGGING_ACCESS_LOG="false")
@@ -800,9 +802,12 @@ def versus_nginx(bench: Bench, config: Path, nginx: dict[str, int]) -> None:
                 running(bench.cli_serve(config, port), port, cwd=bench.root, env=env)
             )
             for _ in range(4):
-                page = get(port, "/")[2]
+                _, headers, page = get(port, "/")
             servers[label] = port
         (bench.root / "noop_body.html").write_bytes(page)
+        # serve's own headers (security, caching, its request id) but those granian adds.
+        replayed = [(k, v) for k, v in headers.items() if k.lower() not in ("date", "server")]
+        (bench.root / "noop_headers.json").write_text(json.dumps(replayed))
         (bench.root / "bench_noop.py").write_text(NOOP_APP)
         port = free_port()
         granian = [str(BIN / "granian"), "--interface", "wsgi", "--workers", str(WORKERS)]

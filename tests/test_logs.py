@@ -303,3 +303,10 @@ def test_configure_json_writes_one_redacted_object_per_line_to_stderr():
 def test_an_unknown_log_format_is_refused():
     with pytest.raises(ValueError, match="yaml"):
         logs.formatter("yaml")
+
+
+@pytest.mark.parametrize("created", [1781532187.123456, 1781532187.999012, 1781532188.0004])
+def test_text_lines_stamp_the_time_as_logging_does(created):
+    record = logging.makeLogRecord({"created": created})
+    record.msecs = int((created - int(created)) * 1000)
+    assert logs.TextFormatter().formatTime(record) == logging.Formatter().formatTime(record)

@@ -155,3 +155,88 @@ def test_a_path_cannot_break_an_access_line_or_forge_another(client, lines):
     client.get("/a%20b%22c%0A2026-06-15 INFO forged/caf%C3%A9").get_data()
     (line,) = lines.getvalue().splitlines()
     assert '"GET /a%20b%22c%0A2026-06-15%20INFO%20forged/caf%C3%A9" 404' in line
+
+
+# -- the access line written without a record -------------------------------------------------
+
+#: A moment well inside its millisecond, so every way of deriving the milliseconds agrees.
+MOMENTS = (1781532187.123456, 1781532188.999012)
+FIELDS = {"client": "203.0.113.5", "method": "GET", "path": "/?page=2", "status": 200}
+
+
+def _only_ours(monkeypatch) -> tuple[logs.StderrHandler, io.StringIO]:
+    """Make the handler `logs.configure` makes, writing to a buffer, the only one the access log
+    reaches, as under `statuspage serve`. Called in the test's body: pytest adds its capture
+    handlers to the root logger and to every non-propagating one as each test phase starts."""
+    stream = io.StringIO()
+    handler = logs.StderrHandler(stream)
+    handler.setFormatter(logs.formatter("text"))
+    logs.install([handler])
+    monkeypatch.setattr(access_log, "handlers", [handler])
+    monkeypatch.setattr(access_log, "propagate", False)
+    monkeypatch.setattr(access_log, "level", logging.INFO)
+    return handler, stream
+
+
+def _log_access(rid: str, created: float, monkeypatch) -> None:
+    """Write an access line through `logs.log_redacted` at the moment `created`."""
+    monkeypatch.setattr("time.time", lambda: created)
+    monkeypatch.setattr("time.time_ns", lambda: round(created * 1e6) * 1000)
+    logs.log_redacted(
+        access_log,
+        logging.INFO,
+        '203.0.113.5 "GET /?page=2" 200 5 0.1ms',
+        request_id=rid,
+        fields=FIELDS,
+        caller=(__file__, 1, "test"),
+    )
+
+
+@pytest.mark.parametrize("format", logs.FORMATS)
+def test_an_access_line_without_a_record_is_the_line_the_record_gives(monkeypatch, format):
+    handler, stream = _only_ours(monkeypatch)
+    handler.setFormatter(logs.formatter(format))
+    for created in MOMENTS:
+        _log_access("direct", created, monkeypatch)
+    handler.addFilter(logging.Filter())  # a filter of someone else's: a record is made
+    for created in MOMENTS:
+        _log_access("direct", created, monkeypatch)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 4 and lines[:2] == lines[2:], lines
+    assert lines[0] != lines[1]  # a second later: a new time stamp
+    if format == "json":
+        assert json.loads(lines[0])["path"] == "/?page=2"
+    else:
+        assert "[direct]" in lines[0]
+
+
+def test_only_our_handler_gets_the_access_line_without_a_record(monkeypatch, client):
+    _, stream = _only_ours(monkeypatch)
+    client.get("/").get_data()  # Flask answers; the fast path learns the page
+    monkeypatch.setattr(access_log, "makeRecord", _no_record)
+    client.get("/", headers={HEADER: "fast-1"}).get_data()
+    assert '[fast-1] 127.0.0.1 "GET /" 200' in stream.getvalue()
+
+
+def test_any_other_handler_on_the_way_gets_the_record(monkeypatch, client):
+    _, stream = _only_ours(monkeypatch)
+    other = io.StringIO()
+    access_log.addHandler(logging.StreamHandler(other))  # someone else's, on the way
+    for rid in ("both-1", "both-2"):  # Flask, then the fast path
+        client.get("/", headers={HEADER: rid}).get_data()
+        assert f"[{rid}]" in stream.getvalue()
+    assert other.getvalue().count('"GET /" 200') == 2, other.getvalue()
+
+
+def _no_record(*args, **kwargs):
+    raise AssertionError("a record was made for a line only our handler writes")
+
+
+def test_an_access_line_that_cannot_be_written_does_not_fail_the_request(
+    monkeypatch, client, capsys
+):
+    _, stream = _only_ours(monkeypatch)
+    stream.close()
+    answer = client.get("/")
+    assert answer.status_code == 200 and answer.get_data()
+    assert "Logging error" in capsys.readouterr().err

@@ -119,37 +119,27 @@ def write_access_line(
     if environ.get("QUERY_STRING"):
         path += "?" + environ["QUERY_STRING"]
     # Every part is redacted (the path) or cannot hold a secret (an address, a method token,
-    # numbers, an id of SAFE_ID's characters): the line is marked so, not redacted again.
+    # numbers, an id of SAFE_ID's characters): the line is not redacted again.
+    client = environ.get("REMOTE_ADDR", "") or "-"
+    method = environ.get("REQUEST_METHOD", "")
+    path = loggable_path(path)
+    duration_ms = round(seconds * 1000, 3)
+    size = "-" if sent is None else sent
     fields = {
-        logs.PRE_REDACTED: True,
-        "client": environ.get("REMOTE_ADDR", "") or "-",
-        "method": environ.get("REQUEST_METHOD", ""),
-        "path": loggable_path(path),
+        "client": client,
+        "method": method,
+        "path": path,
         "status": int(status) if status.isdigit() else status,
         "bytes": sent,
-        "duration_ms": round(seconds * 1000, 3),
-        "request_id": rid,
+        "duration_ms": duration_ms,
     }
-    args = (
-        fields["client"],
-        fields["method"],
-        fields["path"],
-        status,
-        "-" if sent is None else sent,
-        fields["duration_ms"],
+    message = f'{client} "{method} {path}" {status} {size} {duration_ms:.1f}ms'
+    logs.log_redacted(
+        access_log, logging.INFO, message, request_id=rid, fields=fields, caller=_CALLER
     )
-    # The record `access_log.info` would make (the caller has checked the level, which `handle`
-    # does not), without its walk up the stack to find the caller, known here: the walk cost
-    # about a third of what making the record does.
-    source, line, function = _CALLER
-    record = access_log.makeRecord(
-        access_log.name, logging.INFO, source, line, ACCESS_FORMAT, args, None, function, fields
-    )
-    access_log.handle(record)
 
 
-#: The access line's message, and where it is written (the record's pathname, line, function).
-ACCESS_FORMAT = '%s "%s %s" %s %s %.1fms'
+#: Where the access line is written from, for its record (file, line, function).
 _CALLER = (__file__, write_access_line.__code__.co_firstlineno, write_access_line.__name__)
 
 
