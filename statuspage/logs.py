@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -123,20 +124,24 @@ class RequestId(logging.Filter):
         return True
 
 
+@dataclass(frozen=True, slots=True)
+class Line:
+    """What a pre-redacted record with no traceback holds: `created` as time.time() gives it,
+    `level` its name, `logger` the logger's name, `fields` as given with `extra=`."""
+
+    created: float
+    level: str
+    logger: str
+    message: str
+    request_id: str
+    fields: Mapping[str, Any]
+
+
 class LineFormatter(logging.Formatter):
     """A formatter that also makes the line of a record's parts, without the record."""
 
-    def line(
-        self,
-        created: float,
-        level: str,
-        logger: str,
-        message: str,
-        request_id: str,
-        fields: Mapping[str, Any],
-    ) -> str:
-        """The line `format` writes for a pre-redacted record with these parts and no
-        traceback: `created` as time.time() gives it, `level` its name, `fields` as `extra=`."""
+    def line(self, parts: Line) -> str:
+        """The line `format` writes for a record of these parts."""
         raise NotImplementedError
 
 
@@ -164,20 +169,12 @@ class TextFormatter(LineFormatter):
         # logging's default_msec_format, and its formula for the milliseconds before 3.13.
         return f"{stamp},{int((created - second) * 1000):03d}"
 
-    def line(
-        self,
-        created: float,
-        level: str,
-        logger: str,
-        message: str,
-        request_id: str,
-        fields: Mapping[str, Any],
-    ) -> str:
+    def line(self, parts: Line) -> str:
         values = {
-            "asctime": self._asctime(created),
-            "levelname": level,
-            "request_tag": f"[{request_id}] " if request_id else "",
-            "message": message,
+            "asctime": self._asctime(parts.created),
+            "levelname": parts.level,
+            "request_tag": f"[{parts.request_id}] " if parts.request_id else "",
+            "message": parts.message,
         }
         return FORMAT % values
 
@@ -198,16 +195,15 @@ class JsonFormatter(LineFormatter):
 
     def format(self, record: logging.LogRecord) -> str:
         clean = _as_is if getattr(record, PRE_REDACTED, False) else redact
-        fields = {name: value for name, value in vars(record).items() if name not in _RECORD_ATTRS}
-        line = _json_object(
-            record.created,
-            record.levelname,
-            record.name,
-            clean(record.getMessage()),
-            getattr(record, "request_id", None) or REQUEST_ID.get(),
-            fields,
-            clean,
+        parts = Line(
+            created=record.created,
+            level=record.levelname,
+            logger=record.name,
+            message=clean(record.getMessage()),
+            request_id=getattr(record, "request_id", None) or REQUEST_ID.get(),
+            fields={k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS},
         )
+        line = _json_object(parts, clean)
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
@@ -216,37 +212,21 @@ class JsonFormatter(LineFormatter):
             line["stack"] = redact(record.stack_info)
         return _JSON.encode(line)
 
-    def line(
-        self,
-        created: float,
-        level: str,
-        logger: str,
-        message: str,
-        request_id: str,
-        fields: Mapping[str, Any],
-    ) -> str:
-        line = _json_object(created, level, logger, message, request_id, fields, _as_is)
-        return _JSON.encode(line)
+    def line(self, parts: Line) -> str:
+        return _JSON.encode(_json_object(parts, _as_is))
 
 
-def _json_object(
-    created: float,
-    level: str,
-    logger: str,
-    message: str,
-    request_id: str,
-    fields: Mapping[str, Any],
-    clean: Callable[[str], str],
-) -> dict[str, Any]:
-    """A JSON line's object: its fixed keys, then `fields` (their text passed through `clean`)."""
+def _json_object(parts: Line, clean: Callable[[str], str]) -> dict[str, Any]:
+    """A JSON line's object: its fixed keys, then the fields (their text passed through
+    `clean`; the message is clean already)."""
     line: dict[str, Any] = {
-        "time": _utc_time(created),
-        "level": level,
-        "logger": logger,
-        "message": message,
-        "request_id": request_id or None,
+        "time": _utc_time(parts.created),
+        "level": parts.level,
+        "logger": parts.logger,
+        "message": parts.message,
+        "request_id": parts.request_id or None,
     }
-    for name, value in fields.items():
+    for name, value in parts.fields.items():
         if name not in line:
             line[name] = clean(value) if isinstance(value, str) else value
     return line
@@ -343,8 +323,8 @@ def log_redacted(
     if handler is not None:
         line_formatter: LineFormatter = handler.formatter  # type: ignore[assignment]
         name = logging.getLevelName(level)
-        line = line_formatter.line(time.time(), name, logger.name, message, request_id, fields)
-        handler.write_line(line)
+        parts = Line(time.time(), name, logger.name, message, request_id, fields)
+        handler.write_line(line_formatter.line(parts))
         return
     extra = {PRE_REDACTED: True, "request_id": request_id, **fields}
     record = logger.makeRecord(logger.name, level, *caller[:2], message, (), None, caller[2], extra)
