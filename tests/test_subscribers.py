@@ -503,8 +503,9 @@ def test_the_worker_expands_a_fan_out_row_and_marks_it_sent_in_one_go(page):
 
 
 def test_a_large_fan_out_renews_the_outbox_statistics(page, monkeypatch):
-    """On PostgreSQL: a claim planned with figures from when few rows were pending sorts
-    every pending row."""
+    """A fan-out past the threshold renews the outbox's planner statistics once, and its
+    repeat does not (on PostgreSQL a claim planned with figures from when few rows were
+    pending sorts every pending row; on SQLite the renewal does nothing)."""
     monkeypatch.setattr(subs_delivery, "REFRESH_STATISTICS_AFTER", 40)
     add_subscribers(50)
     open_incident(expanded=False)
